@@ -1,0 +1,92 @@
+"""Every error kling-pipe raises on purpose.
+
+    KlingPipeError
+    ├── InputError            bad input from the user: exit status 2, never a traceback
+    │   └── ManifestError     problems located in a manifest or template (file:line:col)
+    ├── MediaError            ffmpeg failed, or a file is not the video it should be
+    ├── BackendError          a generation backend failed (network, API, model)
+    ├── BudgetError           a run was refused because it would exceed its budget: exit 3
+    └── StoreLockedError      another run holds the store's lock
+
+Anything else that escapes is a bug and shows its traceback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class SourceLocation:
+    """A position in a file, 1-based, as editors and compilers print it."""
+
+    file: str
+    line: int | None = None
+    column: int | None = None
+
+    def __str__(self) -> str:
+        parts = [self.file]
+        if self.line is not None:
+            parts.append(str(self.line))
+            if self.column is not None:
+                parts.append(str(self.column))
+        return ":".join(parts)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with the input: where, which field, what, and for which job."""
+
+    message: str
+    location: SourceLocation | None = None
+    field_path: str = ""
+    job: str | None = None
+    severity: str = "error"  # "error" or "warning"
+
+    def __str__(self) -> str:
+        prefix = f"{self.location}: " if self.location else ""
+        fieldpart = f"{self.field_path}: " if self.field_path else ""
+        jobpart = f" (job {self.job})" if self.job else ""
+        tag = "warning: " if self.severity == "warning" else ""
+        return f"{prefix}{tag}{fieldpart}{self.message}{jobpart}"
+
+
+class KlingPipeError(Exception):
+    """Base of every error kling-pipe raises deliberately."""
+
+    exit_code = 1
+
+
+class InputError(KlingPipeError):
+    """The user's input is wrong; the message says where and how to fix it."""
+
+    exit_code = 2
+
+
+class ManifestError(InputError):
+    """One or more located problems in a manifest, its templates or its inputs."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class MediaError(KlingPipeError):
+    """ffmpeg failed, or a media file is not what it should be."""
+
+
+class BackendError(KlingPipeError):
+    """A generation backend failed."""
+
+
+class BudgetError(KlingPipeError):
+    """The run would exceed its budget; nothing more was submitted."""
+
+    exit_code = 3
+
+
+class StoreLockedError(KlingPipeError):
+    """Another process holds the store's run lock."""
+
+    exit_code = 2

@@ -1,0 +1,66 @@
+"""Locating and running ffmpeg: the one place in kling-pipe that shells out to it.
+
+A system ffmpeg on PATH is preferred (it is usually newer and has ffprobe beside it); otherwise
+the static binary shipped by the `imageio-ffmpeg` wheel, so a fresh `pip install` is enough.
+`KLING_PIPE_FFMPEG` names a binary explicitly.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Sequence
+from functools import cache
+from pathlib import Path
+
+from kling_pipe.errors import MediaError
+
+
+@cache
+def ffmpeg_binary() -> str:
+    """Path of the ffmpeg binary to use."""
+    explicit = os.environ.get("KLING_PIPE_FFMPEG")
+    if explicit:
+        return explicit
+    on_path = shutil.which("ffmpeg")
+    if on_path:
+        return on_path
+    import imageio_ffmpeg
+
+    return str(imageio_ffmpeg.get_ffmpeg_exe())
+
+
+def run_ffmpeg(
+    args: Sequence[str | Path],
+    *,
+    check: bool = True,
+    input_bytes: bytes | None = None,
+    timeout: float | None = None,
+) -> subprocess.CompletedProcess[bytes]:
+    """Run ffmpeg with `args` (without the binary itself); raise MediaError on failure.
+
+    `-hide_banner -nostdin` are always added. With `check=False` a failing exit status is
+    returned rather than raised (probing with `ffmpeg -i` exits 1 by design).
+    """
+    command = [ffmpeg_binary(), "-hide_banner", *(str(a) for a in args)]
+    if input_bytes is None:
+        command.insert(2, "-nostdin")
+    try:
+        completed = subprocess.run(
+            command,
+            input=input_bytes,
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise MediaError(f"ffmpeg timed out after {timeout}s: {' '.join(command)}") from exc
+    except OSError as exc:
+        raise MediaError(f"cannot run ffmpeg ({command[0]}): {exc}") from exc
+    if check and completed.returncode != 0:
+        tail = completed.stderr.decode("utf-8", "replace").strip().splitlines()[-12:]
+        raise MediaError(
+            f"ffmpeg exited with status {completed.returncode}:\n  " + "\n  ".join(tail)
+        )
+    return completed
