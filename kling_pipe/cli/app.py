@@ -1,0 +1,67 @@
+"""The typer application, its shared consoles and how errors become exit statuses."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import typer
+from rich.console import Console
+
+from kling_pipe.errors import KlingPipeError, ManifestError
+
+app = typer.Typer(
+    name="kling-pipe",
+    help=(
+        "Declarative YAML pipelines for Kling video models on Replicate: validate and plan "
+        "manifests, generate clips under rate limits without paying twice, stitch rough cuts.\n\n"
+        "Exit status: 0 done, 1 some jobs failed, 2 invalid input or usage, 3 refused by the "
+        "budget, 130 interrupted."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+# Off a terminal (CI logs, pipes) tables get room instead of the 80 columns rich assumes.
+out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
+err = Console(stderr=True, soft_wrap=True, highlight=False)
+
+
+@contextmanager
+def user_errors(strict_warnings: bool = False) -> Iterator[None]:
+    """Turn kling-pipe's own errors into a message on stderr and their exit status."""
+    try:
+        yield
+    except ManifestError as exc:
+        for problem in exc.problems:
+            style = "yellow" if problem.severity == "warning" else "red"
+            err.print(str(problem), style=style, markup=False)
+        errors = sum(1 for p in exc.problems if p.severity == "error")
+        err.print(f"{errors} error(s)", style="bold red")
+        raise typer.Exit(exc.exit_code) from None
+    except KlingPipeError as exc:
+        err.print(f"error: {exc}", style="red", markup=False)
+        raise typer.Exit(exc.exit_code) from None
+
+
+def main() -> None:
+    """Entry point of the `kling-pipe` console script."""
+    from kling_pipe.cli import planning  # noqa: F401  (registers commands)
+
+    _register_optional_commands()
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+
+
+def _register_optional_commands() -> None:
+    try:
+        from kling_pipe.cli.emulate import emulate
+    except ImportError:
+        return
+    app.command("emulate")(emulate)

@@ -1,0 +1,212 @@
+"""Commands that need no network and spend nothing: validate, plan, schema, init."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from enum import StrEnum
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from kling_pipe.campaign import Campaign
+from kling_pipe.cli.app import app, err, out, user_errors
+from kling_pipe.errors import ManifestError, Problem
+from kling_pipe.manifest.schema import Manifest
+from kling_pipe.plan.diff import Plan
+
+Strict = Annotated[bool, typer.Option("--strict", help="Treat warnings as errors (exit 2).")]
+
+
+def _print_warnings(warnings: tuple[Problem, ...] | list[Problem], strict: bool) -> None:
+    if strict and warnings:
+        raise ManifestError(list(warnings))
+    for warning in warnings:
+        err.print(str(warning), style="yellow", markup=False)
+
+
+@app.command()
+def validate(
+    files: Annotated[list[Path], typer.Argument(help="Manifest files to check.")],
+    strict: Strict = False,
+) -> None:
+    """Check manifests, their templates and model inputs; print every problem with its location."""
+    failed = False
+    for path in files:
+        try:
+            with user_errors():
+                campaign = Campaign.open(path)
+                _print_warnings(campaign.job_plan.warnings, strict)
+                out.print(f"{path}: ok, {len(campaign.job_plan.jobs)} jobs", markup=False)
+        except typer.Exit:
+            failed = True
+    if failed:
+        raise typer.Exit(2)
+
+
+class PlanFormat(StrEnum):
+    """How `plan` prints the plan."""
+
+    table = "table"
+    json = "json"
+    markdown = "markdown"
+
+
+@app.command()
+def plan(
+    file: Annotated[Path, typer.Argument(help="The manifest.")],
+    json_output: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
+    output_format: Annotated[
+        PlanFormat, typer.Option("--format", help="table, json, or markdown (for PR comments).")
+    ] = PlanFormat.table,
+    only: Annotated[
+        str | None, typer.Option("--only", help="Only jobs whose id matches this glob.")
+    ] = None,
+    strict: Strict = False,
+) -> None:
+    """Show what a run would generate: new, changed (and why), unchanged, removed, and cost."""
+    with user_errors():
+        campaign = Campaign.open(file)
+        _print_warnings(campaign.job_plan.warnings, strict)
+        the_plan = campaign.plan(only)
+    if json_output or output_format is PlanFormat.json:
+        out.print_json(data=plan_as_json(the_plan), ensure_ascii=False)
+    elif output_format is PlanFormat.markdown:
+        out.print(plan_as_markdown(the_plan), markup=False, highlight=False)
+    else:
+        _print_plan_table(the_plan)
+
+
+def plan_as_json(the_plan: Plan) -> dict[str, Any]:
+    """The plan as the documented `plan --json` object."""
+    summary = the_plan.summary
+    return {
+        "manifest": the_plan.manifest,
+        "jobs": [
+            {
+                "id": p.job.id,
+                "key": p.job.key,
+                "shot": p.job.shot,
+                "values": dict(p.job.values),
+                "model": p.job.model,
+                "inputs": dict(p.job.inputs),
+                "status": p.status,
+                "reason": p.reason,
+                "cost_usd": p.job.cost_usd,
+                "generates": p.generates,
+            }
+            for p in the_plan.jobs
+        ],
+        "removed": list(the_plan.removed),
+        "summary": {
+            "jobs": summary.jobs,
+            "new": summary.new,
+            "changed": summary.changed,
+            "unchanged": summary.unchanged,
+            "removed": summary.removed,
+            "generations": summary.generations,
+            "cost_usd": summary.cost_usd,
+        },
+    }
+
+
+def _summary_line(the_plan: Plan) -> str:
+    s = the_plan.summary
+    return (
+        f"{s.jobs} jobs: {s.new} new, {s.changed} changed, {s.unchanged} unchanged, "
+        f"{s.removed} removed; {s.generations} generations, estimated ${s.cost_usd:.2f}"
+    )
+
+
+def _print_plan_table(the_plan: Plan) -> None:
+    table = Table(title=f"plan: {the_plan.manifest}", title_justify="left")
+    for column, justify in [
+        ("job", "left"),
+        ("model", "left"),
+        ("sec", "right"),
+        ("ratio", "left"),
+        ("audio", "left"),
+        ("status", "left"),
+        ("est. $", "right"),
+        ("reason", "left"),
+    ]:
+        table.add_column(column, justify=justify, no_wrap=column != "reason")  # type: ignore[arg-type]
+    colours = {"new": "green", "changed": "yellow", "unchanged": "dim"}
+    for p in the_plan.jobs:
+        table.add_row(
+            p.job.id,
+            p.job.model,
+            f"{p.job.duration:g}",
+            p.job.aspect_ratio,
+            "yes" if p.job.has_audio else "no",
+            f"[{colours[p.status]}]{p.status}[/]",
+            f"{p.cost_usd:.2f}",
+            p.reason,
+        )
+    for removed in the_plan.removed:
+        table.add_row(removed, "", "", "", "", "[red]removed[/]", "", "gone from the manifest")
+    out.print(table)
+    out.print(_summary_line(the_plan), markup=False)
+
+
+def plan_as_markdown(the_plan: Plan) -> str:
+    """New and changed jobs as a Markdown table with reasons and cost, for a PR comment."""
+    lines = [f"### kling-pipe plan: `{the_plan.manifest}`", ""]
+    todo = [p for p in the_plan.jobs if p.status != "unchanged"]
+    if todo or the_plan.removed:
+        lines += ["| job | status | reason | est. cost |", "|---|---|---|---:|"]
+        for p in todo:
+            reason = p.reason.replace("|", "\\|")
+            lines.append(f"| `{p.job.id}` | {p.status} | {reason} | ${p.cost_usd:.2f} |")
+        for removed in the_plan.removed:
+            lines.append(f"| `{removed}` | removed | gone from the manifest | $0.00 |")
+    else:
+        lines.append("Nothing to generate: every job is unchanged.")
+    lines += ["", f"**{_summary_line(the_plan)}**"]
+    return "\n".join(lines)
+
+
+@app.command()
+def schema(
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write to this file, not stdout.")
+    ] = None,
+) -> None:
+    """Print the manifest's JSON Schema, for editors (`# yaml-language-server: $schema=…`)."""
+    document = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "kling-pipe manifest",
+        **Manifest.model_json_schema(),
+    }
+    text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    if output is None:
+        out.print(text, markup=False, highlight=False, end="")
+    else:
+        output.write_text(text, "utf-8")
+        err.print(f"wrote {output}")
+
+
+@app.command()
+def init(
+    directory: Annotated[Path, typer.Argument(help="Where to create the starter.")] = Path("."),
+) -> None:
+    """Create a working starter manifest and prompt template in DIRECTORY."""
+    starter = resources.files("kling_pipe") / "starter"
+    targets = {
+        "pipelines/starter.yaml": "starter.yaml",
+        "templates/starter_shot.j2": "starter_shot.j2",
+    }
+    existing = [name for name in targets if (directory / name).exists()]
+    if existing:
+        err.print(f"refusing to overwrite: {', '.join(existing)}", style="red")
+        raise typer.Exit(2)
+    for name, source in targets.items():
+        target = directory / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with resources.as_file(starter / source) as src:
+            shutil.copyfile(src, target)
+        out.print(f"created {target}")
+    out.print(f"next: kling-pipe plan {directory / 'pipelines/starter.yaml'}")

@@ -1,0 +1,93 @@
+"""The lock file beside a manifest: what each job produced, committed to git.
+
+Deterministic bytes (sorted keys, two-space indent, a final newline), so that a regeneration
+shows up in a pull request as a small, readable diff. Written atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pydantic
+from pydantic import BaseModel, ConfigDict, Field
+
+from kling_pipe.errors import InputError
+
+LOCK_VERSION = 1
+
+
+class LockEntry(BaseModel):
+    """What one job produced, and everything that determined it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    key: str
+    material: dict[str, Any] = Field(
+        description="The job's key material: model, inputs (files by content hash), salt."
+    )
+    output_sha256: str | None = None
+    bytes: int | None = None
+    duration: float | None = None
+    prediction_id: str | None = None
+    model_version: str | None = None
+    cost_usd: float | None = None
+    created_at: str | None = None
+    completed_at: str | None = None
+
+
+class LockFile(BaseModel):
+    """Every job of one manifest that has an output, by job id."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    version: int = LOCK_VERSION
+    manifest: str
+    jobs: dict[str, LockEntry] = Field(default_factory=dict)
+
+    def keys(self) -> set[str]:
+        """Every key the lock holds an output for."""
+        return {entry.key for entry in self.jobs.values()}
+
+
+def lock_bytes(lock: LockFile) -> bytes:
+    """The canonical bytes of a lock file."""
+    data = lock.model_dump(mode="json", exclude_none=True)
+    text = json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False)
+    return (text + "\n").encode("utf-8")
+
+
+def read_lock(path: Path, manifest_name: str) -> LockFile:
+    """The lock at `path`, or an empty one when there is none yet."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return LockFile(manifest=manifest_name)
+    try:
+        return LockFile.model_validate_json(raw)
+    except pydantic.ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise InputError(
+            f"{path}: not a valid kling-pipe lock file ({where}: {first['msg']}); "
+            "restore it from git or delete it to plan everything as new"
+        ) from None
+
+
+def write_lock(path: Path, lock: LockFile) -> None:
+    """Write `lock` atomically: readers see the old file or the new one, never a part."""
+    data = lock_bytes(lock)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

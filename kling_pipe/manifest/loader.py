@@ -1,0 +1,222 @@
+"""Loading a manifest: read the file, parse with positions, validate, check what spans fields.
+
+Every problem is reported at `FILE:LINE:COL` with its field path, several at once.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pydantic
+
+from kling_pipe.errors import ManifestError, Problem, SourceLocation
+from kling_pipe.manifest.schema import Card, Cut, Limits, Manifest, Price, Shot, Transition
+from kling_pipe.manifest.yaml_source import Path_, YamlDocument, parse_yaml
+from kling_pipe.plan.matrix import RESERVED, matrix_problems
+
+_KNOWN_FIELDS = sorted(
+    {
+        name
+        for model in (Manifest, Shot, Cut, Card, Transition, Limits, Price)
+        for name in model.model_fields
+    }
+)
+
+
+@dataclass(frozen=True)
+class LoadedManifest:
+    """A validated manifest with where it came from and where each of its values is written."""
+
+    manifest: Manifest
+    document: YamlDocument
+    path: Path
+    template_dirs: tuple[Path, ...]
+
+    @property
+    def base_dir(self) -> Path:
+        """The folder relative paths in the manifest are resolved from."""
+        return self.path.parent
+
+    @property
+    def lock_path(self) -> Path:
+        """The lock file beside the manifest: `<stem>.lock.json`."""
+        return self.path.with_name(f"{self.path.stem}.lock.json")
+
+    def location(self, path: Path_, *, key: bool = False) -> SourceLocation:
+        """Where the value (or key) at `path` is written in the manifest."""
+        return self.document.location(path, key=key)
+
+
+def dotted(path: Iterable[str | int]) -> str:
+    """`("shots", 1, "inputs", "audio")` → `shots[1].inputs.audio`."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def template_dirs_for(manifest_path: Path) -> tuple[Path, ...]:
+    """The manifest's own `templates/` folder, then the repository's (nearest `.git` above)."""
+    here = manifest_path.resolve().parent
+    dirs = [here / "templates"]
+    for parent in [here, *here.parents]:
+        if (parent / ".git").exists() or (parent / "pyproject.toml").exists():
+            if parent / "templates" not in dirs:
+                dirs.append(parent / "templates")
+            break
+        if parent != here and (parent / "templates").is_dir() and parent / "templates" not in dirs:
+            dirs.append(parent / "templates")
+    return tuple(dirs)
+
+
+def load_manifest(path: Path | str, *, display_name: str | None = None) -> LoadedManifest:
+    """Read and validate a manifest file; ManifestError lists every problem found."""
+    path = Path(path)
+    shown = display_name or str(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ManifestError([Problem("no such file", SourceLocation(shown))]) from None
+    except (IsADirectoryError, PermissionError) as exc:
+        raise ManifestError(
+            [Problem(f"cannot read: {exc.strerror}", SourceLocation(shown))]
+        ) from None
+    return load_manifest_text(raw, path, display_name=shown)
+
+
+def load_manifest_text(
+    text: str | bytes, path: Path, *, display_name: str | None = None
+) -> LoadedManifest:
+    """Validate manifest text as if read from `path` (which locates templates and files)."""
+    document = parse_yaml(text, display_name or str(path))
+    if not isinstance(document.data, dict):
+        raise ManifestError(
+            [
+                Problem(
+                    "a manifest is a mapping (version, name, model, shots, …)",
+                    document.location(()),
+                )
+            ]
+        )
+    try:
+        manifest = Manifest.model_validate(document.data)
+    except pydantic.ValidationError as exc:
+        raise ManifestError(_pydantic_problems(exc, document)) from None
+    loaded = LoadedManifest(manifest, document, path, template_dirs_for(path))
+    problems = _cross_field_problems(loaded)
+    if problems:
+        raise ManifestError(problems)
+    return loaded
+
+
+def _pydantic_problems(exc: pydantic.ValidationError, document: YamlDocument) -> list[Problem]:
+    problems: list[Problem] = []
+    for error in exc.errors(include_url=False):
+        loc = tuple(error["loc"])
+        kind = error["type"]
+        if kind == "extra_forbidden":
+            name = str(loc[-1])
+            guess = difflib.get_close_matches(name, _KNOWN_FIELDS, n=1, cutoff=0.7)
+            hint = f"; did you mean {guess[0]!r}?" if guess else ""
+            message = f"unknown key {name!r}{hint}"
+            where = document.location(loc, key=True)
+        elif kind == "missing":
+            message = f"required key {loc[-1]!r} is missing"
+            where = document.location(loc[:-1])
+        else:
+            message = error["msg"]
+            if kind.startswith(("literal_error", "enum")):
+                message = f"{message}, got {error.get('input')!r}"
+            where = document.location(loc)
+        problems.append(Problem(message, where, dotted(loc)))
+    return _dedupe(problems)
+
+
+def _dedupe(problems: list[Problem]) -> list[Problem]:
+    seen: set[tuple[str, str, str]] = set()
+    unique = []
+    for problem in problems:
+        ident = (problem.message, str(problem.location), problem.field_path)
+        if ident not in seen:
+            seen.add(ident)
+            unique.append(problem)
+    return unique
+
+
+def _cross_field_problems(loaded: LoadedManifest) -> list[Problem]:
+    m = loaded.manifest
+    problems: list[Problem] = []
+
+    def at(path: Path_, message: str, *, key: bool = False) -> None:
+        problems.append(Problem(message, loaded.location(path, key=key), dotted(path)))
+
+    for issue in matrix_problems(m.matrix):
+        at(("matrix", *issue.path), issue.message, key=len(issue.path) == 1)
+
+    known_markets = ", ".join(m.markets) or "none defined"
+    market_values: list[tuple[Path_, Any]] = [
+        (("matrix", "market", i), v) for i, v in enumerate(m.matrix.get("market", []))
+    ]
+    for section in RESERVED:
+        for i, entry in enumerate(m.matrix.get(section, [])):
+            if isinstance(entry, dict) and "market" in entry:
+                market_values.append((("matrix", section, i, "market"), entry["market"]))
+    for where, value in market_values:
+        if not isinstance(value, str) or value not in m.markets:
+            at(where, f"unknown market {value!r} (markets: {known_markets})")
+    if (
+        m.markets
+        and "market" not in m.matrix
+        and not any(isinstance(e, dict) and "market" in e for e in m.matrix.get("include", []))
+    ):
+        at(
+            ("markets",),
+            "markets are defined but the matrix has no `market` axis to select them",
+            key=True,
+        )
+
+    shot_ids: dict[str, int] = {}
+    for i, shot in enumerate(m.shots):
+        if shot.id in shot_ids:
+            at(
+                ("shots", i, "id"),
+                f"duplicate shot id {shot.id!r} (also shots[{shot_ids[shot.id]}])",
+            )
+        shot_ids.setdefault(shot.id, i)
+        for name in ("prompt", "negative_prompt"):
+            if name in shot.inputs:
+                at(
+                    ("shots", i, "inputs", name),
+                    f"set {name} on the shot itself, not in inputs",
+                    key=True,
+                )
+
+    axes = {k for k in m.matrix if k not in RESERVED} | {
+        k for e in m.matrix.get("include", []) if isinstance(e, dict) for k in e
+    }
+    cut_ids: set[str] = set()
+    for i, cut in enumerate(m.cuts):
+        if cut.id in cut_ids:
+            at(("cuts", i, "id"), f"duplicate cut id {cut.id!r}")
+        cut_ids.add(cut.id)
+        for j, shot_id in enumerate(cut.shots):
+            if shot_id not in shot_ids:
+                guess = difflib.get_close_matches(shot_id, list(shot_ids), n=1)
+                hint = f"; did you mean {guess[0]!r}?" if guess else ""
+                at(("cuts", i, "shots", j), f"unknown shot {shot_id!r}{hint}")
+        for j, axis in enumerate(cut.per or []):
+            if axis not in axes:
+                at(
+                    ("cuts", i, "per", j),
+                    f"{axis!r} is not a matrix axis (axes: {', '.join(sorted(axes)) or 'none'})",
+                )
+        if cut.transition.kind != "cut" and cut.transition.seconds <= 0:
+            at(
+                ("cuts", i, "transition", "seconds"),
+                f"a {cut.transition.kind} transition needs seconds > 0",
+            )
+    return problems

@@ -1,0 +1,231 @@
+"""YAML parsing that remembers where every node came from.
+
+PyYAML's own constructor forgets positions, accepts duplicate keys and reads `16:9` as the
+sexagesimal integer 969 (YAML 1.1). This builds plain Python data from the composed node tree
+instead, recording the line and column of every key and value by path, refusing duplicate keys
+and recursive aliases, honouring anchors and `<<` merge keys, and resolving scalars the YAML 1.2
+way for base-60 numbers (`16:9` stays a string).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from kling_pipe.errors import ManifestError, Problem, SourceLocation
+
+Path_ = tuple[str | int, ...]
+
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+class _Resolver(yaml.resolver.Resolver):
+    """YAML 1.1 resolution minus base-60 numbers, which turn aspect ratios into integers."""
+
+
+_Resolver.yaml_implicit_resolvers = {
+    first: [
+        (tag, regexp)
+        for tag, regexp in resolvers
+        if not (tag.endswith((":int", ":float")) and ":[0-5]?[0-9]" in regexp.pattern)
+    ]
+    for first, resolvers in yaml.resolver.Resolver.yaml_implicit_resolvers.items()
+}
+_Resolver.add_implicit_resolver(
+    "tag:yaml.org,2002:int",
+    re.compile(
+        r"""^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+)$""",
+        re.X,
+    ),
+    list("-+0123456789"),
+)
+_Resolver.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+        |\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?
+        |[-+]?\.(?:inf|Inf|INF)
+        |\.(?:nan|NaN|NAN))$""",
+        re.X,
+    ),
+    list("-+0123456789."),
+)
+
+
+class _ComposeLoader(
+    yaml.reader.Reader,
+    yaml.scanner.Scanner,
+    yaml.parser.Parser,
+    yaml.composer.Composer,
+    yaml.constructor.SafeConstructor,
+    _Resolver,
+):
+    def __init__(self, stream: str) -> None:
+        yaml.reader.Reader.__init__(self, stream)
+        yaml.scanner.Scanner.__init__(self)
+        yaml.parser.Parser.__init__(self)
+        yaml.composer.Composer.__init__(self)
+        yaml.constructor.SafeConstructor.__init__(self)
+        _Resolver.__init__(self)
+
+
+@dataclass
+class YamlDocument:
+    """Plain data parsed from YAML, with the position of every value and key by path."""
+
+    file: str
+    data: Any
+    value_positions: dict[Path_, tuple[int, int]] = field(default_factory=dict)
+    key_positions: dict[Path_, tuple[int, int]] = field(default_factory=dict)
+    block_scalars: set[Path_] = field(default_factory=set)  # `|` or `>`: text starts a line later
+
+    def location(self, path: Path_, *, key: bool = False) -> SourceLocation:
+        """Where `path` is written; the nearest enclosing node when it is not (a missing field)."""
+        table = self.key_positions if key else self.value_positions
+        probe = tuple(path)
+        while probe:
+            if probe in table:
+                line, col = table[probe]
+                return SourceLocation(self.file, line, col)
+            if not key and probe in self.key_positions:
+                line, col = self.key_positions[probe]
+                return SourceLocation(self.file, line, col)
+            probe = probe[:-1]
+        line, col = self.value_positions.get((), (1, 1))
+        return SourceLocation(self.file, line, col)
+
+
+def _mark(node: yaml.Node) -> tuple[int, int]:
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+class _Builder:
+    def __init__(self, loader: _ComposeLoader, doc: YamlDocument) -> None:
+        self._loader = loader
+        self._doc = doc
+        self._active: set[int] = set()
+        self.problems: list[Problem] = []
+
+    def build(self, node: yaml.Node, path: Path_) -> Any:
+        self._doc.value_positions.setdefault(path, _mark(node))
+        if id(node) in self._active:
+            self.problems.append(
+                Problem("recursive alias: a node contains itself", self._doc.location(path))
+            )
+            return None
+        if isinstance(node, yaml.ScalarNode):
+            if node.style in ("|", ">"):
+                self._doc.block_scalars.add(path)
+            try:
+                return self._loader.construct_object(node, deep=True)
+            except yaml.constructor.ConstructorError as exc:
+                self.problems.append(Problem(str(exc.problem), self._doc.location(path)))
+                return None
+        self._active.add(id(node))
+        try:
+            if isinstance(node, yaml.SequenceNode):
+                return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
+            if isinstance(node, yaml.MappingNode):
+                return self._mapping(node, path)
+        finally:
+            self._active.discard(id(node))
+        return None
+
+    def _mapping(self, node: yaml.MappingNode, path: Path_) -> dict[Any, Any]:
+        result: dict[Any, Any] = {}
+        merged_sources: list[yaml.MappingNode] = []
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE_TAG:
+                sources = (
+                    value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+                )
+                for source in sources:
+                    if isinstance(source, yaml.MappingNode):
+                        merged_sources.append(source)
+                    else:
+                        self.problems.append(
+                            Problem(
+                                "a merge key (<<) takes a mapping or a list of mappings",
+                                SourceLocation(self._doc.file, *_mark(source)),
+                            )
+                        )
+                continue
+            key = self.build(key_node, (*path, "<key>"))
+            if isinstance(key, list | dict):
+                self.problems.append(
+                    Problem(
+                        "a mapping key must be a plain value",
+                        SourceLocation(self._doc.file, *_mark(key_node)),
+                    )
+                )
+                continue
+            child = (*path, key)
+            if key in result:
+                first_line, _ = self._doc.key_positions[child]
+                self.problems.append(
+                    Problem(
+                        f"duplicate key {key!r} (first given on line {first_line})",
+                        SourceLocation(self._doc.file, *_mark(key_node)),
+                        ".".join(str(p) for p in child),
+                    )
+                )
+                continue
+            self._doc.key_positions[child] = _mark(key_node)
+            self._doc.value_positions[child] = _mark(value_node)
+            result[key] = self.build(value_node, child)
+        # Merged keys never override keys written in the mapping itself; earlier sources win.
+        own_positions = {
+            key: (self._doc.key_positions[(*path, key)], self._doc.value_positions[(*path, key)])
+            for key in result
+        }
+        for source in merged_sources:
+            merged = self._mapping(source, path)
+            for key, value in merged.items():
+                result.setdefault(key, value)
+        for key, (key_mark, value_mark) in own_positions.items():
+            self._doc.key_positions[(*path, key)] = key_mark
+            self._doc.value_positions[(*path, key)] = value_mark
+        return result
+
+
+def parse_yaml(text: str | bytes, file: str) -> YamlDocument:
+    """Parse one YAML document into plain data with positions; ManifestError on any problem."""
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise ManifestError(
+                [Problem(f"not UTF-8 text (byte {exc.start}): {exc.reason}", SourceLocation(file))]
+            ) from None
+    doc = YamlDocument(file=file, data=None)
+    loader = _ComposeLoader(text)
+    try:
+        node = loader.get_single_node()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = (
+            SourceLocation(file, mark.line + 1, mark.column + 1) if mark else SourceLocation(file)
+        )
+        message = str(exc.problem or exc.context or "invalid YAML")
+        if exc.context and exc.problem:
+            message = f"{exc.problem} ({exc.context})"
+        raise ManifestError([Problem(f"YAML syntax: {message}", where)]) from None
+    except yaml.YAMLError as exc:
+        raise ManifestError([Problem(f"YAML syntax: {exc}", SourceLocation(file))]) from None
+    finally:
+        loader.dispose()
+    if node is None:
+        raise ManifestError([Problem("the file is empty", SourceLocation(file, 1, 1))])
+    builder = _Builder(loader, doc)
+    try:
+        doc.data = builder.build(node, ())
+    except RecursionError:
+        raise ManifestError(
+            [Problem("YAML nested too deeply", SourceLocation(file, *_mark(node)))]
+        ) from None
+    if builder.problems:
+        raise ManifestError(builder.problems)
+    return doc

@@ -1,0 +1,394 @@
+"""Jobs: shots × matrix combinations, with rendered inputs, a stable id and a content key.
+
+Pure: templates and file hashes come through a `PlanSources` the caller provides, so planning
+never touches the disk, the network or the clock itself.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from kling_pipe.canonical import canonical_hash
+from kling_pipe.errors import ManifestError, Problem, SourceLocation
+from kling_pipe.manifest.loader import LoadedManifest, dotted
+from kling_pipe.manifest.yaml_source import Path_
+from kling_pipe.models.registry import (
+    InputIssue,
+    ModelRegistry,
+    ModelSpec,
+    check_inputs,
+    estimate_cost,
+    split_model_ref,
+)
+from kling_pipe.plan.dialogue import extract_dialogue, speaking_seconds
+from kling_pipe.plan.matrix import RESERVED, expand_matrix
+from kling_pipe.plan.templates import INLINE_PREFIX, PromptTemplates, TemplateFailure, ratio_slug
+
+_REMOTE = re.compile(r"^(https?|data):", re.IGNORECASE)
+_WARNING_KINDS = {"length", "deprecated"}
+
+
+class PlanSources(Protocol):
+    """What planning needs from outside: template texts and content hashes of local files."""
+
+    def template(self, name: str) -> tuple[str, str] | None:
+        """(source, file name to show) of a template in the templates folders, or None."""
+        ...
+
+    def file_sha256(self, relative_path: str) -> str | None:
+        """sha256 of a file named relative to the manifest's folder, or None if it is missing."""
+        ...
+
+
+@dataclass(frozen=True)
+class Job:
+    """One generation: a shot for one matrix combination."""
+
+    id: str
+    shot: str
+    values: Mapping[str, Any]
+    model: str
+    inputs: Mapping[str, Any]
+    files: Mapping[str, str]  # input name → sha256 of the local file it names
+    key: str
+    cost_usd: float
+    salt: str = ""
+
+    @property
+    def market(self) -> str | None:
+        """The job's market, when the matrix has one."""
+        value = self.values.get("market")
+        return value if isinstance(value, str) else None
+
+    @property
+    def aspect_ratio(self) -> str:
+        """The aspect ratio the clip is generated at."""
+        return str(self.inputs.get("aspect_ratio", "16:9"))
+
+    @property
+    def duration(self) -> float:
+        """Seconds of video the job produces."""
+        return float(self.inputs.get("duration", 5))
+
+    @property
+    def has_audio(self) -> bool:
+        """Whether the clip is generated with sound."""
+        return self.inputs.get("generate_audio") is True
+
+    def key_material(self) -> dict[str, Any]:
+        """Everything that determines the output; its canonical hash is the key."""
+        return key_material(self.model, self.inputs, self.files, self.salt)
+
+
+def key_material(
+    model: str, inputs: Mapping[str, Any], files: Mapping[str, str], salt: str
+) -> dict[str, Any]:
+    """Model, inputs with local paths replaced by their content hash, and the salt."""
+    keyed = dict(inputs)
+    for name, digest in files.items():
+        keyed[name] = f"sha256:{digest}"
+    material: dict[str, Any] = {"model": model, "inputs": keyed}
+    if salt:
+        material["salt"] = salt
+    return material
+
+
+@dataclass(frozen=True)
+class JobPlan:
+    """Every job of a manifest, and the warnings met while planning."""
+
+    jobs: tuple[Job, ...]
+    warnings: tuple[Problem, ...] = field(default_factory=tuple)
+
+
+def _slug(value: Any) -> str:
+    if isinstance(value, dict):
+        named = value.get("id", value.get("name"))
+        return ratio_slug(named) if named is not None else canonical_hash(value)[:8]
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return ratio_slug(value)
+
+
+def job_id(shot: str, combination: Mapping[str, Any]) -> str:
+    """A readable, stable, path-safe id: the shot, then each combination value (`hero/jp/9x16`)."""
+    return "/".join([shot, *(_slug(v) for v in combination.values())])
+
+
+class _Planner:
+    def __init__(self, loaded: LoadedManifest, registry: ModelRegistry, sources: PlanSources):
+        self.loaded = loaded
+        self.m = loaded.manifest
+        self.registry = registry
+        self.sources = sources
+        self.templates = PromptTemplates(sources.template)
+        self.errors: list[Problem] = []
+        self.warnings: list[Problem] = []
+        self._reported: set[tuple[str, str, str]] = set()
+        self._specs: dict[str, ModelSpec] = {}
+
+    # -- problems -----------------------------------------------------------------------
+    def report(
+        self, path: Path_, message: str, job: str, *, warning: bool = False, key: bool = False
+    ) -> None:
+        location = self.loaded.location(path, key=key)
+        ident = (message, str(location), dotted(path))
+        if ident in self._reported:
+            return
+        self._reported.add(ident)
+        problem = Problem(message, location, dotted(path), job, "warning" if warning else "error")
+        (self.warnings if warning else self.errors).append(problem)
+
+    def spec_for(self, ref: str, path: Path_, job: str) -> ModelSpec | None:
+        if ref in self._specs:
+            return self._specs[ref]
+        spec = self.registry.get(ref)
+        if spec is None:
+            known = ", ".join(self.registry.refs())
+            self.report(path, f"unknown model {ref!r}; known models: {known}", job)
+            return None
+        price = self.m.prices.get(split_model_ref(ref)[0])
+        if price is not None:
+            spec = ModelSpec(
+                ref=spec.ref,
+                inputs=spec.inputs,
+                price_per_second=price.per_second,
+                price_per_second_with_audio=price.per_second_with_audio
+                if price.per_second_with_audio is not None
+                else spec.price_per_second_with_audio,
+                ignores_aspect_ratio_with_start_image=spec.ignores_aspect_ratio_with_start_image,
+                summary=spec.summary,
+            )
+        self._specs[ref] = spec
+        return spec
+
+    # -- rendering ----------------------------------------------------------------------
+    def render(self, source: str, context: Mapping[str, Any], path: Path_, job: str) -> str | None:
+        try:
+            return self.templates.render(source, context)
+        except TemplateFailure as failure:
+            if failure.file and failure.file != INLINE_PREFIX:
+                where = f"{failure.file}:{failure.line}" if failure.line else failure.file
+                self.errors_append(
+                    Problem(
+                        f"{failure.message} (in {where})",
+                        self.loaded.location(path),
+                        dotted(path),
+                        job,
+                    )
+                )
+            else:
+                location = self.loaded.location(path)
+                if failure.line and location.line is not None:
+                    offset = 1 if path in self.loaded.document.block_scalars else 0
+                    line = location.line + offset + failure.line - 1
+                    location = SourceLocation(
+                        location.file, line, None if offset or failure.line > 1 else location.column
+                    )
+                self.errors_append(Problem(failure.message, location, dotted(path), job))
+            return None
+
+    def errors_append(self, problem: Problem) -> None:
+        ident = (problem.message, str(problem.location), problem.field_path)
+        if ident not in self._reported:
+            self._reported.add(ident)
+            self.errors.append(problem)
+
+    # -- planning -----------------------------------------------------------------------
+    def plan(self) -> JobPlan:
+        combinations = expand_matrix(self.m.matrix)
+        axes = [k for k in self.m.matrix if k not in RESERVED]
+        jobs: list[Job] = []
+        ids: dict[str, Mapping[str, Any]] = {}
+        for shot_index in range(len(self.m.shots)):
+            for combination in combinations:
+                job = self.plan_job(shot_index, combination, axes)
+                if job is None:
+                    continue
+                if job.id in ids:
+                    self.report(
+                        ("matrix",),
+                        f"two combinations give the job id {job.id!r}: {dict(ids[job.id])} and "
+                        f"{dict(combination)}; give them values that differ in letters or digits",
+                        job.id,
+                        key=True,
+                    )
+                    continue
+                ids[job.id] = combination
+                jobs.append(job)
+        if self.errors:
+            raise ManifestError(self.errors + self.warnings)
+        return JobPlan(tuple(jobs), tuple(self.warnings))
+
+    def plan_job(
+        self, shot_index: int, combination: Mapping[str, Any], axes: Sequence[str]
+    ) -> Job | None:
+        shot = self.m.shots[shot_index]
+        jid = job_id(shot.id, combination)
+        shot_path: Path_ = ("shots", shot_index)
+        model_path: Path_ = (*shot_path, "model") if shot.model else ("model",)
+        model = shot.model or self.m.model
+        spec = self.spec_for(model, model_path, jid)
+        if spec is None:
+            return None
+
+        context: dict[str, Any] = dict(self.m.vars)
+        market = combination.get("market")
+        if isinstance(market, str) and market in self.m.markets:
+            context.update(self.m.markets[market])
+        context.update(combination)
+        context["shot"] = {"id": shot.id}
+
+        # Where each input's value came from, lowest precedence first, for error locations.
+        origin: dict[str, Path_] = {}
+        inputs: dict[str, Any] = spec.defaults()
+        for name, value in self.m.defaults.items():
+            inputs[name] = value
+            origin[name] = ("defaults", name)
+        for name, value in combination.items():
+            if name in spec.inputs:
+                inputs[name] = value
+                origin[name] = ("matrix", name) if name in axes else ("matrix", "include")
+        for name, value in shot.inputs.items():
+            inputs[name] = value
+            origin[name] = (*shot_path, "inputs", name)
+
+        rendered: dict[str, Any] = {}
+        failed = False
+        for name, value in inputs.items():
+            path = origin.get(name)
+            if isinstance(value, str) and path is not None and path[0] != "matrix" and value:
+                out = self.render(value, context, path, jid)
+                failed |= out is None
+                rendered[name] = out
+            else:
+                rendered[name] = value
+        prompt = self.render(shot.prompt, context, (*shot_path, "prompt"), jid)
+        failed |= prompt is None
+        rendered["prompt"] = prompt
+        origin["prompt"] = (*shot_path, "prompt")
+        if shot.negative_prompt is not None:
+            negative = self.render(
+                shot.negative_prompt, context, (*shot_path, "negative_prompt"), jid
+            )
+            failed |= negative is None
+            rendered["negative_prompt"] = negative
+            origin["negative_prompt"] = (*shot_path, "negative_prompt")
+        if failed:
+            return None
+
+        for issue in check_inputs(spec, rendered):
+            self.report_input(issue, origin, shot_path, model_path, jid)
+        files = self.hash_files(spec, rendered, origin, jid)
+        if files is None:
+            return None
+        self.check_warnings(spec, rendered, origin, shot_path, jid)
+
+        key = canonical_hash(key_material(model, rendered, files, self.m.salt))
+        return Job(
+            id=jid,
+            shot=shot.id,
+            values=dict(combination),
+            model=model,
+            inputs=rendered,
+            files=files,
+            key=key,
+            cost_usd=estimate_cost(spec, rendered),
+            salt=self.m.salt,
+        )
+
+    def report_input(
+        self,
+        issue: InputIssue,
+        origin: Mapping[str, Path_],
+        shot_path: Path_,
+        model_path: Path_,
+        jid: str,
+    ) -> None:
+        path = origin.get(issue.field)
+        if path is None:  # a required input nobody set: blame the shot
+            path = shot_path
+        warning = issue.kind in _WARNING_KINDS
+        self.report(path, issue.message, jid, warning=warning, key=issue.kind == "unknown")
+
+    def hash_files(
+        self, spec: ModelSpec, inputs: Mapping[str, Any], origin: Mapping[str, Path_], jid: str
+    ) -> dict[str, str] | None:
+        files: dict[str, str] = {}
+        ok = True
+        for name, value in inputs.items():
+            ispec = spec.inputs.get(name)
+            if ispec is None or not ispec.is_file or value is None:
+                continue
+            paths = value if isinstance(value, list) else [value]
+            digests = []
+            for item in paths:
+                if not isinstance(item, str) or _REMOTE.match(item):
+                    continue
+                digest = self.sources.file_sha256(item)
+                if digest is None:
+                    self.report(
+                        origin.get(name, ("shots",)),
+                        f"file {item!r} does not exist "
+                        "(paths are relative to the manifest's folder)",
+                        jid,
+                    )
+                    ok = False
+                else:
+                    digests.append(digest)
+            if digests:
+                files[name] = digests[0] if not isinstance(value, list) else ",".join(digests)
+        return files if ok else None
+
+    def check_warnings(
+        self,
+        spec: ModelSpec,
+        inputs: Mapping[str, Any],
+        origin: Mapping[str, Path_],
+        shot_path: Path_,
+        jid: str,
+    ) -> None:
+        if (
+            spec.ignores_aspect_ratio_with_start_image
+            and inputs.get("start_image")
+            and "aspect_ratio" in origin
+        ):
+            self.report(
+                origin["aspect_ratio"],
+                f"{spec.ref} ignores aspect_ratio when start_image is set: the clip takes the "
+                "image's shape; give each ratio its own start image",
+                jid,
+                warning=True,
+            )
+        prompt = str(inputs.get("prompt") or "")
+        lines = extract_dialogue(prompt)
+        if not lines:
+            return
+        prompt_path = origin["prompt"]
+        if not spec.has_audio or inputs.get("generate_audio") is not True:
+            why = "has no audio" if not spec.has_audio else "runs with generate_audio off"
+            self.report(
+                prompt_path,
+                f"the prompt has quoted dialogue but {spec.ref} {why}: nobody will speak it",
+                jid,
+                warning=True,
+            )
+            return
+        needed = sum(speaking_seconds(line) for line in lines)
+        duration = float(inputs.get("duration") or 5)
+        if needed > duration:
+            self.report(
+                prompt_path,
+                f"the dialogue needs about {needed:.1f} s to say but the clip is {duration:g} s: "
+                "shorten it or use a longer duration",
+                jid,
+                warning=True,
+            )
+
+
+def plan_jobs(loaded: LoadedManifest, registry: ModelRegistry, sources: PlanSources) -> JobPlan:
+    """Expand a manifest into its jobs; ManifestError lists every problem with its location."""
+    return _Planner(loaded, registry, sources).plan()
