@@ -14,7 +14,18 @@ from typing import Any
 import pydantic
 
 from kling_pipe.errors import ManifestError, Problem, SourceLocation
-from kling_pipe.manifest.schema import Card, Cut, Limits, Manifest, Price, Shot, Transition
+from kling_pipe.manifest.schema import (
+    IDENTIFIER_PATTERN,
+    MODEL_REF_PATTERN,
+    SIZE_PATTERN,
+    Card,
+    Cut,
+    Limits,
+    Manifest,
+    Price,
+    Shot,
+    Transition,
+)
 from kling_pipe.manifest.yaml_source import Path_, YamlDocument, parse_yaml
 from kling_pipe.plan.matrix import RESERVED, matrix_problems
 
@@ -25,6 +36,12 @@ _KNOWN_FIELDS = sorted(
         for name in model.model_fields
     }
 )
+
+_PATTERN_MESSAGES = {
+    IDENTIFIER_PATTERN: "must be letters, digits, '_', '.' or '-', starting with a letter or digit",
+    MODEL_REF_PATTERN: "must be owner/name, or owner/name:version (a hex version id)",
+    SIZE_PATTERN: "must be WIDTHxHEIGHT, e.g. 1920x1080",
+}
 
 
 @dataclass(frozen=True)
@@ -127,6 +144,10 @@ def _pydantic_problems(exc: pydantic.ValidationError, document: YamlDocument) ->
         elif kind == "missing":
             message = f"required key {loc[-1]!r} is missing"
             where = document.location(loc[:-1])
+        elif kind == "string_pattern_mismatch":
+            pattern = str((error.get("ctx") or {}).get("pattern", ""))
+            message = _PATTERN_MESSAGES.get(pattern, error["msg"]) + f", got {error.get('input')!r}"
+            where = document.location(loc)
         else:
             message = error["msg"]
             if kind.startswith(("literal_error", "enum")):

@@ -10,10 +10,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+IDENTIFIER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+MODEL_REF_PATTERN = r"^[a-z0-9][a-z0-9_.-]*/[a-z0-9][a-z0-9_.-]*(:[0-9a-f]{8,64})?$"
+SIZE_PATTERN = r"^[1-9][0-9]*x[1-9][0-9]*$"
+
 Identifier = Annotated[
     str,
     Field(
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+        pattern=IDENTIFIER_PATTERN,
         max_length=64,
         description="Letters, digits, '_', '.', '-'; starts with a letter or digit. Used in paths.",
     ),
@@ -21,7 +25,7 @@ Identifier = Annotated[
 ModelRef = Annotated[
     str,
     Field(
-        pattern=r"^[a-z0-9][a-z0-9_.-]*/[a-z0-9][a-z0-9_.-]*(:[0-9a-f]{8,64})?$",
+        pattern=MODEL_REF_PATTERN,
         description="owner/name, or owner/name:version to pin a version.",
         examples=["kwaivgi/kling-v2.6"],
     ),
@@ -81,7 +85,7 @@ class Cut(_Strict):
     shots: list[Identifier] = Field(min_length=1)
     transition: Transition = Transition()
     fps: int = Field(30, ge=1, le=120)
-    sizes: dict[AspectRatio, Annotated[str, Field(pattern=r"^[1-9][0-9]*x[1-9][0-9]*$")]] = Field(
+    sizes: dict[AspectRatio, Annotated[str, Field(pattern=SIZE_PATTERN)]] = Field(
         default_factory=dict,
         description="Output size per ratio, WIDTHxHEIGHT; default 1920x1080, 1080x1920, 1080x1080.",
     )

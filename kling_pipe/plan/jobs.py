@@ -219,9 +219,41 @@ class _Planner:
                     continue
                 ids[job.id] = combination
                 jobs.append(job)
+        self.check_start_images_across_ratios(jobs)
         if self.errors:
             raise ManifestError(self.errors + self.warnings)
         return JobPlan(tuple(jobs), tuple(self.warnings))
+
+    def check_start_images_across_ratios(self, jobs: Sequence[Job]) -> None:
+        """One start image used for several ratios gives clips of one shape: say so."""
+        ratios: dict[tuple[str, str], set[str]] = {}
+        first_job: dict[tuple[str, str], Job] = {}
+        for job in jobs:
+            spec = self._specs.get(job.model)
+            image = job.files.get("start_image", job.inputs.get("start_image"))
+            if spec is None or not spec.ignores_aspect_ratio_with_start_image or not image:
+                continue
+            group = (job.shot, str(image))
+            ratios.setdefault(group, set()).add(job.aspect_ratio)
+            first_job.setdefault(group, job)
+        for group, seen in ratios.items():
+            if len(seen) > 1:
+                job = first_job[group]
+                shot_index = next(i for i, s in enumerate(self.m.shots) if s.id == job.shot)
+                shot = self.m.shots[shot_index]
+                path: Path_ = (
+                    ("shots", shot_index, "inputs", "start_image")
+                    if "start_image" in shot.inputs
+                    else ("defaults", "start_image")
+                )
+                self.report(
+                    path,
+                    f"{job.model} ignores aspect_ratio when start_image is set, and this one "
+                    f"image serves {', '.join(sorted(seen))}: every clip will take the image's "
+                    "shape; give each ratio its own start image",
+                    job.id,
+                    warning=True,
+                )
 
     def plan_job(
         self, shot_index: int, combination: Mapping[str, Any], axes: Sequence[str]
@@ -351,18 +383,6 @@ class _Planner:
         shot_path: Path_,
         jid: str,
     ) -> None:
-        if (
-            spec.ignores_aspect_ratio_with_start_image
-            and inputs.get("start_image")
-            and "aspect_ratio" in origin
-        ):
-            self.report(
-                origin["aspect_ratio"],
-                f"{spec.ref} ignores aspect_ratio when start_image is set: the clip takes the "
-                "image's shape; give each ratio its own start image",
-                jid,
-                warning=True,
-            )
         prompt = str(inputs.get("prompt") or "")
         lines = extract_dialogue(prompt)
         if not lines:

@@ -1,0 +1,103 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from kling_pipe.errors import ManifestError
+from kling_pipe.manifest.loader import load_manifest
+
+Write = Callable[..., Path]
+
+VALID = """
+version: 1
+name: demo
+model: kwaivgi/kling-v2.6
+markets:
+  us: {product: Kettle}
+matrix:
+  market: [us]
+  aspect_ratio: ["16:9", "9:16"]
+shots:
+  - id: hero
+    prompt: "A {{ product }}"
+cuts:
+  - id: spot
+    shots: [hero]
+"""
+
+
+def problems_of(path: Path) -> list[str]:
+    with pytest.raises(ManifestError) as caught:
+        load_manifest(path)
+    return [str(p) for p in caught.value.problems]
+
+
+def test_a_valid_manifest_loads_with_defaults_filled_in(write_manifest: Write) -> None:
+    loaded = load_manifest(write_manifest(VALID))
+    assert loaded.manifest.name == "demo"
+    assert loaded.manifest.limits.concurrency == 8
+    assert loaded.lock_path.name == "campaign.lock.json"
+
+
+def test_unknown_key_deep_in_a_shot_is_reported_at_its_line_with_a_suggestion(
+    write_manifest: Write,
+) -> None:
+    path = write_manifest(VALID.replace("    prompt:", "    promt: x\n    prompt:"))
+    assert problems_of(path) == [
+        f"{path}:11:5: shots[0].promt: unknown key 'promt'; did you mean 'prompt'?"
+    ]
+
+
+def test_wrong_enum_deep_in_a_cut_names_the_allowed_values_at_the_values_line(
+    write_manifest: Write,
+) -> None:
+    path = write_manifest(VALID + "    transition: {kind: wobble, seconds: 1}\n")
+    (problem,) = problems_of(path)
+    assert problem.startswith(f"{path}:15:24: cuts[0].transition.kind: Input should be 'cut'")
+    assert "got 'wobble'" in problem
+
+
+def test_independent_problems_are_reported_together(write_manifest: Write) -> None:
+    text = VALID.replace("version: 1", "version: 2").replace("id: hero", "id: 'bad id!'")
+    found = problems_of(write_manifest(text))
+    assert len(found) == 2
+    assert ":1:10: version:" in found[0]
+    assert found[1].endswith(
+        ":10:9: shots[0].id: must be letters, digits, '_', '.' or '-', starting with a letter "
+        "or digit, got 'bad id!'"
+    )
+
+
+def test_missing_required_key_is_reported_at_its_parent(write_manifest: Write) -> None:
+    path = write_manifest(VALID.replace("model: kwaivgi/kling-v2.6\n", ""))
+    assert problems_of(path) == [f"{path}:1:1: model: required key 'model' is missing"]
+
+
+def test_matrix_naming_an_unknown_market_is_an_error_at_that_value(write_manifest: Write) -> None:
+    path = write_manifest(VALID.replace("market: [us]", "market: [us, fr]"))
+    assert problems_of(path) == [
+        f"{path}:7:16: matrix.market[1]: unknown market 'fr' (markets: us)"
+    ]
+
+
+def test_exclude_naming_a_key_that_is_not_an_axis_is_an_error(write_manifest: Write) -> None:
+    path = write_manifest(VALID.replace("shots:\n", "  exclude: [{ratio: '1:1'}]\nshots:\n", 1))
+    (problem,) = problems_of(path)
+    assert "matrix.exclude[0].ratio: exclude names 'ratio', which is not a matrix axis" in problem
+
+
+def test_cut_naming_an_unknown_shot_suggests_the_closest(write_manifest: Write) -> None:
+    path = write_manifest(VALID.replace("shots: [hero]", "shots: [heroo]"))
+    assert problems_of(path) == [
+        f"{path}:14:13: cuts[0].shots[0]: unknown shot 'heroo'; did you mean 'hero'?"
+    ]
+
+
+def test_a_manifest_that_is_not_a_mapping_is_refused(write_manifest: Write) -> None:
+    assert "a manifest is a mapping" in problems_of(write_manifest("- 1\n- 2\n"))[0]
+
+
+def test_missing_file_is_a_product_error(tmp_path: Path) -> None:
+    assert problems_of(tmp_path / "nope.yaml") == [f"{tmp_path / 'nope.yaml'}: no such file"]

@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import pytest
+
+from kling_pipe.errors import ManifestError
+from kling_pipe.manifest.yaml_source import parse_yaml
+
+
+def test_aspect_ratios_stay_strings_instead_of_base_60_numbers() -> None:
+    doc = parse_yaml("r: [16:9, 9:16, 1:1, 12, 1.5, 0x10]\n", "m.yaml")
+    assert doc.data == {"r": ["16:9", "9:16", "1:1", 12, 1.5, 16]}
+
+
+def test_every_value_and_key_has_its_own_line_and_column() -> None:
+    doc = parse_yaml("a:\n  b: 1\n  c:\n    - x\n    - y\n", "m.yaml")
+    assert doc.value_positions[("a", "b")] == (2, 6)
+    assert doc.key_positions[("a", "c")] == (3, 3)
+    assert doc.value_positions[("a", "c", 1)] == (5, 7)
+    assert str(doc.location(("a", "c", 1))) == "m.yaml:5:7"
+
+
+def test_location_of_a_missing_path_falls_back_to_the_nearest_written_parent() -> None:
+    doc = parse_yaml("a:\n  b: 1\n", "m.yaml")
+    assert str(doc.location(("a", "zzz", 3))) == "m.yaml:2:3"
+
+
+def test_duplicate_key_is_an_error_at_the_second_occurrence() -> None:
+    with pytest.raises(ManifestError) as caught:
+        parse_yaml("name: a\nmodel: x\nname: b\n", "m.yaml")
+    assert str(caught.value) == "m.yaml:3:1: name: duplicate key 'name' (first given on line 1)"
+
+
+def test_anchors_and_merge_keys_work_and_own_keys_win() -> None:
+    doc = parse_yaml("base: &b {duration: 5, audio: true}\nshot:\n  <<: *b\n  duration: 10\n", "m")
+    assert doc.data["shot"] == {"duration": 10, "audio": True}
+    assert doc.value_positions[("shot", "duration")] == (4, 13)
+
+
+def test_yaml_syntax_error_points_at_the_problem() -> None:
+    with pytest.raises(ManifestError) as caught:
+        parse_yaml("a: 1\nb: [1, 2\nc: 3\n", "m.yaml")
+    problem = caught.value.problems[0]
+    assert problem.location is not None and problem.location.line == 3
+    assert problem.message.startswith("YAML syntax:")
+
+
+def test_recursive_alias_is_refused_not_a_crash() -> None:
+    with pytest.raises(ManifestError, match="recursive alias"):
+        parse_yaml("a: &x [1, *x]\n", "m.yaml")
+
+
+@pytest.mark.parametrize("raw", [b"\xff\xfe\x00", b"", b"   \n"])
+def test_undecodable_or_empty_input_is_a_product_error(raw: bytes) -> None:
+    with pytest.raises(ManifestError):
+        parse_yaml(raw, "m.yaml")
