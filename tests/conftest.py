@@ -15,11 +15,11 @@ REPO = Path(__file__).resolve().parents[1]
 def write_manifest(tmp_path: Path) -> Callable[..., Path]:
     """Write a manifest (dedented) into a fresh project folder with a templates/ folder."""
 
-    def write(text: str, name: str = "campaign.yaml", **files: str) -> Path:
+    def write(text: str, name: str = "campaign.yaml", files: dict[str, str] | None = None) -> Path:
         (tmp_path / ".git").mkdir(exist_ok=True)
         (tmp_path / "templates").mkdir(exist_ok=True)
-        for relative, content in files.items():
-            target = tmp_path / relative.replace("__", "/")
+        for relative, content in (files or {}).items():
+            target = tmp_path / relative
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(content, "utf-8")
         path = tmp_path / name

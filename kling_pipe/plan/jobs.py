@@ -283,7 +283,7 @@ class _Planner:
         for name, value in combination.items():
             if name in spec.inputs:
                 inputs[name] = value
-                origin[name] = ("matrix", name) if name in axes else ("matrix", "include")
+                origin[name] = self.matrix_origin(name, value, axes)
         for name, value in shot.inputs.items():
             inputs[name] = value
             origin[name] = (*shot_path, "inputs", name)
@@ -332,6 +332,16 @@ class _Planner:
             salt=self.m.salt,
         )
 
+    def matrix_origin(self, name: str, value: Any, axes: Sequence[str]) -> Path_:
+        """Where a combination's value is written: its axis entry, or the include that set it."""
+        if name in axes:
+            values = self.m.matrix[name]
+            return ("matrix", name, values.index(value)) if value in values else ("matrix", name)
+        for i, entry in enumerate(self.m.matrix.get("include", [])):
+            if isinstance(entry, dict) and entry.get(name) == value:
+                return ("matrix", "include", i, name)
+        return ("matrix", "include")
+
     def report_input(
         self,
         issue: InputIssue,
@@ -341,8 +351,8 @@ class _Planner:
         jid: str,
     ) -> None:
         path = origin.get(issue.field)
-        if path is None:  # a required input nobody set: blame the shot
-            path = shot_path
+        if path is None:  # a required input nobody set: blame the shot's inputs
+            path = (*shot_path, "inputs", issue.field)
         warning = issue.kind in _WARNING_KINDS
         self.report(path, issue.message, jid, warning=warning, key=issue.kind == "unknown")
 
