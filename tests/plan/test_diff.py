@@ -79,13 +79,15 @@ def test_changed_model_is_the_reason(write_manifest: Write) -> None:
     )
     write_manifest(text)
     reasons = {p.reason for p in Campaign.open(path).plan().jobs}
-    assert all(r.startswith("model kwaivgi/kling-v2.6 → kwaivgi/kling-v2.5-turbo-pro") for r in reasons)
+    expected = "model kwaivgi/kling-v2.6 → kwaivgi/kling-v2.5-turbo-pro"
+    assert all(r.startswith(expected) for r in reasons)
 
 
 def test_jobs_gone_from_the_manifest_are_listed_as_removed(write_manifest: Write) -> None:
     path = write_manifest(BASE)
     lock_everything(Campaign.open(path))
-    write_manifest(BASE.replace("market: [us, jp]", "market: [us]").replace('  jp: {line: "こんにちは。"}\n', ""))
+    text = BASE.replace("market: [us, jp]", "market: [us]")
+    write_manifest(text.replace('  jp: {line: "こんにちは。"}\n', ""))
     plan = Campaign.open(path).plan()
     assert plan.removed == ("hero/jp",)
 

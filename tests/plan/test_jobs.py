@@ -66,7 +66,7 @@ def test_input_precedence_is_model_then_defaults_then_matrix_then_shot(
     assert job.inputs["aspect_ratio"] == "9:16"  # matrix beats defaults
     assert job.inputs["duration"] == 10  # shot beats defaults
     assert job.inputs["generate_audio"] is False  # defaults beat the model
-    assert job.inputs["start_image"] if "start_image" in job.inputs else True
+    assert "start_image" not in job.inputs  # no default for it anywhere
 
 
 def test_matrix_values_are_data_and_never_rendered(write_manifest: Write) -> None:
@@ -176,7 +176,7 @@ def test_unknown_model_lists_the_known_ones(write_manifest: Write) -> None:
 def test_render_error_names_the_job_and_the_template_file_and_line(
     write_manifest: Write,
 ) -> None:
-    text = BASE.replace('"{{ brand }} {{ product }} at {{ aspect_ratio }}"', "\"{% include 'h.j2' %}\"")
+    text = BASE.replace(PROMPT, "    prompt: \"{% include 'h.j2' %}\"")
     path = write_manifest(text, files={"templates/h.j2": "line one\n{{ missing_var }}\n"})
     (error,) = errors_of(path)
     assert "undefined variable: 'missing_var' is undefined" in error
@@ -217,7 +217,7 @@ def test_includes_outside_templates_folders_are_refused(write_manifest: Write, n
 def test_filters_for_prompt_writers(write_manifest: Write) -> None:
     text = BASE.replace(
         '"{{ brand }} {{ product }} at {{ aspect_ratio }}"',
-        "'{{ aspect_ratio | ratio_slug }} {{ \"say \\\"hi\\\"\" | dialogue }}'",
+        '\'{{ aspect_ratio | ratio_slug }} {{ "say \\"hi\\"" | dialogue }}\'',
     )
     job = Campaign.open(write_manifest(text)).job_plan.jobs[1]
     assert job.inputs["prompt"] == "9x16 \"say 'hi'\""
@@ -226,7 +226,8 @@ def test_filters_for_prompt_writers(write_manifest: Write) -> None:
 def test_dialogue_with_audio_off_is_a_warning(write_manifest: Write) -> None:
     text = BASE.replace(PROMPT, "    prompt: '{{ product }} says \"{{ line }}\"'")
     warnings = [str(w) for w in Campaign.open(write_manifest(text)).job_plan.warnings]
-    assert any("quoted dialogue but kwaivgi/kling-v2.6 runs with generate_audio off" in w for w in warnings)
+    expected = "quoted dialogue but kwaivgi/kling-v2.6 runs with generate_audio off"
+    assert any(expected in w for w in warnings)
 
 
 def test_dialogue_longer_than_the_clip_is_a_warning(write_manifest: Write) -> None:
