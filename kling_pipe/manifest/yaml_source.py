@@ -201,7 +201,12 @@ def parse_yaml(text: str | bytes, file: str) -> YamlDocument:
                 [Problem(f"not UTF-8 text (byte {exc.start}): {exc.reason}", SourceLocation(file))]
             ) from None
     doc = YamlDocument(file=file, data=None)
-    loader = _ComposeLoader(text)
+    try:
+        loader = _ComposeLoader(text)
+    except yaml.reader.ReaderError as exc:
+        raise ManifestError(
+            [Problem(f"not YAML text: {exc.reason}", SourceLocation(file))]
+        ) from None
     try:
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
@@ -213,6 +218,10 @@ def parse_yaml(text: str | bytes, file: str) -> YamlDocument:
         if exc.context and exc.problem:
             message = f"{exc.problem} ({exc.context})"
         raise ManifestError([Problem(f"YAML syntax: {message}", where)]) from None
+    except yaml.reader.ReaderError as exc:
+        raise ManifestError(
+            [Problem(f"not YAML text: {exc.reason}", SourceLocation(file))]
+        ) from None
     except yaml.YAMLError as exc:
         raise ManifestError([Problem(f"YAML syntax: {exc}", SourceLocation(file))]) from None
     finally:
