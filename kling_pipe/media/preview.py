@@ -1,0 +1,437 @@
+"""The preview renderer: a local animatic standing in for a Kling clip, deterministic per job key.
+
+A preview has what the real clip would have where it matters to the pipeline: the frame shape
+for the aspect ratio (or the start image's shape, as Kling does), the exact duration, an audio
+track only when audio was asked, with a tone wherever the prompt quotes dialogue, and the prompt
+legible on screen over a look derived from the job key, moving slowly the way the prompt's camera
+direction says.
+
+Kling renders 1080p (1920x1080, 1080x1920, 1080x1080); previews default to a short side of 360
+lines (640x360 for 16:9) so that a whole campaign renders in seconds. The work is split in two
+pure steps, `plan_preview` (inputs and key to a `PreviewPlan`) and `preview_args` (plan to
+ffmpeg arguments), and one IO step, `render_preview`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+import unicodedata
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from kling_pipe.canonical import sha256_hex
+from kling_pipe.errors import InputError, MediaError
+from kling_pipe.media.ffmpeg import run_ffmpeg
+from kling_pipe.media.probe import probe
+from kling_pipe.plan.dialogue import extract_dialogue, speaking_seconds
+
+FPS = 24
+"""Preview frame rate, as Kling's: a 5 s clip is exactly 120 frames."""
+SAMPLE_RATE = 48000
+"""Audio sample rate of previews with sound (stereo AAC)."""
+_FONTS = Path(__file__).resolve().parent / "fonts"
+FONT_FILE = _FONTS / "DejaVuSans.ttf"
+"""The shipped font for prompt text, so it renders the same on any machine."""
+CJK_FONT_FILE = _FONTS / "wqy-microhei.ttc"
+"""The shipped font for prompts with Chinese, Japanese or Korean (DejaVu has no CJK glyphs)."""
+
+Motion = Literal["static", "push_in", "pull_out", "pan_left", "pan_right", "tilt_up", "tilt_down"]
+
+_CANVAS = 1.25
+"""The background is drawn this much larger than the frame so the camera has room to move."""
+_ZOOM_TRAVEL = 0.3
+"""How much further a push-in or pull-out zooms over the clip, relative to the canvas."""
+_MAX_TEXT_LINES = 7
+_TONE_LEVEL = 0.25
+_ROOM_TONE_LEVEL = 0.004
+
+_CAMERA_MOVES: tuple[tuple[Motion, re.Pattern[str]], ...] = (
+    ("push_in", re.compile(r"\b(?:push(?:es|ing)?|zoom(?:s|ing)?|dolly(?:ing)?|moves?)[ -]in\b")),
+    (
+        "pull_out",
+        re.compile(r"\b(?:pull(?:s|ing)?|zoom(?:s|ing)?|dolly(?:ing)?)[ -](?:out|back)\b"),
+    ),
+    ("pan_left", re.compile(r"\bpan(?:s|ning|ned)?\s+(?:slowly\s+)?(?:to\s+the\s+)?left\b")),
+    ("pan_right", re.compile(r"\bpan(?:s|ning|ned)?\s+(?:slowly\s+)?(?:to\s+the\s+)?right\b")),
+    ("tilt_up", re.compile(r"\btilt(?:s|ing|ed)?\s+(?:slowly\s+)?up(?:wards?)?\b")),
+    ("tilt_down", re.compile(r"\btilt(?:s|ing|ed)?\s+(?:slowly\s+)?down(?:wards?)?\b")),
+)
+
+
+@dataclass(frozen=True)
+class ToneSpan:
+    """A beep standing in for one quoted line of dialogue."""
+
+    start: float
+    end: float
+    frequency: float
+    line: str
+
+
+@dataclass(frozen=True)
+class PreviewPlan:
+    """Everything a preview render needs, decided without touching a file."""
+
+    width: int
+    height: int
+    fps: int
+    frames: int
+    colours: tuple[str, str, str]
+    """Gradient start, gradient end and grid colour, as ffmpeg 0xRRGGBB."""
+    gradient_type: int
+    """ffmpeg `gradients` type: 0 linear, 1 radial, 2 circular, 3 spiral, 4 square."""
+    grid_cell: int
+    motion: Motion
+    text: str
+    """The prompt wrapped to the frame width, lines joined by newlines."""
+    font_size: int
+    font_file: Path
+    """The shipped font that has glyphs for the prompt's script."""
+    label: str
+    """The job key's first 8 hex characters, shown small in a corner."""
+    audio: bool
+    tones: tuple[ToneSpan, ...]
+    noise_seed: int
+
+    @property
+    def duration(self) -> float:
+        """Seconds of video (and audio): frames / fps exactly."""
+        return self.frames / self.fps
+
+    @property
+    def canvas(self) -> tuple[int, int]:
+        """Size of the background the camera moves over (even, larger than the frame)."""
+        return _even(self.width * _CANVAS), _even(self.height * _CANVAS)
+
+
+def plan_preview(
+    inputs: Mapping[str, Any],
+    key: str,
+    *,
+    height: int = 360,
+    image_size: tuple[int, int] | None = None,
+) -> PreviewPlan:
+    """Plan a preview of a Kling job: `height` is the short side; `image_size` a start image's.
+
+    With a start image the frame takes the image's shape (Kling ignores aspect_ratio then).
+    """
+    prompt = str(inputs.get("prompt") or "")
+    seconds = _duration(inputs.get("duration", 5))
+    width, frame_height = frame_size(str(inputs.get("aspect_ratio") or "16:9"), height, image_size)
+    digest = bytes.fromhex(sha256_hex(key))
+    frames = seconds * FPS
+    font_size = max(10, round(min(width, frame_height) / 16))
+    columns = max(8, int(width * 0.86 / (font_size * 0.6)))
+    lines = wrap_text(prompt, columns, _MAX_TEXT_LINES)
+    audio = bool(inputs.get("generate_audio", False))
+    return PreviewPlan(
+        width=width,
+        height=frame_height,
+        fps=FPS,
+        frames=frames,
+        colours=key_colours(digest),
+        gradient_type=digest[9] % 5,
+        grid_cell=max(8, round(min(width, frame_height) * (0.08 + digest[10] / 255 * 0.12))),
+        motion=camera_motion(prompt),
+        text="\n".join(lines),
+        font_size=font_size,
+        font_file=font_for(prompt),
+        label=key[:8],
+        audio=audio,
+        tones=layout_tones(extract_dialogue(prompt), frames / FPS) if audio else (),
+        noise_seed=int.from_bytes(digest[11:15], "big"),
+    )
+
+
+def _duration(value: Any) -> int:
+    try:
+        seconds = int(value)
+    except (TypeError, ValueError):
+        raise InputError(f"duration must be a whole number of seconds, got {value!r}") from None
+    if seconds <= 0:
+        raise InputError(f"duration must be positive, got {seconds}")
+    return seconds
+
+
+def _even(value: float) -> int:
+    return max(2, round(value / 2) * 2)
+
+
+def frame_size(
+    aspect_ratio: str, short_side: int, image_size: tuple[int, int] | None = None
+) -> tuple[int, int]:
+    """Even frame size with `short_side` lines on the short side, shaped like the image if any."""
+    if image_size is not None:
+        across, down = image_size
+    else:
+        match = re.fullmatch(r"\s*(\d+)\s*:\s*(\d+)\s*", aspect_ratio)
+        if not match or not int(match[1]) or not int(match[2]):
+            raise InputError(f"aspect_ratio must look like 16:9, got {aspect_ratio!r}")
+        across, down = int(match[1]), int(match[2])
+    if across <= 0 or down <= 0:
+        raise InputError(f"cannot preview a {across}x{down} frame")
+    scale = short_side / min(across, down)
+    return _even(across * scale), _even(down * scale)
+
+
+def key_colours(digest: bytes) -> tuple[str, str, str]:
+    """Gradient and grid colours from the key's hash: dark enough under white text."""
+
+    def colour(offset: int, ceiling: int) -> str:
+        channels = (round(b * ceiling / 255) for b in digest[offset : offset + 3])
+        return "0x" + "".join(f"{c:02x}" for c in channels)
+
+    return colour(0, 200), colour(3, 200), colour(6, 255)
+
+
+def camera_motion(prompt: str) -> Motion:
+    """The camera move a prompt names first (push-in, pull-out, pan, tilt), else static."""
+    text = prompt.lower()
+    found = [(m.start(), motion) for motion, rx in _CAMERA_MOVES if (m := rx.search(text))]
+    return min(found)[1] if found else "static"
+
+
+def _cell_width(char: str) -> int:
+    return 2 if unicodedata.east_asian_width(char) in "WF" else 1
+
+
+def _cells(text: str) -> int:
+    return sum(_cell_width(c) for c in text)
+
+
+def _tokens(text: str) -> list[tuple[str, bool]]:
+    """Words, and each wide (CJK) character on its own since those scripts use no spaces.
+
+    Each token says whether a space preceded it in the text, so wrapping keeps the spaces.
+    """
+    tokens: list[tuple[str, bool]] = []
+    for word in text.split():
+        spaced = True
+        current = ""
+        for char in word:
+            if _cell_width(char) == 2:
+                if current:
+                    tokens.append((current, spaced))
+                    spaced, current = False, ""
+                tokens.append((char, spaced))
+                spaced = False
+            else:
+                current += char
+        if current:
+            tokens.append((current, spaced))
+    return tokens
+
+
+def wrap_text(text: str, columns: int, max_lines: int) -> list[str]:
+    """Greedy wrap to `columns` cells (CJK counts double); an ellipsis marks cut text."""
+    lines: list[str] = []
+    current = ""
+    for token, spaced in _tokens(text):
+        glue = " " if current and spaced else ""
+        if current and _cells(current + glue + token) > columns:
+            lines.append(current)
+            current, glue = "", ""
+        while _cells(token) > columns:  # a token wider than a line: break it by characters
+            head = ""
+            for char in token:
+                if _cells(head + char) > columns:
+                    break
+                head += char
+            lines.append(head)
+            token = token[len(head) :]
+        current += glue + token
+    if current:
+        lines.append(current)
+    if len(lines) > max_lines:
+        lines = lines[:max_lines]
+        last = lines[-1]
+        while last and _cells(last) > columns - 1:
+            last = last[:-1]
+        lines[-1] = last.rstrip() + "…"
+    return lines
+
+
+def font_for(text: str) -> Path:
+    """DejaVu Sans for most scripts; WenQuanYi Micro Hei when the text has CJK characters."""
+    if any(_cell_width(char) == 2 for char in text):
+        return CJK_FONT_FILE
+    return FONT_FILE
+
+
+def layout_tones(lines: Sequence[str], duration: float) -> tuple[ToneSpan, ...]:
+    """Lay quoted lines out across the clip, each as long as it takes to say, scaled to fit.
+
+    Spans keep their speaking-time proportions; the room left over is shared equally between
+    the gaps before, between and after them, so the dialogue spreads over the whole clip.
+    """
+    if not lines or duration <= 0:
+        return ()
+    weights = [max(speaking_seconds(line), 0.3) for line in lines]
+    min_gap = min(0.25, duration * 0.1 / (len(lines) + 1))
+    room = duration - min_gap * (len(lines) + 1)
+    scale = min(1.0, room / sum(weights))
+    lengths = [w * scale for w in weights]
+    gap = (duration - sum(lengths)) / (len(lines) + 1)
+    spans: list[ToneSpan] = []
+    cursor = gap
+    for index, (line, length) in enumerate(zip(lines, lengths, strict=True)):
+        start = round(cursor, 3)
+        end = round(cursor + length, 3)
+        spans.append(ToneSpan(start, end, frequency=(440.0, 554.37, 659.25)[index % 3], line=line))
+        cursor += length + gap
+    return tuple(spans)
+
+
+def escape_filter_value(value: str) -> str:
+    """Escape a filter option value for ffmpeg's two parsing levels (option, then graph)."""
+    for char in "\\':":
+        value = value.replace(char, "\\" + char)
+    for char in "\\'[],;":
+        value = value.replace(char, "\\" + char)
+    return value
+
+
+def _motion_expressions(plan: PreviewPlan) -> tuple[str, str, str]:
+    """zoompan's zoom, x and y expressions for the plan's camera move."""
+    progress = f"(on/{max(plan.frames - 1, 1)})"
+    zoom = f"{_CANVAS}"
+    x = "(iw-iw/zoom)/2"
+    y = "(ih-ih/zoom)/2"
+    if plan.motion == "push_in":
+        zoom = f"{_CANVAS}+{_ZOOM_TRAVEL}*{progress}"
+    elif plan.motion == "pull_out":
+        zoom = f"{_CANVAS + _ZOOM_TRAVEL}-{_ZOOM_TRAVEL}*{progress}"
+    elif plan.motion == "pan_right":
+        x = f"(iw-iw/zoom)*{progress}"
+    elif plan.motion == "pan_left":
+        x = f"(iw-iw/zoom)*(1-{progress})"
+    elif plan.motion == "tilt_down":
+        y = f"(ih-ih/zoom)*{progress}"
+    elif plan.motion == "tilt_up":
+        y = f"(ih-ih/zoom)*(1-{progress})"
+    return zoom, x, y
+
+
+def _audio_expression(plan: PreviewPlan) -> str:
+    terms = [
+        f"{_TONE_LEVEL}*sin(2*PI*{t.frequency}*t)*between(t,{t.start},{t.end})" for t in plan.tones
+    ]
+    return "+".join(terms) or "0"
+
+
+def preview_filtergraph(plan: PreviewPlan, *, text_file: Path, start_image: bool) -> str:
+    """The -filter_complex graph: background, camera move, text, label; tones and room tone."""
+    cw, ch = plan.canvas
+    c0, c1, grid = plan.colours
+    if start_image:
+        background = (
+            f"[0:v]scale={cw}:{ch}:force_original_aspect_ratio=increase,crop={cw}:{ch},"
+            "setsar=1,format=yuv420p"
+        )
+    else:
+        background = (
+            f"gradients=s={cw}x{ch}:r={plan.fps}:c0={c0}:c1={c1}:x0=0:y0=0:x1={cw}:y1={ch}"
+            f":type={plan.gradient_type}:speed=0:seed=0,format=yuv420p,"
+            f"drawgrid=w={plan.grid_cell}:h={plan.grid_cell}:t=2:c={grid}@0.35"
+        )
+    zoom, x, y = _motion_expressions(plan)
+    font = escape_filter_value(str(plan.font_file))
+    label_size = max(8, plan.font_size * 2 // 3)
+    margin = max(4, plan.height // 40)
+    video = (
+        f"{background},trim=end_frame=1,loop=loop={plan.frames - 1}:size=1:start=0,"
+        f"setpts=N/({plan.fps}*TB),"
+        f"zoompan=z='{zoom}':x='{x}':y='{y}':d=1:s={plan.width}x{plan.height}:fps={plan.fps},"
+        f"setsar=1,"
+        f"drawtext=fontfile={font}:textfile={escape_filter_value(str(text_file))}"
+        f":expansion=none:fontsize={plan.font_size}:fontcolor=white:line_spacing="
+        f"{plan.font_size // 4}:box=1:boxcolor=black@0.5:boxborderw={plan.font_size // 2}"
+        f":text_align=center:x=(w-text_w)/2:y=(h-text_h)/2,"
+        f"drawtext=fontfile={escape_filter_value(str(FONT_FILE))}:text={plan.label}:expansion=none:fontsize={label_size}"
+        f":fontcolor=white@0.8:x=w-text_w-{margin}:y=h-text_h-{margin},"
+        f"format=yuv420p,trim=end_frame={plan.frames},setpts=N/({plan.fps}*TB)[v]"
+    )
+    if not plan.audio:
+        return video
+    samples = round(plan.duration * SAMPLE_RATE)
+    audio = (
+        f";aevalsrc='{_audio_expression(plan)}':s={SAMPLE_RATE}:d={plan.duration}[tones];"
+        f"anoisesrc=r={SAMPLE_RATE}:c=pink:a={_ROOM_TONE_LEVEL}:seed={plan.noise_seed}"
+        f":d={plan.duration}[room];"
+        "[tones][room]amix=inputs=2:normalize=0:duration=first,"
+        f"aformat=sample_fmts=fltp:channel_layouts=stereo,atrim=end_sample={samples},"
+        "asetpts=N/SR/TB[a]"
+    )
+    return video + audio
+
+
+def preview_args(
+    plan: PreviewPlan,
+    out_path: Path,
+    *,
+    text_file: Path,
+    start_image: Path | None = None,
+) -> list[str]:
+    """ffmpeg arguments rendering `plan` to `out_path`: bit-exact h264/AAC mp4 with faststart."""
+    args = ["-y", "-filter_threads", "1", "-filter_complex_threads", "1"]
+    if start_image is not None:
+        args += ["-i", str(start_image)]
+    graph = preview_filtergraph(plan, text_file=text_file, start_image=start_image is not None)
+    args += ["-filter_complex", graph, "-map", "[v]"]
+    if plan.audio:
+        args += ["-map", "[a]"]
+    args += [
+        "-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-pix_fmt", "yuv420p",
+        "-threads", "1", "-g", str(plan.fps * 2), "-frames:v", str(plan.frames),
+        "-fps_mode", "passthrough",
+    ]  # fmt: skip
+    if plan.audio:
+        args += ["-c:a", "aac", "-b:a", "128k", "-ar", str(SAMPLE_RATE), "-ac", "2"]
+    args += [
+        "-fflags", "+bitexact", "-flags:v", "+bitexact", "-flags:a", "+bitexact",
+        "-map_metadata", "-1", "-map_chapters", "-1", "-movflags", "+faststart",
+        "-f", "mp4", str(out_path),
+    ]  # fmt: skip
+    return args
+
+
+def render_preview(
+    inputs: Mapping[str, Any],
+    key: str,
+    out_path: Path,
+    *,
+    height: int = 360,
+    start_image: Path | None = None,
+) -> Path:
+    """Render the preview of one job to `out_path` (atomically) and return `out_path`.
+
+    `inputs` are Kling model inputs after defaults; any start_image among them is ignored in
+    favour of the `start_image` file. `height` is the short side in lines (Kling's is 1080).
+    Same inputs and key give a byte-identical file.
+    """
+    image_size: tuple[int, int] | None = None
+    if start_image is not None:
+        picture = probe(start_image).video
+        if picture is None:
+            raise MediaError(f"{start_image}: start image has no picture in it")
+        image_size = (picture.display_width, picture.display_height)
+    plan = plan_preview(inputs, key, height=height, image_size=image_size)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="kling-preview-") as scratch:
+        text_file = Path(scratch) / "prompt.txt"
+        text_file.write_text(plan.text or " ", "utf-8")
+        fd, partial_name = tempfile.mkstemp(
+            prefix=f".{out_path.name}.", suffix=".partial.mp4", dir=out_path.parent
+        )
+        os.close(fd)
+        partial = Path(partial_name)
+        try:
+            run_ffmpeg(preview_args(plan, partial, text_file=text_file, start_image=start_image))
+            partial.replace(out_path)
+        finally:
+            partial.unlink(missing_ok=True)
+    return out_path
