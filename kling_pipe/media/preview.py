@@ -340,18 +340,25 @@ def preview_filtergraph(plan: PreviewPlan, *, text_file: Path, start_image: bool
         )
     zoom, x, y = _motion_expressions(plan)
     font = escape_filter_value(str(plan.font_file))
+    label_font = escape_filter_value(str(FONT_FILE))
     label_size = max(8, plan.font_size * 2 // 3)
     margin = max(4, plan.height // 40)
+    prompt_layer = ""
+    if plan.text:
+        prompt_layer = (
+            f"drawtext=fontfile={font}:textfile={escape_filter_value(str(text_file))}"
+            f":expansion=none:fontsize={plan.font_size}:fontcolor=white"
+            f":line_spacing={plan.font_size // 4}:box=1:boxcolor=black@0.5"
+            f":boxborderw={plan.font_size // 2}:text_align=center"
+            ":x=(w-text_w)/2:y=(h-text_h)/2,"
+        )
     video = (
         f"{background},trim=end_frame=1,loop=loop={plan.frames - 1}:size=1:start=0,"
         f"setpts=N/({plan.fps}*TB),"
         f"zoompan=z='{zoom}':x='{x}':y='{y}':d=1:s={plan.width}x{plan.height}:fps={plan.fps},"
         f"setsar=1,"
-        f"drawtext=fontfile={font}:textfile={escape_filter_value(str(text_file))}"
-        f":expansion=none:fontsize={plan.font_size}:fontcolor=white:line_spacing="
-        f"{plan.font_size // 4}:box=1:boxcolor=black@0.5:boxborderw={plan.font_size // 2}"
-        f":text_align=center:x=(w-text_w)/2:y=(h-text_h)/2,"
-        f"drawtext=fontfile={escape_filter_value(str(FONT_FILE))}:text={plan.label}:expansion=none:fontsize={label_size}"
+        f"{prompt_layer}"
+        f"drawtext=fontfile={label_font}:text={plan.label}:expansion=none:fontsize={label_size}"
         f":fontcolor=white@0.8:x=w-text_w-{margin}:y=h-text_h-{margin},"
         f"format=yuv420p,trim=end_frame={plan.frames},setpts=N/({plan.fps}*TB)[v]"
     )
