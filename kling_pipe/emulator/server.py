@@ -604,10 +604,13 @@ class EmulatorServer:
         response.content_length = len(data)
         await response.prepare(request)
         rate = faults.download_bytes_per_s
-        for offset in range(0, cut, _CHUNK):
-            await response.write(data[offset : min(cut, offset + _CHUNK)])
+        # Paced in twentieths of a second so a slow download is slow from its first bytes.
+        chunk = _CHUNK if rate is None else max(1024, min(_CHUNK, int(rate / 20)))
+        for offset in range(0, cut, chunk):
+            piece = data[offset : min(cut, offset + chunk)]
             if rate is not None:
-                await asyncio.sleep(min(_CHUNK, cut - offset) / rate)
+                await asyncio.sleep(len(piece) / rate)
+            await response.write(piece)
         if cut < len(data):
             self.stats.fault("output", "truncated")
             if request.transport is not None:

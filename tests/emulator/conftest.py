@@ -40,12 +40,18 @@ RESPONSE_SCHEMAS = [
 
 
 def _json_schema(openapi: Any) -> Any:
-    """OpenAPI 3.0 `nullable: true` → JSON Schema's `type: [T, "null"]`, recursively."""
+    """OpenAPI 3.0 `nullable: true` → JSON Schema's `type: [T, "null"]`, recursively.
+
+    `oneOf` is read as `anyOf`: the prediction's `version` is `oneOf` "any string" and the
+    string "hidden", which overlap, so a strict `oneOf` rejects Replicate's own responses for
+    official models.
+    """
     if isinstance(openapi, list):
         return [_json_schema(item) for item in openapi]
     if not isinstance(openapi, dict):
         return openapi
-    converted = {k: _json_schema(v) for k, v in openapi.items() if k != "nullable"}
+    renamed = {"oneOf": "anyOf"}
+    converted = {renamed.get(k, k): _json_schema(v) for k, v in openapi.items() if k != "nullable"}
     if openapi.get("nullable") and "type" in converted:
         converted["type"] = [converted["type"], "null"]
     return converted

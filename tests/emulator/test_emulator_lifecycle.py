@@ -43,7 +43,11 @@ def test_success_waits_for_a_render_that_is_not_ready() -> None:
     assert state.status == "processing"
     assert next_wakeup(state) is None
     state, events = advance(state, 125.0, output_ready_at=123.0)
-    assert (state.status, state.completed_at, events) == ("succeeded", 123.0, ("output", "completed"))
+    assert (state.status, state.completed_at, events) == (
+        "succeeded",
+        123.0,
+        ("output", "completed"),
+    )
 
 
 def test_model_and_content_policy_failures_set_the_error_string() -> None:
