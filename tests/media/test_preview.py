@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from kling_pipe.canonical import file_sha256, sha256_hex
 from kling_pipe.errors import InputError
@@ -179,6 +181,19 @@ def test_wrap_keeps_lines_within_the_width_and_marks_cut_text() -> None:
 def test_wrap_breaks_japanese_between_characters_and_keeps_spaces_around_it() -> None:
     lines = wrap_text("She says 「おはようございます」 loudly", 14, 5)
     assert lines == ["She says 「お", "はようございま", "す」 loudly"]
+
+
+@given(
+    text=st.text(alphabet=st.sampled_from('ab cd%:\\"おは「」한'), max_size=80),
+    columns=st.integers(min_value=2, max_value=30),
+)
+def test_wrapped_lines_fit_and_keep_every_character_when_nothing_is_cut(
+    text: str, columns: int
+) -> None:
+    lines = wrap_text(text, columns, max_lines=1000)
+    cells = [sum(2 if c in "おは「」한" else 1 for c in line) for line in lines]
+    assert all(width <= columns for width in cells)
+    assert "".join("".join(lines).split()) == "".join(text.split())
 
 
 # Rendering, checked on the output
