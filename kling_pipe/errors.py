@@ -4,7 +4,12 @@
     ├── InputError            bad input from the user: exit status 2, never a traceback
     │   └── ManifestError     problems located in a manifest or template (file:line:col)
     ├── MediaError            ffmpeg failed, or a file is not the video it should be
-    ├── BackendError          a generation backend failed (network, API, model)
+    ├── BackendError          a generation backend failed
+    │   ├── TransientError    worth retrying: connection, 5xx, timeouts, an aborted prediction
+    │   ├── RateLimitedError  a create was throttled (429); wait `retry_after` seconds
+    │   ├── JobRejectedError  this job cannot succeed as asked: invalid input, content policy
+    │   ├── AccountError      nothing can succeed: bad token (401), no credit (402)
+    │   └── OutputGoneError   the output expired on the server before it was downloaded
     ├── BudgetError           a run was refused because it would exceed its budget: exit 3
     └── StoreLockedError      another run holds the store's lock
 
@@ -78,6 +83,30 @@ class MediaError(KlingPipeError):
 
 class BackendError(KlingPipeError):
     """A generation backend failed."""
+
+
+class TransientError(BackendError):
+    """A failure that may pass: retry with backoff."""
+
+
+class RateLimitedError(BackendError):
+    """The provider throttled a create; it is not a failure, only a wait."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class JobRejectedError(BackendError):
+    """The provider refused this job as asked (invalid input, content policy): do not retry."""
+
+
+class AccountError(BackendError):
+    """The account cannot run anything (401 bad token, 402 no credit): stop submitting."""
+
+
+class OutputGoneError(BackendError):
+    """The prediction succeeded but its output was removed before it was fetched."""
 
 
 class BudgetError(KlingPipeError):

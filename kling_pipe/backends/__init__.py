@@ -1,0 +1,5 @@
+"""Generation backends: where predictions are made. The scheduler sees only the protocol."""
+
+from kling_pipe.backends.protocol import Backend, Prediction, Request
+
+__all__ = ["Backend", "Prediction", "Request"]

@@ -1,0 +1,87 @@
+"""The `preview` backend: a local animatic per job, rendered with ffmpeg. Free and offline.
+
+A "prediction" is a render in a worker thread; it is done when `submit` returns. Renders are
+deterministic per key, so a preview lost in a crash is simply rendered again.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+import anyio
+
+from kling_pipe.backends.protocol import Fetched, Prediction, Request
+from kling_pipe.canonical import file_sha256
+from kling_pipe.errors import MediaError, TransientError
+
+
+class PreviewBackend:
+    """Renders previews into `work_dir`, `workers` at a time (default: the number of cores)."""
+
+    name = "preview"
+
+    def __init__(self, work_dir: Path, *, height: int = 360, workers: int | None = None) -> None:
+        self._dir = work_dir
+        self._height = height
+        self._limiter = anyio.CapacityLimiter(workers or os.cpu_count() or 2)
+
+    async def __aenter__(self) -> Self:
+        self._dir.mkdir(parents=True, exist_ok=True)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        return None
+
+    def expected_seconds(self, request: Request) -> float:
+        """A preview renders in about a second."""
+        return 1.0
+
+    def _path(self, prediction_id: str) -> Path:
+        return self._dir / f"{prediction_id}.mp4"
+
+    async def submit(self, request: Request) -> Prediction:
+        """Render the preview; the returned prediction has already succeeded."""
+        from kling_pipe.media.preview import render_preview
+
+        prediction_id = f"preview-{request.key[:24]}"
+        out = self._path(prediction_id)
+        start_image = request.local_files.get("start_image")
+        try:
+            await anyio.to_thread.run_sync(
+                lambda: render_preview(
+                    request.inputs, request.key, out, height=self._height, start_image=start_image
+                ),
+                limiter=self._limiter,
+            )
+        except MediaError as exc:
+            raise TransientError(f"preview render failed: {exc}") from exc
+        return Prediction(id=prediction_id, status="succeeded", output=str(out))
+
+    async def poll(self, prediction_id: str) -> Prediction:
+        """Succeeded when the render is on disk; a render lost in a crash reads as aborted."""
+        out = self._path(prediction_id)
+        if out.is_file():
+            return Prediction(id=prediction_id, status="succeeded", output=str(out))
+        return Prediction(id=prediction_id, status="aborted", error="preview render was lost")
+
+    async def cancel(self, prediction_id: str) -> None:
+        """Nothing to cancel: renders finish within submit."""
+
+    async def fetch(self, prediction: Prediction, destination: Path) -> Fetched:
+        """Copy the render to `destination`, hashing it."""
+        source = Path(prediction.output or "")
+
+        def copy() -> Fetched:
+            shutil.copyfile(source, destination)
+            return Fetched(destination, file_sha256(destination), destination.stat().st_size)
+
+        return await anyio.to_thread.run_sync(copy)

@@ -1,0 +1,92 @@
+"""The backend protocol: submit a request, poll it, cancel it, fetch its output.
+
+A backend raises the `BackendError` family (`TransientError`, `RateLimitedError`,
+`JobRejectedError`, `AccountError`, `OutputGoneError`) and nothing provider-specific, so the
+scheduler can decide retries without knowing who it talks to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal, Protocol, Self
+
+Status = Literal["starting", "processing", "succeeded", "failed", "canceled", "aborted"]
+TERMINAL: frozenset[str] = frozenset({"succeeded", "failed", "canceled", "aborted"})
+
+
+@dataclass(frozen=True)
+class Request:
+    """What to generate: a model, its inputs, and the local files to upload for input names."""
+
+    key: str
+    model: str
+    inputs: Mapping[str, Any]
+    local_files: Mapping[str, Path] = field(default_factory=dict)
+    duration: float = 5.0
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """A prediction as the backend last saw it."""
+
+    id: str
+    status: Status
+    output: str | None = None  # a URL or a local path
+    error: str | None = None
+    model_version: str | None = None
+    created_at: str | None = None
+    completed_at: str | None = None
+    data_removed: bool = False
+    latency: float | None = None  # seconds from creation to completion, when known
+
+    @property
+    def done(self) -> bool:
+        """Whether the prediction will not change any more."""
+        return self.status in TERMINAL
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """An output streamed to a local file, hashed on the way."""
+
+    path: Path
+    sha256: str
+    bytes: int
+
+
+class Backend(Protocol):
+    """Where predictions are made. Used as an async context manager around a whole run."""
+
+    name: str
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    async def submit(self, request: Request) -> Prediction:
+        """Create a prediction; return as soon as the provider gives it an id."""
+        ...
+
+    async def poll(self, prediction_id: str) -> Prediction:
+        """The prediction's current state."""
+        ...
+
+    async def cancel(self, prediction_id: str) -> None:
+        """Ask the provider to stop the prediction (best effort)."""
+        ...
+
+    async def fetch(self, prediction: Prediction, destination: Path) -> Fetched:
+        """Stream a succeeded prediction's output to `destination`."""
+        ...
+
+    def expected_seconds(self, request: Request) -> float:
+        """How long a prediction like this usually takes, before anything was observed."""
+        ...

@@ -1,0 +1,279 @@
+"""The `replicate` backend: Replicate's predictions API through the official client (async).
+
+The client is used for what it does well (auth, request shapes, response parsing) and not for
+what it does badly for video: `run()` (no deadline, 0.5 s polling, `None` on a `processing`
+answer). Creates are never retried by the client; the scheduler decides, with what this module
+tells it: a `RateLimitedError` with the server's wait, a `TransientError`, a `JobRejectedError`
+with the server's reason, or an `AccountError`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+from contextvars import ContextVar
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import anyio
+import httpx
+import pydantic
+
+from kling_pipe.backends.protocol import Fetched, Prediction, Request
+from kling_pipe.errors import (
+    AccountError,
+    JobRejectedError,
+    OutputGoneError,
+    RateLimitedError,
+    TransientError,
+)
+from kling_pipe.models.registry import split_model_ref
+
+_RESETS_IN = re.compile(r"resets in ~?\s*(\d+(?:\.\d+)?)\s*s", re.IGNORECASE)
+_DEFAULT_RETRY_AFTER = 10.0
+
+# The client drops response headers from its errors; this carries a 429's Retry-After header
+# from the transport back to the create that caused it (same task, so the same context).
+_retry_after_header: ContextVar[list[float] | None] = ContextVar("retry_after", default=None)
+
+
+class _RetryAfterTransport(httpx.AsyncBaseTransport):
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self._inner = inner
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self._inner.handle_async_request(request)
+        box = _retry_after_header.get()
+        if response.status_code == 429 and box is not None:
+            header = response.headers.get("retry-after")
+            if header:
+                with contextlib.suppress(ValueError):
+                    box.append(float(header))
+        return response
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+def retry_after_seconds(detail: str | None, header: float | None) -> float:
+    """How long a 429 asks to wait: the header, else the body's "resets in ~Ns", else 10 s."""
+    if header is not None and header >= 0:
+        return header
+    match = _RESETS_IN.search(detail or "")
+    return float(match.group(1)) if match else _DEFAULT_RETRY_AFTER
+
+
+def _seconds_between(start: str | None, end: str | None) -> float | None:
+    if not start or not end:
+        return None
+    try:
+        a = datetime.fromisoformat(start.replace("Z", "+00:00"))
+        b = datetime.fromisoformat(end.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return max(0.0, (b - a).total_seconds())
+
+
+def _output_url(output: Any) -> str | None:
+    if isinstance(output, list):
+        output = output[0] if output else None
+    url = getattr(output, "url", output)
+    return url if isinstance(url, str) else None
+
+
+class ReplicateBackend:
+    """Predictions on Replicate (or anything speaking its API, such as the emulator)."""
+
+    name = "replicate"
+
+    def __init__(
+        self,
+        token: str | None = None,
+        base_url: str | None = None,
+        *,
+        request_timeout: float = 60.0,
+        webhook_url: str | None = None,
+    ) -> None:
+        token = token if token is not None else os.environ.get("REPLICATE_API_TOKEN")
+        if not token:
+            raise AccountError(
+                "the replicate backend needs an API token: set REPLICATE_API_TOKEN "
+                "(or use --backend preview to run offline for free)"
+            )
+        self._token = token
+        self._base_url = base_url or os.environ.get("REPLICATE_BASE_URL") or None
+        if self._base_url and "api.replicate.com" not in self._base_url:
+            # Outputs of an emulator or proxy must never pass for real generations.
+            self.name = f"replicate@{httpx.URL(self._base_url).netloc.decode()}"
+        self._request_timeout = request_timeout
+        self._webhook_url = webhook_url
+        self._transport: _RetryAfterTransport | None = None
+        self._downloads: httpx.AsyncClient | None = None
+        self._client: Any = None
+        self._uploads: dict[Path, str] = {}
+
+    async def __aenter__(self) -> Self:
+        import replicate  # the one place kling-pipe imports the provider's client
+
+        self._transport = _RetryAfterTransport(httpx.AsyncHTTPTransport())
+        self._client = replicate.client.Client(
+            api_token=self._token,
+            base_url=self._base_url,
+            timeout=httpx.Timeout(10.0, read=self._request_timeout, write=60.0, pool=30.0),
+            transport=self._transport,
+        )
+        # Outputs are fetched without the API token: file hosts must not see it.
+        self._downloads = httpx.AsyncClient(
+            timeout=httpx.Timeout(10.0, read=60.0), follow_redirects=True
+        )
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        with anyio.CancelScope(shield=True):
+            if self._downloads is not None:
+                await self._downloads.aclose()
+            if self._transport is not None:
+                await self._transport.aclose()
+
+    def expected_seconds(self, request: Request) -> float:
+        """Third-party timings for Kling on Replicate: ~60 s for 5 s of video, ~90 s for 10 s."""
+        return 40.0 + 5.0 * request.duration
+
+    # ------------------------------------------------------------------ API calls
+
+    async def _upload(self, path: Path) -> str:
+        if path not in self._uploads:
+            uploaded = await self._call(self._client.files.async_create(path))
+            self._uploads[path] = str(uploaded.urls["get"])
+        return self._uploads[path]
+
+    async def submit(self, request: Request) -> Prediction:
+        """Upload local files, then create the prediction (never retried here)."""
+        inputs = dict(request.inputs)
+        for name, path in request.local_files.items():
+            inputs[name] = await self._upload(path)
+        model, version = split_model_ref(request.model)
+        params: dict[str, Any] = {}
+        if self._webhook_url:
+            params["webhook"] = self._webhook_url
+            params["webhook_events_filter"] = ["completed"]
+        box: list[float] = []
+        token = _retry_after_header.set(box)
+        try:
+            if version:
+                created = self._client.predictions.async_create(
+                    version=version, input=inputs, **params
+                )
+            else:
+                created = self._client.models.predictions.async_create(
+                    model=model, input=inputs, **params
+                )
+            with anyio.fail_after(self._request_timeout):
+                prediction = await self._call(created, retry_after_box=box)
+        except TimeoutError:
+            raise TransientError(f"create timed out after {self._request_timeout:g}s") from None
+        finally:
+            _retry_after_header.reset(token)
+        return self._to_prediction(prediction)
+
+    async def poll(self, prediction_id: str) -> Prediction:
+        """GET the prediction; an `aborted` one (the client cannot parse it) is reported as such."""
+        try:
+            with anyio.fail_after(self._request_timeout):
+                prediction = await self._call(self._client.predictions.async_get(prediction_id))
+        except TimeoutError:
+            raise TransientError("poll timed out") from None
+        except pydantic.ValidationError as exc:
+            if any(e.get("input") == "aborted" for e in exc.errors()):
+                return Prediction(id=prediction_id, status="aborted", error="aborted")
+            raise TransientError(f"unreadable prediction: {exc.errors()[0]['msg']}") from None
+        return self._to_prediction(prediction)
+
+    async def cancel(self, prediction_id: str) -> None:
+        """POST …/cancel; failures are ignored (the prediction may have just finished)."""
+        try:
+            with anyio.fail_after(10):
+                await self._call(self._client.predictions.async_cancel(prediction_id))
+        except (TimeoutError, TransientError, JobRejectedError, pydantic.ValidationError):
+            pass
+
+    async def fetch(self, prediction: Prediction, destination: Path) -> Fetched:
+        """Stream the output to `destination`, hashing on the way."""
+        if not prediction.output:
+            raise OutputGoneError(f"prediction {prediction.id} has no output any more")
+        assert self._downloads is not None
+        digest = hashlib.sha256()
+        size = 0
+        try:
+            async with self._downloads.stream("GET", prediction.output) as response:
+                if response.status_code in (404, 410):
+                    raise OutputGoneError(
+                        f"output of {prediction.id} is gone ({response.status_code})"
+                    )
+                if response.status_code >= 400:
+                    raise TransientError(f"download failed with HTTP {response.status_code}")
+                expected = response.headers.get("content-length")
+                with destination.open("wb") as handle:
+                    async for chunk in response.aiter_bytes(1 << 16):
+                        handle.write(chunk)
+                        digest.update(chunk)
+                        size += len(chunk)
+        except httpx.HTTPError as exc:
+            raise TransientError(f"download failed: {type(exc).__name__}: {exc}") from None
+        if expected is not None and int(expected) != size:
+            raise TransientError(f"download truncated: {size} of {expected} bytes")
+        return Fetched(destination, digest.hexdigest(), size)
+
+    # ------------------------------------------------------------------ translation
+
+    async def _call(self, awaitable: Any, retry_after_box: list[float] | None = None) -> Any:
+        from replicate.exceptions import ReplicateError
+
+        try:
+            return await awaitable
+        except ReplicateError as exc:
+            raise _classify(exc, retry_after_box) from None
+        except httpx.TransportError as exc:
+            raise TransientError(f"{type(exc).__name__}: {exc}") from None
+
+    @staticmethod
+    def _to_prediction(p: Any) -> Prediction:
+        latency = None
+        if p.metrics and isinstance(p.metrics.get("total_time"), int | float):
+            latency = float(p.metrics["total_time"])
+        latency = latency or _seconds_between(p.created_at, p.completed_at)
+        return Prediction(
+            id=p.id,
+            status=p.status,
+            output=_output_url(p.output),
+            error=str(p.error) if p.error else None,
+            model_version=p.version if p.version and p.version != "hidden" else None,
+            created_at=p.created_at,
+            completed_at=p.completed_at,
+            data_removed=p.status == "succeeded" and p.output is None,
+            latency=latency,
+        )
+
+
+def _classify(exc: Any, retry_after_box: list[float] | None) -> Exception:
+    status = exc.status or 0
+    title = exc.title or "error"
+    detail = exc.detail or ""
+    text = f"{title}: {detail}".strip(": ")
+    if status == 429:
+        header = retry_after_box[-1] if retry_after_box else None
+        return RateLimitedError(text, retry_after_seconds(detail, header))
+    if status in (401, 402, 403):
+        return AccountError(f"Replicate answered {status} {text}")
+    if status >= 500 or status in (408, 409, 425):
+        return TransientError(f"Replicate answered {status} {text}")
+    return JobRejectedError(f"Replicate answered {status} {text}")
