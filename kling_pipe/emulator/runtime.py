@@ -71,6 +71,7 @@ class Emulator:
             self._server = self._call(build(), timeout=_START_TIMEOUT_S)
         except BaseException:
             self._halt_loop()
+            self._remove_own_dir()
             raise
         self.base_url = self._server.base_url
         return self
@@ -81,6 +82,9 @@ class Emulator:
             server, self._server = self._server, None
             self._call(server.close(), timeout=_START_TIMEOUT_S)
         self._halt_loop()
+        self._remove_own_dir()
+
+    def _remove_own_dir(self) -> None:
         if self._own_dir is not None:
             shutil.rmtree(self._own_dir, ignore_errors=True)
             self._own_dir = None
