@@ -47,13 +47,14 @@ class FaultDice:
     def outcome(self, faults: Faults) -> Outcome:
         """How a new prediction will end."""
         draw = self._rng.random()
-        for outcome, share in (
+        shares: tuple[tuple[Outcome, float], ...] = (
             ("model_error", faults.model_errors),
             ("content_policy", faults.content_policy_errors),
             ("aborted", faults.aborted),
-        ):
+        )
+        for outcome, share in shares:
             if draw < share:
-                return outcome  # type: ignore[return-value]
+                return outcome
             draw -= share
         return "succeeded"
 
