@@ -2,13 +2,41 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def kling_command(*args: str | Path) -> list[str]:
+    """The argv of `kling-pipe ARGS` run with this interpreter."""
+    return [sys.executable, "-m", "kling_pipe", *map(str, args)]
+
+
+def kling(
+    *args: str | Path,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 180,
+) -> subprocess.CompletedProcess[str]:
+    """Run `kling-pipe ARGS` as a user would, with `env` added to a clean environment."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("REPLICATE_")}
+    environment.update(env or {})
+    return subprocess.run(
+        kling_command(*args),
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=environment,
+        timeout=timeout,
+        check=False,
+    )
 
 
 @pytest.fixture

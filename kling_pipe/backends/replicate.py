@@ -22,6 +22,7 @@ from typing import Any, Self
 import anyio
 import httpx
 import pydantic
+import pydantic.v1
 
 from kling_pipe.backends.protocol import Fetched, Prediction, Request
 from kling_pipe.errors import (
@@ -192,10 +193,11 @@ class ReplicateBackend:
                 prediction = await self._call(self._client.predictions.async_get(prediction_id))
         except TimeoutError:
             raise TransientError("poll timed out") from None
-        except pydantic.ValidationError as exc:
-            if any(e.get("input") == "aborted" for e in exc.errors()):
+        except (pydantic.ValidationError, pydantic.v1.ValidationError) as exc:
+            # The client's models predate the `aborted` status and refuse to parse it.
+            if "aborted" in str(exc):
                 return Prediction(id=prediction_id, status="aborted", error="aborted")
-            raise TransientError(f"unreadable prediction: {exc.errors()[0]['msg']}") from None
+            raise TransientError(f"unreadable prediction: {exc}") from None
         return self._to_prediction(prediction)
 
     async def cancel(self, prediction_id: str) -> None:
@@ -203,7 +205,13 @@ class ReplicateBackend:
         try:
             with anyio.fail_after(10):
                 await self._call(self._client.predictions.async_cancel(prediction_id))
-        except (TimeoutError, TransientError, JobRejectedError, pydantic.ValidationError):
+        except (
+            TimeoutError,
+            TransientError,
+            JobRejectedError,
+            pydantic.ValidationError,
+            pydantic.v1.ValidationError,
+        ):
             pass
 
     async def fetch(self, prediction: Prediction, destination: Path) -> Fetched:

@@ -82,8 +82,13 @@ class PollSchedule:
     def checkpoints(self) -> list[float]:
         """Seconds after the create at which to poll, before backing off."""
         if len(self._observed) < 3:
-            base = self.fallback_seconds
-            return [base * 0.8, base, base * 1.25]
+            # Nothing learnt yet: look early and back off geometrically up to the backend's
+            # typical time, so a fast provider is not kept waiting by a slow guess.
+            points, t = [], min(1.0, self.fallback_seconds)
+            while t < self.fallback_seconds:
+                points.append(t)
+                t *= 1.6
+            return [*points, self.fallback_seconds]
         return sorted({self._quantile(q) for q in (0.5, 0.8, 0.95, 1.0)})
 
     def next_poll(self, elapsed: float, polls_done: int) -> float:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,20 +10,9 @@ import jsonschema
 import pytest
 import yaml
 
-from tests.conftest import REPO
+from tests.conftest import REPO, kling
 
 Write = Callable[..., Path]
-
-
-def kling(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "kling_pipe", *map(str, args)],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=120,
-        check=False,
-    )
 
 
 def test_validate_accepts_the_shipped_pipelines() -> None:
