@@ -1,0 +1,147 @@
+"""Running at volume: kling-pipe's scheduler against what a user would otherwise write.
+
+Both drive the emulator over real HTTP with the same latency distribution, concurrency and
+create limit:
+
+- kling-pipe: `run_campaign` (journal, adaptive polling learnt from server timestamps, token
+  bucket, verification of every clip);
+- baseline: `replicate.run` in a thread pool of the same width, each output then downloaded.
+
+Printed: makespan over the theoretical lower bound for those limits, and API requests per clip
+(every request the emulator served, downloads included), for both.
+
+    python benchmarks/run.py [--jobs 300] [--latency 2-4] [--concurrency 16] [--cpm 480]
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import replicate
+import yaml
+
+from kling_pipe.campaign import Campaign
+from kling_pipe.emulator import Emulator, EmulatorConfig, LatencyRange
+from kling_pipe.run.runner import RunOptions, run_campaign
+
+TOKEN = "r8_benchmark_token"
+
+
+def manifest(jobs: int) -> dict[str, object]:
+    variants = -(-jobs // 3)
+    return {
+        "version": 1,
+        "name": "bench",
+        "model": "kwaivgi/kling-v2.6",
+        "defaults": {"duration": 5, "generate_audio": False},
+        "matrix": {
+            "variant": list(range(variants)),
+            "aspect_ratio": ["16:9", "9:16", "1:1"],
+        },
+        "shots": [{"id": "shot", "prompt": "A kettle, take {{ variant }}"}],
+    }
+
+
+def lower_bound(jobs: int, low: float, high: float, concurrency: int, cpm: float) -> float:
+    """No schedule can beat both: slots busy for the mean latency each, and the create rate."""
+    rate = cpm / 60.0
+    burst = max(1, round(cpm / 20))
+    by_slots = jobs * (low + high) / 2 / concurrency
+    by_creates = max(0, jobs - burst) / rate + low
+    return max(by_slots, by_creates)
+
+
+def run_kling_pipe(emu: Emulator, jobs: int, concurrency: int, cpm: float) -> tuple[float, int]:
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        (root / ".git").mkdir()
+        path = root / "bench.yaml"
+        path.write_text(yaml.safe_dump(manifest(jobs)))
+        campaign = Campaign.open(path)
+        os.environ["REPLICATE_API_TOKEN"] = TOKEN
+        os.environ["REPLICATE_BASE_URL"] = emu.base_url
+        before = emu.stats()["requests_total"]
+        started = time.monotonic()
+        result = run_campaign(
+            campaign,
+            RunOptions(
+                backend="replicate",
+                concurrency=concurrency,
+                creates_per_minute=cpm,
+                store=root / "store",
+                output=root / "out",
+                show_progress=False,
+            ),
+        )
+        makespan = time.monotonic() - started
+        done = result.record.summary.done
+        assert done == jobs, f"only {done} of {jobs} clips were made: {result.record.summary}"
+        return makespan, emu.stats()["requests_total"] - before
+
+
+def run_baseline(emu: Emulator, jobs: int, concurrency: int) -> tuple[float, int]:
+    client = replicate.Client(api_token=TOKEN, base_url=emu.base_url)
+    downloads = httpx.Client()
+    before = emu.stats()["requests_total"]
+
+    def one(i: int) -> None:
+        ratio = ["16:9", "9:16", "1:1"][i % 3]
+        output = client.run(
+            "kwaivgi/kling-v2.6",
+            input={"prompt": f"Baseline kettle {i}", "aspect_ratio": ratio, "duration": 5,
+                   "generate_audio": False},
+        )
+        url = getattr(output, "url", output)
+        with tempfile.NamedTemporaryFile() as handle:
+            handle.write(downloads.get(str(url)).raise_for_status().content)
+
+    started = time.monotonic()
+    with concurrent.futures.ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(one, range(jobs)))
+    return time.monotonic() - started, emu.stats()["requests_total"] - before
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=300)
+    parser.add_argument("--latency", default="2-4", help="seconds, A-B")
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--cpm", type=float, default=480, help="creates per minute")
+    args = parser.parse_args()
+    latency = LatencyRange.parse(args.latency)
+    config = EmulatorConfig(
+        latency=latency,
+        creates_per_minute=args.cpm * 1.25,  # the server's limit, above the runner's own
+        render_height=144,
+        token=TOKEN,
+        seed=1,
+    )
+    bound = lower_bound(args.jobs, latency.low, latency.high, args.concurrency, args.cpm)
+    with Emulator(config) as emu:
+        ours, our_requests = run_kling_pipe(emu, args.jobs, args.concurrency, args.cpm)
+        theirs, their_requests = run_baseline(emu, args.jobs, args.concurrency)
+        throttled = emu.stats()["throttled"]
+    n = args.jobs
+    print(f"{n} jobs, latency {args.latency} s, concurrency {args.concurrency}, "
+          f"{args.cpm:g} creates/min; lower bound {bound:.1f} s")
+    print(f"kling-pipe: makespan {ours:.1f} s ({ours / bound:.3f}x bound), "
+          f"{our_requests / n:.2f} requests/clip")
+    print(f"baseline:   makespan {theirs:.1f} s ({theirs / bound:.3f}x bound), "
+          f"{their_requests / n:.2f} requests/clip (replicate.run in {args.concurrency} threads)")
+    print(f"429s served: {throttled}")
+    print(
+        f"BENCH run jobs={n} makespan_ratio={ours / bound:.3f} "
+        f"requests_per_clip={our_requests / n:.2f} "
+        f"baseline_makespan_ratio={theirs / bound:.3f} "
+        f"baseline_requests_per_clip={their_requests / n:.2f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
