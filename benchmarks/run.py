@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import os
+import socket
 import tempfile
 import time
 from pathlib import Path
@@ -57,7 +58,15 @@ def lower_bound(jobs: int, low: float, high: float, concurrency: int, cpm: float
     return max(by_slots, by_creates)
 
 
-def run_kling_pipe(emu: Emulator, jobs: int, concurrency: int, cpm: float) -> tuple[float, int]:
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def run_kling_pipe(
+    emu: Emulator, jobs: int, concurrency: int, cpm: float, *, webhooks: bool = False
+) -> tuple[float, int]:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         (root / ".git").mkdir()
@@ -77,6 +86,7 @@ def run_kling_pipe(emu: Emulator, jobs: int, concurrency: int, cpm: float) -> tu
                 store=root / "store",
                 output=root / "out",
                 show_progress=False,
+                webhook_url=f"http://127.0.0.1:{free_port()}/hook" if webhooks else None,
             ),
         )
         makespan = time.monotonic() - started
@@ -94,8 +104,12 @@ def run_baseline(emu: Emulator, jobs: int, concurrency: int) -> tuple[float, int
         ratio = ["16:9", "9:16", "1:1"][i % 3]
         output = client.run(
             "kwaivgi/kling-v2.6",
-            input={"prompt": f"Baseline kettle {i}", "aspect_ratio": ratio, "duration": 5,
-                   "generate_audio": False},
+            input={
+                "prompt": f"Baseline kettle {i}",
+                "aspect_ratio": ratio,
+                "duration": 5,
+                "generate_audio": False,
+            },
         )
         url = getattr(output, "url", output)
         with tempfile.NamedTemporaryFile() as handle:
@@ -125,21 +139,36 @@ def main() -> None:
     bound = lower_bound(args.jobs, latency.low, latency.high, args.concurrency, args.cpm)
     with Emulator(config) as emu:
         ours, our_requests = run_kling_pipe(emu, args.jobs, args.concurrency, args.cpm)
+        hooked, hooked_requests = run_kling_pipe(
+            emu, args.jobs, args.concurrency, args.cpm, webhooks=True
+        )
         theirs, their_requests = run_baseline(emu, args.jobs, args.concurrency)
         throttled = emu.stats()["throttled"]
     n = args.jobs
-    print(f"{n} jobs, latency {args.latency} s, concurrency {args.concurrency}, "
-          f"{args.cpm:g} creates/min; lower bound {bound:.1f} s")
-    print(f"kling-pipe: makespan {ours:.1f} s ({ours / bound:.3f}x bound), "
-          f"{our_requests / n:.2f} requests/clip")
-    print(f"baseline:   makespan {theirs:.1f} s ({theirs / bound:.3f}x bound), "
-          f"{their_requests / n:.2f} requests/clip (replicate.run in {args.concurrency} threads)")
+    print(
+        f"{n} jobs, latency {args.latency} s, concurrency {args.concurrency}, "
+        f"{args.cpm:g} creates/min; lower bound {bound:.1f} s"
+    )
+    print(
+        f"kling-pipe: makespan {ours:.1f} s ({ours / bound:.3f}x bound), "
+        f"{our_requests / n:.2f} requests/clip"
+    )
+    print(
+        f"kling-pipe with --webhook-url: makespan {hooked:.1f} s ({hooked / bound:.3f}x bound), "
+        f"{hooked_requests / n:.2f} requests/clip"
+    )
+    print(
+        f"baseline:   makespan {theirs:.1f} s ({theirs / bound:.3f}x bound), "
+        f"{their_requests / n:.2f} requests/clip (replicate.run in {args.concurrency} threads)"
+    )
     print(f"429s served: {throttled}")
     print(
         f"BENCH run jobs={n} makespan_ratio={ours / bound:.3f} "
         f"requests_per_clip={our_requests / n:.2f} "
         f"baseline_makespan_ratio={theirs / bound:.3f} "
-        f"baseline_requests_per_clip={their_requests / n:.2f}"
+        f"baseline_requests_per_clip={their_requests / n:.2f} "
+        f"webhook_makespan_ratio={hooked / bound:.3f} "
+        f"webhook_requests_per_clip={hooked_requests / n:.2f}"
     )
 
 

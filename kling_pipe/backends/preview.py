@@ -45,6 +45,16 @@ class PreviewBackend:
         """A preview renders in about a second."""
         return 1.0
 
+    @property
+    def pushes_updates(self) -> bool:
+        """Previews are done when submitted: nothing to push."""
+        return False
+
+    async def wait_for_update(self, prediction_id: str, timeout: float) -> Prediction | None:
+        """Nothing is pushed: just wait."""
+        await anyio.sleep(timeout)
+        return None
+
     def _path(self, prediction_id: str) -> Path:
         return self._dir / f"{prediction_id}.mp4"
 

@@ -90,3 +90,12 @@ class Backend(Protocol):
     def expected_seconds(self, request: Request) -> float:
         """How long a prediction like this usually takes, before anything was observed."""
         ...
+
+    @property
+    def pushes_updates(self) -> bool:
+        """Whether `wait_for_update` can return early (webhooks): polls become a safety net."""
+        ...
+
+    async def wait_for_update(self, prediction_id: str, timeout: float) -> Prediction | None:
+        """Wait up to `timeout` for a pushed update of the prediction; None if none came."""
+        ...

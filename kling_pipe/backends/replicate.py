@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import re
 from contextvars import ContextVar
@@ -24,7 +25,7 @@ import httpx
 import pydantic
 import pydantic.v1
 
-from kling_pipe.backends.protocol import Fetched, Prediction, Request
+from kling_pipe.backends.protocol import TERMINAL, Fetched, Prediction, Request
 from kling_pipe.errors import (
     AccountError,
     JobRejectedError,
@@ -98,6 +99,7 @@ class ReplicateBackend:
         *,
         request_timeout: float = 60.0,
         webhook_url: str | None = None,
+        webhook_listen: tuple[str, int] | None = None,
     ) -> None:
         token = token if token is not None else os.environ.get("REPLICATE_API_TOKEN")
         if not token:
@@ -112,6 +114,11 @@ class ReplicateBackend:
             self.name = f"replicate@{httpx.URL(self._base_url).netloc.decode()}"
         self._request_timeout = request_timeout
         self._webhook_url = webhook_url
+        self._webhooks: WebhookReceiver | None = None
+        if webhook_url:
+            url = httpx.URL(webhook_url)
+            host, port = webhook_listen or ("127.0.0.1", url.port or 8765)
+            self._webhooks = WebhookReceiver(host, port, url.path or "/")
         self._transport: _RetryAfterTransport | None = None
         self._downloads: httpx.AsyncClient | None = None
         self._client: Any = None
@@ -131,6 +138,9 @@ class ReplicateBackend:
         self._downloads = httpx.AsyncClient(
             timeout=httpx.Timeout(10.0, read=60.0), follow_redirects=True
         )
+        if self._webhooks is not None:
+            secret = await self._call(self._client.webhooks.default.async_secret())
+            await self._webhooks.start(secret)
         return self
 
     async def __aexit__(
@@ -140,6 +150,8 @@ class ReplicateBackend:
         tb: TracebackType | None,
     ) -> None:
         with anyio.CancelScope(shield=True):
+            if self._webhooks is not None:
+                await self._webhooks.stop()
             if self._downloads is not None:
                 await self._downloads.aclose()
             if self._transport is not None:
@@ -148,6 +160,18 @@ class ReplicateBackend:
     def expected_seconds(self, request: Request) -> float:
         """Third-party timings for Kling on Replicate: ~60 s for 5 s of video, ~90 s for 10 s."""
         return 40.0 + 5.0 * request.duration
+
+    @property
+    def pushes_updates(self) -> bool:
+        """True when Replicate's webhooks come to this run."""
+        return self._webhooks is not None
+
+    async def wait_for_update(self, prediction_id: str, timeout: float) -> Prediction | None:
+        """A verified webhook's prediction, if one arrives within `timeout`."""
+        if self._webhooks is None:
+            await anyio.sleep(timeout)
+            return None
+        return await self._webhooks.wait(prediction_id, timeout)
 
     # ------------------------------------------------------------------ API calls
 
@@ -255,21 +279,91 @@ class ReplicateBackend:
 
     @staticmethod
     def _to_prediction(p: Any) -> Prediction:
-        latency = None
-        if p.metrics and isinstance(p.metrics.get("total_time"), int | float):
-            latency = float(p.metrics["total_time"])
-        latency = latency or _seconds_between(p.created_at, p.completed_at)
-        return Prediction(
-            id=p.id,
-            status=p.status,
-            output=_output_url(p.output),
-            error=str(p.error) if p.error else None,
-            model_version=p.version if p.version and p.version != "hidden" else None,
-            created_at=p.created_at,
-            completed_at=p.completed_at,
-            data_removed=p.status == "succeeded" and p.output is None,
-            latency=latency,
-        )
+        return prediction_from_json(p.dict())
+
+
+def prediction_from_json(data: dict[str, Any]) -> Prediction:
+    """A prediction object of Replicate's API (from the client or a webhook) as a `Prediction`."""
+    metrics = data.get("metrics") or {}
+    latency = metrics.get("total_time") if isinstance(metrics, dict) else None
+    if not isinstance(latency, int | float):
+        latency = _seconds_between(data.get("created_at"), data.get("completed_at"))
+    status = data.get("status")
+    version = data.get("version")
+    output = data.get("output")
+    return Prediction(
+        id=str(data["id"]),
+        status=status if status in TERMINAL | {"starting", "processing"} else "failed",
+        output=_output_url(output),
+        error=str(data["error"]) if data.get("error") else None,
+        model_version=version if isinstance(version, str) and version != "hidden" else None,
+        created_at=data.get("created_at"),
+        completed_at=data.get("completed_at"),
+        data_removed=bool(data.get("data_removed")) or (status == "succeeded" and output is None),
+        latency=float(latency) if latency is not None else None,
+    )
+
+
+class WebhookReceiver:
+    """Receives Replicate's webhooks on a local port, verifies their signatures, and wakes the
+    task waiting on that prediction. Unsigned or wrongly signed deliveries get a 401."""
+
+    def __init__(self, host: str, port: int, path: str) -> None:
+        self._host, self._port, self._path = host, port, path
+        self._secret: Any = None
+        self._latest: dict[str, Prediction] = {}
+        self._events: dict[str, anyio.Event] = {}
+        self._runner: Any = None
+        self.accepted = 0
+        self.refused = 0
+
+    async def start(self, secret: Any) -> None:
+        """Listen; `secret` is the account's webhook signing secret."""
+        from aiohttp import web
+
+        self._secret = secret
+        app = web.Application()
+        app.router.add_post(self._path, self._handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, self._host, self._port).start()
+
+    async def stop(self) -> None:
+        """Stop listening."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def _handle(self, request: Any) -> Any:
+        from aiohttp import web
+        from replicate.webhook import Webhooks
+
+        body = await request.text()
+        try:
+            Webhooks.validate(
+                headers=dict(request.headers), body=body, secret=self._secret, tolerance=300
+            )
+            prediction = prediction_from_json(json.loads(body))
+        except Exception:  # any malformed or forged delivery is refused the same way
+            self.refused += 1
+            return web.Response(status=401, text="invalid webhook")
+        self.accepted += 1
+        self._latest[prediction.id] = prediction
+        event = self._events.pop(prediction.id, None)
+        if event is not None:
+            event.set()
+        return web.Response(text="ok")
+
+    async def wait(self, prediction_id: str, timeout: float) -> Prediction | None:
+        """The newest delivered state of the prediction once done, waiting up to `timeout`."""
+        latest = self._latest.get(prediction_id)
+        if latest is not None and latest.done:
+            return latest
+        event = self._events.setdefault(prediction_id, anyio.Event())
+        with anyio.move_on_after(timeout):
+            await event.wait()
+        latest = self._latest.get(prediction_id)
+        return latest if latest is not None and latest.done else None
 
 
 def _classify(exc: Any, retry_after_box: list[float] | None) -> Exception:

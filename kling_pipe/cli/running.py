@@ -50,7 +50,18 @@ def run(
         float, typer.Option(help="Seconds before a stuck prediction is canceled.")
     ] = 900.0,
     webhook_url: Annotated[
-        str | None, typer.Option(help="Public URL that receives Replicate's webhooks.")
+        str | None,
+        typer.Option(
+            help="Public URL that forwards Replicate's webhooks to this run: predictions are "
+            "then awaited by webhook (signatures verified), with polls only as a safety net."
+        ),
+    ] = None,
+    webhook_listen: Annotated[
+        str | None,
+        typer.Option(
+            help="HOST:PORT the webhook receiver listens on (default: 127.0.0.1 and the "
+            "webhook URL's port)."
+        ),
     ] = None,
     preview_height: Annotated[
         int, typer.Option(help="Short side of preview renders, in pixels.")
@@ -101,12 +112,13 @@ def run(
                 output=out_dir,
                 deadline_seconds=deadline,
                 webhook_url=webhook_url,
+                webhook_listen=_host_port(webhook_listen) if webhook_listen else None,
                 preview_height=preview_height,
             ),
         )
     record = result.record
-    for warning in result.warnings:
-        err.print(f"warning: {warning}", style="yellow", markup=False)
+    for note in result.warnings:
+        err.print(f"warning: {note}", style="yellow", markup=False)
     for job in record.jobs:
         if job.status in ("failed", "refused"):
             err.print(f"{job.status}: {job.id}: {job.error}", style="red", markup=False)
@@ -118,6 +130,13 @@ def run(
     )
     out.print(f"clips in {result.output_dir}/, record in {result.run_json}", markup=False)
     raise typer.Exit(record.exit_code)
+
+
+def _host_port(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit():
+        raise typer.BadParameter(f"{text!r}: write HOST:PORT, e.g. 0.0.0.0:8765")
+    return host, int(port)
 
 
 @app.command()

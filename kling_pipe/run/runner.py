@@ -47,6 +47,7 @@ class RunOptions:
     output: Path | None = None
     deadline_seconds: float = 15 * 60
     webhook_url: str | None = None
+    webhook_listen: tuple[str, int] | None = None
     preview_height: int = 360
     progress_interval: float = 10.0
     show_progress: bool = True
@@ -76,7 +77,7 @@ def make_backend(options: RunOptions, store: Path) -> Backend:
     """The backend named in the options."""
     if options.backend == "preview":
         return PreviewBackend(store / "previews", height=options.preview_height)
-    return ReplicateBackend(webhook_url=options.webhook_url)
+    return ReplicateBackend(webhook_url=options.webhook_url, webhook_listen=options.webhook_listen)
 
 
 def _local_files(campaign: Campaign, job: Job) -> dict[str, Path]:

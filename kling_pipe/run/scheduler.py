@@ -132,7 +132,10 @@ class Scheduler:
         self.progress.total = len(units)
         results = [UnitResult(unit) for unit in units]
         if units:
-            self.polls = PollSchedule(self.backend.expected_seconds(units[0].request))
+            self.polls = PollSchedule(
+                self.backend.expected_seconds(units[0].request),
+                pushed=self.backend.pushes_updates,
+            )
         async with anyio.create_task_group() as watchers:
             watchers.start_soon(self._watch_signals, watchers.cancel_scope)
             if display is not None:
@@ -365,7 +368,12 @@ class Scheduler:
                         "canceled",
                         error=f"stuck: canceled after {self.options.deadline_seconds:g}s",
                     )
-                await anyio.sleep(self.polls.next_poll(elapsed, polls))
+                pushed = await self.backend.wait_for_update(
+                    prediction.id, self.polls.next_poll(elapsed, polls)
+                )
+                if pushed is not None:
+                    prediction = pushed
+                    continue
                 polls += 1
                 try:
                     prediction = await self.backend.poll(prediction.id)

@@ -66,6 +66,7 @@ class PollSchedule:
     """When to poll, from observed completion latencies (seconds from create to done)."""
 
     fallback_seconds: float
+    pushed: bool = False  # updates arrive by webhook: polls are only a safety net
     min_step: float = 0.25
     max_step: float = 30.0
     _observed: list[float] = field(default_factory=list, init=False)
@@ -81,6 +82,9 @@ class PollSchedule:
 
     def checkpoints(self) -> list[float]:
         """Seconds after the create at which to poll, before backing off."""
+        if self.pushed:
+            slowest = self._observed[-1] if self._observed else self.fallback_seconds
+            return [slowest * 1.5]
         if len(self._observed) < 3:
             # Nothing learnt yet: look early and back off geometrically up to the backend's
             # typical time, so a fast provider is not kept waiting by a slow guess.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 from pathlib import Path
@@ -267,3 +268,22 @@ def test_a_second_run_on_the_same_store_is_told_who_holds_it(
     finally:
         first.send_signal(signal.SIGINT)
         first.wait(timeout=60)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_with_a_webhook_url_predictions_are_awaited_by_webhook_not_polled(
+    project: Path, emulator: Emulator
+) -> None:
+    emulator.configure(latency=LatencyRange(1.0, 2.0))
+    url = f"http://127.0.0.1:{free_port()}/hooks/replicate"
+    result = run(project, emulator, "--webhook-url", url)
+    assert result.returncode == 0, result.stderr
+    stats = emulator.stats()
+    assert stats["webhooks"] >= 4
+    assert stats["requests"].get("predictions.get", 0) == 0
+    assert run_json(project)["summary"]["done"] == 4
