@@ -11,7 +11,8 @@ from pathlib import Path
 from kling_pipe.lock import LockFile, read_lock
 from kling_pipe.manifest.files import DiskSources
 from kling_pipe.manifest.loader import LoadedManifest, load_manifest
-from kling_pipe.models.registry import ModelRegistry, bundled_registry
+from kling_pipe.models.local import local_registry
+from kling_pipe.models.registry import ModelRegistry
 from kling_pipe.plan.diff import Plan, diff_plan
 from kling_pipe.plan.jobs import JobPlan, plan_jobs
 
@@ -26,10 +27,16 @@ class Campaign:
     sources: DiskSources
 
     @classmethod
-    def open(cls, path: Path | str, registry: ModelRegistry | None = None) -> Campaign:
-        """Load, validate and expand a manifest; ManifestError says what is wrong and where."""
+    def open(
+        cls, path: Path | str, registry: ModelRegistry | None = None, store: Path | None = None
+    ) -> Campaign:
+        """Load, validate and expand a manifest; ManifestError says what is wrong and where.
+
+        Models are validated against the bundled registry plus any pulled into the store
+        (`kling-pipe models pull`): `store`, else the manifest's own store folder.
+        """
         loaded = load_manifest(path)
-        registry = registry or bundled_registry()
+        registry = registry or local_registry(store or Path(loaded.manifest.store))
         sources = DiskSources(loaded)
         return cls(loaded, registry, plan_jobs(loaded, registry, sources), sources)
 

@@ -175,6 +175,21 @@ class ReplicateBackend:
 
     # ------------------------------------------------------------------ API calls
 
+    async def model_input_schema(self, ref: str) -> tuple[str | None, dict[str, Any]]:
+        """(version id, `Input` schema) of a model's latest version, or of the pinned one."""
+        model_ref, version = split_model_ref(ref)
+        model = await self._call(self._client.models.async_get(model_ref))
+        if version:
+            found = await self._call(model.versions.async_get(version))
+        else:
+            found = model.latest_version
+        if found is None or not found.openapi_schema:
+            raise JobRejectedError(f"{ref} publishes no input schema")
+        schemas = found.openapi_schema.get("components", {}).get("schemas", {})
+        if "Input" not in schemas:
+            raise JobRejectedError(f"{ref}'s schema has no Input")
+        return found.id, dict(schemas["Input"])
+
     async def _upload(self, path: Path) -> str:
         if path not in self._uploads:
             uploaded = await self._call(self._client.files.async_create(path))

@@ -49,7 +49,7 @@ def user_errors(strict_warnings: bool = False) -> Iterator[None]:
 
 def main() -> None:
     """Entry point of the `kling-pipe` console script."""
-    from kling_pipe.cli import planning, running  # noqa: F401  (registers commands)
+    from kling_pipe.cli import models, planning, running  # noqa: F401  (registers commands)
 
     _register_optional_commands()
     try:

@@ -77,7 +77,7 @@ def run(
         raise typer.Exit(2)
     backend_name: BackendName = "preview" if backend == "preview" else "replicate"
     with user_errors():
-        campaign = Campaign.open(file)
+        campaign = Campaign.open(file, store=store)
         for warning in campaign.job_plan.warnings:
             err.print(str(warning), style="yellow", markup=False)
         the_plan = campaign.plan(only)

@@ -1,0 +1,79 @@
+"""`kling-pipe models`: the model registry, and pulling a model's schema from the API."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import anyio
+import typer
+from rich.table import Table
+
+from kling_pipe.backends.replicate import ReplicateBackend
+from kling_pipe.cli.app import app, out, user_errors
+from kling_pipe.models.local import local_registry, save_pulled_model
+
+models_app = typer.Typer(help="The models kling-pipe validates and prices.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+
+StoreOption = Annotated[Path, typer.Option(help="Store folder holding pulled schemas.")]
+
+
+@models_app.command("list")
+def list_models(store: StoreOption = Path(".kling-pipe")) -> None:
+    """Every known model with its inputs and price."""
+    registry = local_registry(store)
+    table = Table(title="models", title_justify="left")
+    for column in ("model", "inputs", "$/s", "$/s audio"):
+        table.add_column(column)
+    for ref in registry.refs():
+        spec = registry.get(ref)
+        assert spec is not None
+        audio = spec.price_per_second_with_audio
+        table.add_row(
+            ref,
+            ", ".join(spec.inputs),
+            f"{spec.price_per_second:.3f}",
+            f"{audio:.3f}" if audio is not None else "",
+        )
+    out.print(table)
+
+
+@models_app.command("pull")
+def pull(
+    model: Annotated[str, typer.Argument(help="owner/name, or owner/name:version.")],
+    store: StoreOption = Path(".kling-pipe"),
+    price_per_second: Annotated[
+        float | None, typer.Option(help="USD per second of output (needed for unknown models).")
+    ] = None,
+    price_per_second_with_audio: Annotated[
+        float | None, typer.Option(help="USD per second with generate_audio on.")
+    ] = None,
+) -> None:
+    """Read MODEL's input schema from the API (REPLICATE_API_TOKEN, REPLICATE_BASE_URL) into
+    the store's local registry, so manifests using a new version validate before spending."""
+    with user_errors():
+        known = local_registry(store).get(model)
+        price = (
+            price_per_second
+            if price_per_second is not None
+            else (known.price_per_second if known else None)
+        )
+        if price is None:
+            raise typer.BadParameter(
+                f"{model} is not a model kling-pipe knows a price for: pass --price-per-second"
+            )
+        audio = price_per_second_with_audio
+        if audio is None and known is not None:
+            audio = known.price_per_second_with_audio
+
+        async def fetch() -> tuple[str | None, dict[str, object]]:
+            async with ReplicateBackend() as backend:
+                return await backend.model_input_schema(model)
+
+        version, schema = anyio.run(fetch)
+        path = save_pulled_model(store, model, version, dict(schema), price, audio)
+        spec = local_registry(store).get(model)
+        assert spec is not None
+    out.print(f"pulled {model} (version {version or 'latest'}): {', '.join(spec.inputs)}")
+    out.print(f"saved to {path}")

@@ -1,0 +1,68 @@
+"""`kling-pipe models pull` reads a model's schema from the API into the store's registry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kling_pipe.emulator import Emulator, EmulatorConfig
+from kling_pipe.models.registry import InputSpec, ModelSpec, bundled_registry
+from tests.conftest import kling
+from tests.run.conftest import TOKEN, env_for
+
+NEW_MODEL = ModelSpec(
+    ref="kwaivgi/kling-v9",
+    inputs={
+        "prompt": InputSpec("prompt", "string", required=True),
+        "duration": InputSpec("duration", "integer", default=5, minimum=3, maximum=20),
+        "style": InputSpec("style", "string", default="film", choices=("film", "anime")),
+    },
+    price_per_second=0.2,
+)
+
+MANIFEST = """
+version: 1
+name: future
+model: kwaivgi/kling-v9
+shots:
+  - id: one
+    prompt: a kettle
+    inputs: {style: anime, duration: 12}
+"""
+
+
+def test_a_pulled_model_validates_without_a_new_release(tmp_path: Path) -> None:
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "future.yaml").write_text(MANIFEST)
+    before = kling("plan", "future.yaml", cwd=tmp_path)
+    assert before.returncode == 2
+    assert "unknown model 'kwaivgi/kling-v9'" in before.stderr
+
+    registry = bundled_registry().with_specs([NEW_MODEL])
+    with Emulator(EmulatorConfig(token=TOKEN), registry=registry) as emu:
+        pulled = kling(
+            "models",
+            "pull",
+            "kwaivgi/kling-v9",
+            "--price-per-second",
+            "0.2",
+            cwd=tmp_path,
+            env=env_for(emu),
+        )
+    assert pulled.returncode == 0, pulled.stderr
+    assert "prompt, duration, style" in pulled.stdout
+
+    after = kling("plan", "future.yaml", "--json", cwd=tmp_path)
+    assert after.returncode == 0, after.stderr
+    assert '"cost_usd": 2.4' in after.stdout  # 12 s at the pulled price
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(MANIFEST.replace("anime", "cartoon"))
+    refused = kling("validate", "bad.yaml", cwd=tmp_path)
+    assert refused.returncode == 2
+    assert "'cartoon' is not allowed; use one of 'film', 'anime'" in refused.stderr
+
+
+def test_pulling_an_unknown_model_without_a_price_is_refused(tmp_path: Path) -> None:
+    result = kling("models", "pull", "someone/else", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "--price-per-second" in result.stderr
