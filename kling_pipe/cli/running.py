@@ -46,6 +46,10 @@ def run(
     out_dir: Annotated[
         Path | None, typer.Option("--out", help="Output folder (default: the manifest's, out).")
     ] = None,
+    lock: Annotated[
+        Path | None,
+        typer.Option(help="Lock file to update (default: <manifest>.lock.json beside it)."),
+    ] = None,
     deadline: Annotated[
         float, typer.Option(help="Seconds before a stuck prediction is canceled.")
     ] = 900.0,
@@ -110,6 +114,7 @@ def run(
                 budget_usd=budget,
                 store=store,
                 output=out_dir,
+                lock=lock,
                 deadline_seconds=deadline,
                 webhook_url=webhook_url,
                 webhook_listen=_host_port(webhook_listen) if webhook_listen else None,

@@ -21,7 +21,7 @@ from kling_pipe.backends.preview import PreviewBackend
 from kling_pipe.backends.protocol import Backend, Request
 from kling_pipe.backends.replicate import ReplicateBackend
 from kling_pipe.campaign import Campaign
-from kling_pipe.lock import LockEntry, LockFile, write_lock
+from kling_pipe.lock import LockEntry, LockFile, read_lock, write_lock
 from kling_pipe.plan.diff import Plan
 from kling_pipe.plan.jobs import Job
 from kling_pipe.run.journal import Journal
@@ -45,6 +45,7 @@ class RunOptions:
     budget_usd: float | None = None
     store: Path | None = None
     output: Path | None = None
+    lock: Path | None = None  # default: beside the manifest
     deadline_seconds: float = 15 * 60
     webhook_url: str | None = None
     webhook_listen: tuple[str, int] | None = None
@@ -163,7 +164,8 @@ def run_campaign(
                     f"({', '.join(dangling[:5])}); if a create reached the provider it may "
                     "have been charged without being recorded"
                 )
-            lock = campaign.lock()
+            lock_path = options.lock or campaign.lock_path
+            lock = campaign.lock() if options.lock is None else read_lock(lock_path, campaign.name)
             writes_lock = options.backend != "preview"
 
             def finished(result: UnitResult) -> None:
@@ -188,7 +190,7 @@ def run_campaign(
                                 completed_at=output.completed_at,
                             )
                         lock = LockFile(manifest=campaign.name, jobs=entries)
-                        write_lock(campaign.lock_path, lock)
+                        write_lock(lock_path, lock)
                 if on_progress is not None:
                     on_progress(result)
 
