@@ -45,6 +45,10 @@ class PreviewBackend:
         """A preview renders in about a second."""
         return 1.0
 
+    async def recover(self, request: Request, since: float) -> Prediction | None:
+        """A preview lost in a crash costs nothing: render it again."""
+        return None
+
     @property
     def pushes_updates(self) -> bool:
         """Previews are done when submitted: nothing to push."""

@@ -91,6 +91,11 @@ class Backend(Protocol):
         """How long a prediction like this usually takes, before anything was observed."""
         ...
 
+    async def recover(self, request: Request, since: float) -> Prediction | None:
+        """A prediction for `request` created at or after `since` (epoch seconds) whose create
+        answer was lost (the run died first), found on the provider's side; None if none."""
+        ...
+
     @property
     def pushes_updates(self) -> bool:
         """Whether `wait_for_update` can return early (webhooks): polls become a safety net."""

@@ -80,6 +80,15 @@ def _seconds_between(start: str | None, end: str | None) -> float | None:
     return max(0.0, (b - a).total_seconds())
 
 
+def _epoch(stamp: str | None) -> float | None:
+    if not stamp:
+        return None
+    try:
+        return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
 def _output_url(output: Any) -> str | None:
     if isinstance(output, list):
         output = output[0] if output else None
@@ -238,6 +247,32 @@ class ReplicateBackend:
                 return Prediction(id=prediction_id, status="aborted", error="aborted")
             raise TransientError(f"unreadable prediction: {exc}") from None
         return self._to_prediction(prediction)
+
+    async def recover(self, request: Request, since: float) -> Prediction | None:
+        """Search the account's predictions (newest first, back to `since`) for one with this
+        request's model and inputs. Uploaded files get new URLs, so file inputs are not compared.
+        """
+        model, version = split_model_ref(request.model)
+        wanted = {k: v for k, v in request.inputs.items() if k not in request.local_files}
+        cursor: str | None = None
+        for _ in range(20):  # 2,000 predictions back at most
+            try:
+                listing = self._client.predictions.async_list
+                page = await self._call(listing() if cursor is None else listing(cursor=cursor))
+            except (pydantic.ValidationError, pydantic.v1.ValidationError):
+                return None  # a page the client cannot parse (e.g. an aborted prediction)
+            for p in page.results:
+                created = _epoch(p.created_at)
+                if created is not None and created < since - 5.0:
+                    return None
+                same_model = p.version == version if version else p.model == model
+                inputs = {k: v for k, v in (p.input or {}).items() if k not in request.local_files}
+                if same_model and inputs == wanted:
+                    return self._to_prediction(p)
+            cursor = page.next
+            if not cursor:
+                return None
+        return None
 
     async def cancel(self, prediction_id: str) -> None:
         """POST …/cancel; failures are ignored (the prediction may have just finished)."""

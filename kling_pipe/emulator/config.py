@@ -15,6 +15,7 @@ ROUTES = (
     "models.predictions.create",
     "predictions.create",
     "predictions.get",
+    "predictions.list",
     "predictions.cancel",
     "models.get",
     "models.versions.get",

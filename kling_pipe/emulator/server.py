@@ -84,6 +84,9 @@ class _Upload:
     payload: dict[str, Any]
 
 
+_PAGE = 100  # predictions a page, as Replicate serves them
+
+
 class EmulatorServer:
     """Serves the API on the running event loop; `start` binds, `close` stops everything."""
 
@@ -165,6 +168,7 @@ class EmulatorServer:
         add("POST", "/v1/models/{owner}/{name}/predictions", self._create_for_model,
             name="models.predictions.create")  # fmt: skip
         add("POST", "/v1/predictions", self._create_versioned, name="predictions.create")
+        add("GET", "/v1/predictions", self._list, name="predictions.list")
         add("GET", "/v1/predictions/{id}", self._get, name="predictions.get")
         add("POST", "/v1/predictions/{id}/cancel", self._cancel, name="predictions.cancel")
         add("GET", "/v1/models/{owner}/{name}", self._model, name="models.get")
@@ -516,6 +520,26 @@ class EmulatorServer:
             return prediction
         self._refresh(prediction)
         return _json(self._payload(prediction))
+
+    async def _list(self, request: web.Request) -> web.StreamResponse:
+        """`GET /v1/predictions`: 100 a page, newest first, `cursor` to page on."""
+        try:
+            start = max(0, int(request.query.get("cursor", "0")))
+        except ValueError:
+            return _json(problems.problem(400, "Bad request", "cursor must be a number"), 400)
+        newest_first = list(reversed(self._predictions.values()))
+        page = newest_first[start : start + _PAGE]
+        for prediction in page:
+            self._refresh(prediction)
+        more = start + _PAGE < len(newest_first)
+        base = str(request.url.with_query(None))
+        return _json(
+            {
+                "next": f"{base}?cursor={start + _PAGE}" if more else None,
+                "previous": f"{base}?cursor={max(0, start - _PAGE)}" if start else None,
+                "results": [self._payload(p) for p in page],
+            }
+        )
 
     async def _cancel(self, request: web.Request) -> web.StreamResponse:
         prediction = self._known(request)

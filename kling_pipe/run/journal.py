@@ -128,6 +128,13 @@ class Journal:
                 (key, backend, job_id, time.time()),
             )
 
+    def intent_since(self, key: str, backend: str) -> float | None:
+        """When a create for `key` was sent without its answer being recorded, if one was."""
+        row = self._db.execute(
+            "SELECT since FROM intents WHERE key = ? AND backend = ?", (key, backend)
+        ).fetchone()
+        return float(row[0]) if row else None
+
     def dangling_intents(self, backend: str) -> list[str]:
         """Job ids whose create was sent by a run that died before recording its answer."""
         rows = self._db.execute(

@@ -161,8 +161,8 @@ def run_campaign(
             if dangling:
                 warnings.append(
                     f"a previous run died while creating {len(dangling)} prediction(s) "
-                    f"({', '.join(dangling[:5])}); if a create reached the provider it may "
-                    "have been charged without being recorded"
+                    f"({', '.join(dangling[:5])}); they are looked for on the provider and "
+                    "adopted rather than created again"
                 )
             lock_path = options.lock or campaign.lock_path
             lock = campaign.lock() if options.lock is None else read_lock(lock_path, campaign.name)

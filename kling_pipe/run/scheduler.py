@@ -75,6 +75,7 @@ class UnitResult:
     cost_usd: float = 0.0
     error: str | None = None
     notes: list[str] = field(default_factory=list)
+    reserved: bool = False  # its cost is held against the budget while in flight
 
 
 @dataclass(frozen=True)
@@ -221,6 +222,8 @@ class Scheduler:
         prediction_id = None if unit.force else self.journal.open_prediction(unit.key, backend)
         if prediction_id is not None:
             result.notes.append(f"re-attached to prediction {prediction_id}")
+        elif (since := self.journal.intent_since(unit.key, backend)) is not None:
+            prediction_id = await self._adopt(result, since)
         while True:
             async with self.in_flight:
                 self.progress.running += 1
@@ -246,7 +249,7 @@ class Scheduler:
                 result.notes.append(outcome)
                 prediction_id = None
                 continue
-            self._release(unit)
+            self._release(result)
             if prediction.status == "aborted":
                 result.notes.append(f"prediction {prediction.id} was aborted; creating again")
                 prediction_id = None
@@ -270,8 +273,35 @@ class Scheduler:
 
     # ------------------------------------------------------------------ create
 
-    def _release(self, unit: Unit) -> None:
-        self.reserved_usd = max(0.0, self.reserved_usd - unit.cost_usd)
+    async def _adopt(self, result: UnitResult, since: float) -> str | None:
+        """A run died after sending this create but before journaling its answer: look for
+        that prediction on the provider's side rather than paying for it again."""
+        unit = result.unit
+        try:
+            found = await self.backend.recover(unit.request, since)
+        except (TransientError, JobRejectedError, AccountError):
+            found = None
+        if found is None:
+            self.journal.clear_intent(unit.key, self.backend.name)
+            return None
+        self.journal.record_prediction(
+            found.id,
+            key=unit.key,
+            backend=self.backend.name,
+            job_id=unit.job_ids[0],
+            manifest=self.options.manifest,
+            status=found.status,
+            cost_usd=unit.cost_usd,
+        )
+        result.notes.append(
+            f"adopted prediction {found.id}, created by a run that died before recording it"
+        )
+        return found.id
+
+    def _release(self, result: UnitResult) -> None:
+        if result.reserved:
+            self.reserved_usd = max(0.0, self.reserved_usd - result.unit.cost_usd)
+            result.reserved = False
 
     async def _create(self, result: UnitResult) -> Prediction | None:
         unit = result.unit
@@ -292,11 +322,12 @@ class Scheduler:
             )
             return None
         self.reserved_usd += unit.cost_usd
+        result.reserved = True
         result.attempts += 1
         transient = 0
         while True:
             if self.account_error:
-                self._release(unit)
+                self._release(result)
                 raise _StopCreating(self.account_error)
             wait = self.bucket.reserve(anyio.current_time())
             if wait > 0:
@@ -315,19 +346,19 @@ class Scheduler:
                 self.journal.clear_intent(unit.key, self.backend.name)
                 transient += 1
                 if transient > self.options.max_transient_retries:
-                    self._release(unit)
+                    self._release(result)
                     self._finish(result, "failed", f"create kept failing: {exc}")
                     return None
                 await anyio.sleep(self._backoff(transient))
                 continue
             except JobRejectedError as exc:
                 self.journal.clear_intent(unit.key, self.backend.name)
-                self._release(unit)
+                self._release(result)
                 self._finish(result, "failed", str(exc))
                 return None
             except AccountError as exc:
                 self.journal.clear_intent(unit.key, self.backend.name)
-                self._release(unit)
+                self._release(result)
                 self.account_error = f"stopped submitting: {exc}"
                 raise _StopCreating(self.account_error) from None
             # Committed before anything waits on the prediction: a crash from here on resumes
@@ -412,14 +443,14 @@ class Scheduler:
                 temp.unlink(missing_ok=True)
                 transient += 1
                 if transient > self.options.max_transient_retries:
-                    self._release(unit)
+                    self._release(result)
                     self._finish(result, "failed", f"download kept failing: {exc}")
                     return None
                 await anyio.sleep(self._backoff(transient))
                 continue
             except OutputGoneError as exc:
                 temp.unlink(missing_ok=True)
-                self._release(unit)
+                self._release(result)
                 self.journal.update_prediction(prediction.id, "expired", str(exc))
                 return f"output of {prediction.id} expired on the server; generated again"
             except MediaError as exc:
@@ -427,7 +458,7 @@ class Scheduler:
                 transient += 1
                 if transient <= 2:  # a damaged download: fetch again before blaming the model
                     continue
-                self._release(unit)
+                self._release(result)
                 self.journal.update_prediction(prediction.id, "invalid", str(exc))
                 result.error = f"output was not a valid clip: {exc}"
                 return f"output of {prediction.id} was not a valid clip; generated again"
@@ -445,7 +476,7 @@ class Scheduler:
             completed_at=prediction.completed_at,
         )
         self.journal.record_output(record)
-        self._release(unit)
+        self._release(result)
         self.spent_usd += unit.cost_usd
         result.cost_usd = unit.cost_usd
         result.output = record

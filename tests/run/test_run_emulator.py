@@ -11,6 +11,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import replicate
+
 from kling_pipe.emulator import Emulator, Faults, LatencyRange
 from kling_pipe.media.probe import probe, scan_packets
 from tests.conftest import kling, kling_command
@@ -86,6 +88,17 @@ def test_changing_one_markets_line_recreates_exactly_that_markets_jobs(
     }
 
 
+def journaled_predictions(project: Path) -> int:
+    path = project / ".kling-pipe/journal.sqlite"
+    if not path.exists():
+        return 0
+    with sqlite3.connect(path) as db:
+        try:
+            return int(db.execute("SELECT COUNT(*) FROM predictions").fetchone()[0])
+        except sqlite3.OperationalError:  # the run is still creating its tables
+            return 0
+
+
 def test_a_run_killed_mid_flight_resumes_without_creating_anything_twice(
     project: Path, emulator: Emulator
 ) -> None:
@@ -98,8 +111,8 @@ def test_a_run_killed_mid_flight_resumes_without_creating_anything_twice(
         stderr=subprocess.DEVNULL,
     )
     try:
-        # Both slots busy: no create is on the wire until one of them finishes (2 s from now).
-        wait_until(lambda: emulator.stats()["creates"] >= 2)
+        # Both slots busy and journaled: no create is on the wire until one finishes (2 s on).
+        wait_until(lambda: journaled_predictions(project) >= 2)
     finally:
         process.kill()
         process.wait()
@@ -287,3 +300,32 @@ def test_with_a_webhook_url_predictions_are_awaited_by_webhook_not_polled(
     assert stats["webhooks"] >= 4
     assert stats["requests"].get("predictions.get", 0) == 0
     assert run_json(project)["summary"]["done"] == 4
+
+
+def test_a_create_sent_but_not_journaled_before_a_crash_is_adopted_not_paid_twice(
+    project: Path, emulator: Emulator
+) -> None:
+    """The crash window between Replicate accepting a create and the journal recording it:
+    the run left an intent; the prediction exists on the provider's side only."""
+    from kling_pipe.campaign import Campaign
+    from kling_pipe.run.journal import Journal
+
+    emulator.configure(latency=LatencyRange(0.5, 1.0))
+    job = next(
+        j for j in Campaign.open(project / "campaign.yaml").job_plan.jobs if j.id == "pour/us/16x9"
+    )
+    client = replicate.Client(api_token=TOKEN, base_url=emulator.base_url)
+    journal = Journal(project / ".kling-pipe/journal.sqlite")
+    journal.record_intent(job.key, f"replicate@{emulator.base_url.split('//')[1]}", job.id)
+    journal.close()
+    orphan = client.models.predictions.create(model=job.model, input=dict(job.inputs))
+
+    result = run(project, emulator)
+    assert result.returncode == 0, result.stderr
+    assert "looked for on the provider and adopted" in result.stderr
+    stats = emulator.stats()
+    assert stats["duplicate_creates"] == 0
+    assert stats["creates"] == 4  # the orphan and three new ones
+    record = {j["id"]: j for j in run_json(project)["jobs"]}
+    assert record["pour/us/16x9"]["prediction_id"] == orphan.id
+    assert any("adopted prediction" in n for n in record["pour/us/16x9"]["notes"])
