@@ -67,7 +67,7 @@ def test_outcome_shares_split_failures_content_policy_and_aborts() -> None:
 
 def test_faults_reject_unknown_routes_and_impossible_shares() -> None:
     with pytest.raises(InputError, match="unknown route"):
-        Faults(server_errors={"predictions.list": 0.1})
+        Faults(server_errors={"trainings.list": 0.1})
     with pytest.raises(InputError, match="share"):
         Faults(aborted=1.5)
     assert parse_route_shares(["*=0.1", "predictions.get=0.5"]) == {
