@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from kling_pipe.canonical import canonical_hash
 from kling_pipe.errors import ManifestError, Problem, SourceLocation
 from kling_pipe.manifest.loader import LoadedManifest, dotted
+from kling_pipe.manifest.schema import Manifest
 from kling_pipe.manifest.yaml_source import Path_
 from kling_pipe.models.registry import (
     InputIssue,
@@ -111,6 +112,16 @@ def _slug(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return ratio_slug(value)
+
+
+def template_context(manifest: Manifest, combination: Mapping[str, Any]) -> dict[str, Any]:
+    """What templates see: `vars`, then the market's variables, then the combination."""
+    context: dict[str, Any] = dict(manifest.vars)
+    market = combination.get("market")
+    if isinstance(market, str) and market in manifest.markets:
+        context.update(manifest.markets[market])
+    context.update(combination)
+    return context
 
 
 def job_id(shot: str, combination: Mapping[str, Any]) -> str:
@@ -267,11 +278,7 @@ class _Planner:
         if spec is None:
             return None
 
-        context: dict[str, Any] = dict(self.m.vars)
-        market = combination.get("market")
-        if isinstance(market, str) and market in self.m.markets:
-            context.update(self.m.markets[market])
-        context.update(combination)
+        context = template_context(self.m, combination)
         context["shot"] = {"id": shot.id}
 
         # Where each input's value came from, lowest precedence first, for error locations.

@@ -1,0 +1,157 @@
+"""Rough cuts, planned: which clips go into which cut, in order, and where it is written. Pure.
+
+A cut is made once per combination of the matrix axes it spans (`per`, default market and
+aspect ratio). For each such combination every shot of the cut must have exactly one job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import Any
+
+from kling_pipe.errors import Problem
+from kling_pipe.manifest.loader import LoadedManifest
+from kling_pipe.manifest.schema import Card, Cut
+from kling_pipe.plan.dialogue import extract_dialogue
+from kling_pipe.plan.jobs import Job, template_context
+from kling_pipe.plan.templates import PromptTemplates, TemplateFailure, TemplateReader, ratio_slug
+
+DEFAULT_PER = ("market", "aspect_ratio")
+
+
+@dataclass(frozen=True)
+class CutClip:
+    """One clip of a cut: the job that makes it and the lines spoken in it."""
+
+    job: Job
+    dialogue: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CardText:
+    """A title or end card with its text rendered for the cut's combination."""
+
+    card: Card
+    text: str
+
+
+@dataclass(frozen=True)
+class PlannedCut:
+    """One rough cut to stitch."""
+
+    cut: Cut
+    values: Mapping[str, Any]  # the combination of `per` axes
+    clips: tuple[CutClip, ...]
+    output: PurePosixPath  # relative to the campaign's output folder
+    title: CardText | None
+    end_card: CardText | None
+
+    @property
+    def aspect_ratio(self) -> str:
+        """The ratio the cut is made at: its clips'."""
+        return self.clips[0].job.aspect_ratio
+
+
+@dataclass(frozen=True)
+class CutPlan:
+    """Every cut to make, and why some combinations have none."""
+
+    cuts: tuple[PlannedCut, ...]
+    warnings: tuple[Problem, ...]
+
+
+def per_axes(cut: Cut, axes: Sequence[str]) -> tuple[str, ...]:
+    """The axes a cut spans: as written, else market and aspect_ratio where the matrix has them."""
+    if cut.per is not None:
+        return tuple(cut.per)
+    return tuple(a for a in DEFAULT_PER if a in axes)
+
+
+def plan_cuts(loaded: LoadedManifest, jobs: Sequence[Job], reader: TemplateReader) -> CutPlan:
+    """Group jobs into cuts; card texts are templates rendered with the combination."""
+    m = loaded.manifest
+    axes = [k for k in m.matrix if k not in ("include", "exclude")]
+    axes += [k for e in m.matrix.get("include", []) if isinstance(e, dict) for k in e]
+    templates = PromptTemplates(reader)
+    planned: list[PlannedCut] = []
+    warnings: list[Problem] = []
+    for index, cut in enumerate(m.cuts):
+        per = per_axes(cut, axes)
+        groups: dict[tuple[Any, ...], dict[str, list[Job]]] = {}
+        for job in jobs:
+            if job.shot in cut.shots:
+                group = tuple(_hashable(job.values.get(a)) for a in per)
+                groups.setdefault(group, {}).setdefault(job.shot, []).append(job)
+        where = loaded.location(("cuts", index))
+        for group, by_shot in groups.items():
+            values = dict(zip(per, group, strict=True))
+            label = "/".join(str(v) for v in group) or "(all)"
+            missing = [s for s in cut.shots if s not in by_shot]
+            if missing:
+                warnings.append(
+                    Problem(
+                        f"no cut {cut.id} for {label}: shot(s) {', '.join(missing)} have no job "
+                        "there (excluded from the matrix?)",
+                        where,
+                        f"cuts[{index}]",
+                        severity="warning",
+                    )
+                )
+                continue
+            ambiguous = [s for s in cut.shots if len(by_shot[s]) > 1]
+            if ambiguous:
+                other = sorted({k for j in by_shot[ambiguous[0]] for k in j.values} - set(per))
+                warnings.append(
+                    Problem(
+                        f"cut {cut.id} for {label}: shot {ambiguous[0]} has "
+                        f"{len(by_shot[ambiguous[0]])} jobs differing in {', '.join(other)}; "
+                        f"add them to the cut's `per`",
+                        where,
+                        f"cuts[{index}].per",
+                        severity="warning",
+                    )
+                )
+                continue
+            clips = tuple(
+                CutClip(
+                    by_shot[s][0],
+                    tuple(extract_dialogue(str(by_shot[s][0].inputs.get("prompt", "")))),
+                )
+                for s in cut.shots
+            )
+            context = template_context(m, values)
+            title = _card(templates, cut.title, context, warnings, where, index, "title")
+            end = _card(templates, cut.end_card, context, warnings, where, index, "end_card")
+            parts = [ratio_slug(v) for v in group] or ["all"]
+            output = PurePosixPath("cuts", cut.id, *parts[:-1], f"{parts[-1]}.mp4")
+            planned.append(PlannedCut(cut, values, clips, output, title, end))
+    return CutPlan(tuple(planned), tuple(warnings))
+
+
+def _hashable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return tuple(sorted((k, _hashable(v)) for k, v in value.items()))
+    return value
+
+
+def _card(
+    templates: PromptTemplates,
+    card: Card | None,
+    context: Mapping[str, Any],
+    warnings: list[Problem],
+    where: Any,
+    index: int,
+    name: str,
+) -> CardText | None:
+    if card is None:
+        return None
+    try:
+        text = templates.render(card.text, context)
+    except TemplateFailure as failure:
+        warnings.append(
+            Problem(f"card text: {failure.message}", where, f"cuts[{index}].{name}.text")
+        )
+        return None
+    return CardText(card, text)
