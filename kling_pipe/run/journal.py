@@ -45,6 +45,7 @@ CREATE TABLE IF NOT EXISTS outputs (
     model_version TEXT,
     cost_usd REAL,
     backend TEXT NOT NULL,
+    created_at TEXT,
     completed_at TEXT,
     PRIMARY KEY (key, backend)
 );
@@ -75,6 +76,7 @@ class OutputRecord:
     model_version: str | None
     cost_usd: float | None
     backend: str
+    created_at: str | None
     completed_at: str | None
 
 
@@ -206,7 +208,7 @@ class Journal:
         """A verified output entered the store."""
         with self._tx() as db:
             db.execute(
-                "INSERT OR REPLACE INTO outputs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO outputs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     record.key,
                     record.sha256,
@@ -216,6 +218,7 @@ class Journal:
                     record.model_version,
                     record.cost_usd,
                     record.backend,
+                    record.created_at,
                     record.completed_at,
                 ),
             )

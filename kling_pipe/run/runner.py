@@ -187,6 +187,7 @@ def run_campaign(
                                 prediction_id=output.prediction_id,
                                 model_version=output.model_version,
                                 cost_usd=output.cost_usd,
+                                created_at=output.created_at,
                                 completed_at=output.completed_at,
                             )
                         lock = LockFile(manifest=campaign.name, jobs=entries)

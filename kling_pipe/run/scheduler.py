@@ -473,6 +473,7 @@ class Scheduler:
             model_version=prediction.model_version,
             cost_usd=unit.cost_usd,
             backend=self.backend.name,
+            created_at=prediction.created_at,
             completed_at=prediction.completed_at,
         )
         self.journal.record_output(record)
