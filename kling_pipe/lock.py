@@ -7,14 +7,13 @@ shows up in a pull request as a small, readable diff. Written atomically.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field
 
+from kling_pipe.durable import write_atomically
 from kling_pipe.errors import InputError
 
 LOCK_VERSION = 1
@@ -79,15 +78,4 @@ def read_lock(path: Path, manifest_name: str) -> LockFile:
 
 def write_lock(path: Path, lock: LockFile) -> None:
     """Write `lock` atomically: readers see the old file or the new one, never a part."""
-    data = lock_bytes(lock)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomically(path, lock_bytes(lock))

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import fnmatch
 import json
-import os
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,6 +19,7 @@ from kling_pipe.backends.preview import PreviewBackend
 from kling_pipe.backends.protocol import Backend, Request
 from kling_pipe.backends.replicate import ReplicateBackend
 from kling_pipe.campaign import Campaign
+from kling_pipe.durable import write_atomically
 from kling_pipe.lock import LockEntry, LockFile, read_lock, write_lock
 from kling_pipe.plan.diff import Plan
 from kling_pipe.plan.jobs import Job
@@ -214,7 +213,8 @@ def run_campaign(
     record = _record(campaign, options, backend.name, results, out_dir, warnings, scheduler)
     record.summary.seconds = round(time.monotonic() - started, 3)
     run_json = out_dir / "run.json"
-    _write_json_atomically(run_json, record.model_dump(mode="json"))
+    text = json.dumps(record.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n"
+    write_atomically(run_json, text.encode("utf-8"))
     return RunResult(record, run_json, out_dir, warnings)
 
 
@@ -279,12 +279,3 @@ def _record(
         ),
         warnings=warnings,
     )
-
-
-def _write_json_atomically(path: Path, data: object) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=2, ensure_ascii=False)
-        handle.write("\n")
-    os.replace(tmp, path)

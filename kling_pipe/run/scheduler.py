@@ -284,15 +284,7 @@ class Scheduler:
         if found is None:
             self.journal.clear_intent(unit.key, self.backend.name)
             return None
-        self.journal.record_prediction(
-            found.id,
-            key=unit.key,
-            backend=self.backend.name,
-            job_id=unit.job_ids[0],
-            manifest=self.options.manifest,
-            status=found.status,
-            cost_usd=unit.cost_usd,
-        )
+        self._journal_prediction(unit, found)
         result.notes.append(
             f"adopted prediction {found.id}, created by a run that died before recording it"
         )
@@ -363,17 +355,20 @@ class Scheduler:
                 raise _StopCreating(self.account_error) from None
             # Committed before anything waits on the prediction: a crash from here on resumes
             # by re-attaching to it rather than paying for it again.
-            self.journal.record_prediction(
-                prediction.id,
-                key=unit.key,
-                backend=self.backend.name,
-                job_id=unit.job_ids[0],
-                manifest=self.options.manifest,
-                status=prediction.status,
-                cost_usd=unit.cost_usd,
-            )
+            self._journal_prediction(unit, prediction)
             self.bucket.accepted()
             return prediction
+
+    def _journal_prediction(self, unit: Unit, prediction: Prediction) -> None:
+        self.journal.record_prediction(
+            prediction.id,
+            key=unit.key,
+            backend=self.backend.name,
+            job_id=unit.job_ids[0],
+            manifest=self.options.manifest,
+            status=prediction.status,
+            cost_usd=unit.cost_usd,
+        )
 
     def _backoff(self, attempt: int) -> float:
         ceiling = min(self.options.backoff_cap, self.options.backoff_base * 2 ** (attempt - 1))

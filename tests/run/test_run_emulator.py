@@ -27,6 +27,20 @@ def run(
     return kling("run", "campaign.yaml", "--yes", *args, cwd=project, env=env_for(emu, token))
 
 
+def start_run(
+    project: Path, emu: Emulator, *args: str, output: int = subprocess.DEVNULL
+) -> subprocess.Popen[str]:
+    """`kling-pipe run` in the background, as a user starts it in a terminal."""
+    return subprocess.Popen(
+        kling_command("run", "campaign.yaml", "--yes", *args),
+        cwd=project,
+        env={**os.environ, **env_for(emu)},
+        stdout=output,
+        stderr=output,
+        text=True,
+    )
+
+
 def run_json(project: Path) -> dict[str, Any]:
     data: dict[str, Any] = json.loads((project / "out/demo/run.json").read_text())
     return data
@@ -103,13 +117,7 @@ def test_a_run_killed_mid_flight_resumes_without_creating_anything_twice(
     project: Path, emulator: Emulator
 ) -> None:
     emulator.configure(latency=LatencyRange(2.0, 3.0))
-    process = subprocess.Popen(
-        kling_command("run", "campaign.yaml", "--yes", "--concurrency", "2"),
-        cwd=project,
-        env={**os.environ, **env_for(emulator)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    process = start_run(project, emulator, "--concurrency", "2")
     try:
         # Both slots busy and journaled: no create is on the wire until one finishes (2 s on).
         wait_until(lambda: journaled_predictions(project) >= 2)
@@ -170,13 +178,7 @@ def test_outputs_that_expired_while_the_run_was_down_are_generated_again_and_rep
     project: Path, emulator: Emulator
 ) -> None:
     emulator.configure(latency=LatencyRange(1.0, 1.5), retention_s=0.2)
-    process = subprocess.Popen(
-        kling_command("run", "campaign.yaml", "--yes"),
-        cwd=project,
-        env={**os.environ, **env_for(emulator)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    process = start_run(project, emulator)
     try:
         wait_until(lambda: emulator.stats()["creates"] >= 4)
     finally:
@@ -229,14 +231,7 @@ def test_sigint_cancels_the_predictions_in_flight_and_exits_130(
     project: Path, emulator: Emulator
 ) -> None:
     emulator.configure(latency=LatencyRange(20.0, 30.0))
-    process = subprocess.Popen(
-        kling_command("run", "campaign.yaml", "--yes"),
-        cwd=project,
-        env={**os.environ, **env_for(emulator)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = start_run(project, emulator, output=subprocess.PIPE)
     wait_until(lambda: emulator.stats()["creates"] >= 4)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
@@ -266,13 +261,7 @@ def test_a_second_run_on_the_same_store_is_told_who_holds_it(
     project: Path, emulator: Emulator
 ) -> None:
     emulator.configure(latency=LatencyRange(20.0, 30.0))
-    first = subprocess.Popen(
-        kling_command("run", "campaign.yaml", "--yes"),
-        cwd=project,
-        env={**os.environ, **env_for(emulator)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    first = start_run(project, emulator)
     try:
         wait_until(lambda: emulator.stats()["creates"] >= 1)
         second = run(project, emulator)
