@@ -62,6 +62,13 @@ CREATE TABLE IF NOT EXISTS jobs (
 """
 
 OPEN_STATUSES = ("starting", "processing", "succeeded")
+_OUTPUT_COLUMNS = (
+    "key, sha256, bytes, duration, prediction_id, model_version, cost_usd, backend, "
+    "created_at, completed_at"
+)
+_OUTPUT_SLOTS = ", ".join("?" * len(_OUTPUT_COLUMNS.split(",")))
+# Columns added since the first schema, so an older store opens without losing anything.
+_ADDED_COLUMNS = {"outputs": {"created_at": "TEXT"}}
 
 
 @dataclass(frozen=True)
@@ -105,6 +112,11 @@ class Journal:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(_SCHEMA)
+        for table, columns in _ADDED_COLUMNS.items():
+            present = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+            for name, kind in columns.items():
+                if name not in present:
+                    self._db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
 
     def close(self) -> None:
         """Close the database."""
@@ -208,7 +220,7 @@ class Journal:
         """A verified output entered the store."""
         with self._tx() as db:
             db.execute(
-                "INSERT OR REPLACE INTO outputs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT OR REPLACE INTO outputs ({_OUTPUT_COLUMNS}) VALUES ({_OUTPUT_SLOTS})",
                 (
                     record.key,
                     record.sha256,
@@ -227,7 +239,7 @@ class Journal:
         """The stored output of `backend` for `key`, if any (a preview never stands in for a
         real generation)."""
         row = self._db.execute(
-            "SELECT * FROM outputs WHERE key = ? AND backend = ?", (key, backend)
+            f"SELECT {_OUTPUT_COLUMNS} FROM outputs WHERE key = ? AND backend = ?", (key, backend)
         ).fetchone()
         return OutputRecord(*row) if row else None
 
