@@ -56,6 +56,10 @@ def emulate(
     truncated_downloads: Annotated[
         float, typer.Option(help="Share of output downloads cut short.")
     ] = 0.0,
+    lost_create_responses: Annotated[
+        float,
+        typer.Option(help="Share of creates accepted whose answer is then cut (never sent)."),
+    ] = 0.0,
     download_rate: Annotated[
         float | None, typer.Option(help="Serve output downloads at this many bytes a second.")
     ] = None,
@@ -88,6 +92,7 @@ def emulate(
                 content_policy_errors=content_policy,
                 aborted=aborted,
                 truncated_downloads=truncated_downloads,
+                lost_create_responses=lost_create_responses,
                 download_bytes_per_s=download_rate,
             ),
             seed=seed,

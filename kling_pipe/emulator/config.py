@@ -70,6 +70,7 @@ class Faults:
     content_policy_errors: float = 0.0
     aborted: float = 0.0
     truncated_downloads: float = 0.0
+    lost_create_responses: float = 0.0  # the prediction is created, then the answer is cut
     download_bytes_per_s: float | None = None
 
     def __post_init__(self) -> None:
@@ -85,7 +86,13 @@ class Faults:
                         f"{name}: unknown route {route!r}; use '*' or one of {', '.join(ROUTES)}"
                     )
                 _check_share(f"{name}[{route}]", share)
-        for name in ("model_errors", "content_policy_errors", "aborted", "truncated_downloads"):
+        for name in (
+            "model_errors",
+            "content_policy_errors",
+            "aborted",
+            "truncated_downloads",
+            "lost_create_responses",
+        ):
             _check_share(name, getattr(self, name))
         if self.model_errors + self.content_policy_errors + self.aborted > 1.0:
             raise InputError("model_errors + content_policy_errors + aborted must not exceed 1")

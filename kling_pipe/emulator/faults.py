@@ -44,6 +44,11 @@ class FaultDice:
             return RouteFault("server_error", self._rng.choice(SERVER_ERROR_STATUSES))
         return None
 
+    def loses_create_response(self, faults: Faults) -> bool:
+        """Whether to cut the connection after a create was accepted (the crash-like case)."""
+        share = faults.lost_create_responses
+        return bool(share) and self._rng.random() < share
+
     def outcome(self, faults: Faults) -> Outcome:
         """How a new prediction will end."""
         draw = self._rng.random()

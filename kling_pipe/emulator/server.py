@@ -221,7 +221,17 @@ class EmulatorServer:
             return _json(problems.problem(fault.status, title, "Emulated fault."), fault.status)
         if route != "output" and not self._authorized(request.headers.get("Authorization")):
             return _json(problems.unauthenticated(), 401)
-        return await handler(request)
+        response = await handler(request)
+        if (
+            route.endswith("predictions.create")
+            and response.status == 201
+            and self._dice.loses_create_response(self._config.faults)
+        ):
+            self.stats.fault(route, "lost_response")
+            if request.transport is not None:
+                request.transport.close()
+            raise web.HTTPInternalServerError()
+        return response
 
     def _authorized(self, header: str | None) -> bool:
         if not header:

@@ -277,10 +277,7 @@ class Scheduler:
         """A run died after sending this create but before journaling its answer: look for
         that prediction on the provider's side rather than paying for it again."""
         unit = result.unit
-        try:
-            found = await self.backend.recover(unit.request, since)
-        except (TransientError, JobRejectedError, AccountError):
-            found = None
+        found = await self._find_orphan(unit, since)
         if found is None:
             self.journal.clear_intent(unit.key, self.backend.name)
             return None
@@ -335,6 +332,15 @@ class Scheduler:
                 self.bucket.throttled_by_server(anyio.current_time(), exc.retry_after)
                 continue  # a 429 is a wait, never a failure
             except TransientError as exc:
+                # The create may have reached the provider before its answer was lost: look
+                # for it there before sending another (Replicate has no idempotency key).
+                since = self.journal.intent_since(unit.key, self.backend.name)
+                found = await self._find_orphan(unit, since)
+                if found is not None:
+                    self._journal_prediction(unit, found)
+                    result.notes.append(f"create answer lost; found prediction {found.id}")
+                    self.bucket.accepted()
+                    return found
                 self.journal.clear_intent(unit.key, self.backend.name)
                 transient += 1
                 if transient > self.options.max_transient_retries:
@@ -358,6 +364,16 @@ class Scheduler:
             self._journal_prediction(unit, prediction)
             self.bucket.accepted()
             return prediction
+
+    async def _find_orphan(self, unit: Unit, since: float | None) -> Prediction | None:
+        if since is None:
+            return None
+        try:
+            with anyio.CancelScope(shield=True):
+                found = await self.backend.recover(unit.request, since)
+        except (TransientError, JobRejectedError, AccountError):
+            return None
+        return found
 
     def _journal_prediction(self, unit: Unit, prediction: Prediction) -> None:
         self.journal.record_prediction(

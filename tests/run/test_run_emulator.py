@@ -162,6 +162,20 @@ def test_faults_end_with_every_clip_done_and_creates_within_the_rate(
         assert scan_packets(project / "out/demo" / f"{job_id}.mp4")["video"].duration == 5.0
 
 
+def test_creates_whose_answer_was_lost_are_found_not_sent_again(
+    project: Path, emulator: Emulator
+) -> None:
+    emulator.configure(faults=Faults(lost_create_responses=0.5))
+    result = run(project, emulator)
+    assert result.returncode == 0, result.stderr
+    stats = emulator.stats()
+    assert stats["faults"], "the emulator cut no create answer: the test proves nothing"
+    assert stats["duplicate_creates"] == 0
+    assert stats["creates"] == 4
+    notes = [n for j in run_json(project)["jobs"] for n in j["notes"]]
+    assert any("create answer lost; found prediction" in n for n in notes)
+
+
 def test_rejected_content_fails_that_job_with_the_servers_reason(
     project: Path, emulator: Emulator
 ) -> None:
