@@ -105,7 +105,19 @@ class JobPlan:
     warnings: tuple[Problem, ...] = field(default_factory=tuple)
 
 
+_SLUGS: dict[tuple[type, Any], str] = {}
+
+
 def _slug(value: Any) -> str:
+    if isinstance(value, str | int | float | bool):
+        cached = _SLUGS.get((type(value), value))
+        if cached is None:
+            cached = _SLUGS[(type(value), value)] = _slug_of(value)
+        return cached
+    return _slug_of(value)
+
+
+def _slug_of(value: Any) -> str:
     if isinstance(value, dict):
         named = value.get("id", value.get("name"))
         return ratio_slug(named) if named is not None else canonical_hash(value)[:8]
@@ -140,6 +152,7 @@ class _Planner:
         self.warnings: list[Problem] = []
         self._reported: set[tuple[str, str, str]] = set()
         self._specs: dict[str, ModelSpec] = {}
+        self._defaults: dict[str, Mapping[str, Any]] = {}
 
     # -- problems -----------------------------------------------------------------------
     def report(
@@ -152,6 +165,11 @@ class _Planner:
         self._reported.add(ident)
         problem = Problem(message, location, dotted(path), job, "warning" if warning else "error")
         (self.warnings if warning else self.errors).append(problem)
+
+    def defaults_of(self, spec: ModelSpec) -> Mapping[str, Any]:
+        if spec.ref not in self._defaults:
+            self._defaults[spec.ref] = spec.defaults()
+        return self._defaults[spec.ref]
 
     def spec_for(self, ref: str, path: Path_, job: str) -> ModelSpec | None:
         if ref in self._specs:
@@ -283,7 +301,7 @@ class _Planner:
 
         # Where each input's value came from, lowest precedence first, for error locations.
         origin: dict[str, Path_] = {}
-        inputs: dict[str, Any] = spec.defaults()
+        inputs: dict[str, Any] = dict(self.defaults_of(spec))
         for name, value in self.m.defaults.items():
             inputs[name] = value
             origin[name] = ("defaults", name)
