@@ -56,24 +56,30 @@ def check_target(lufs: float) -> float:
     return lufs
 
 
-def measure_filter(target: float) -> str:
-    """The first-pass filter: measure and print JSON, change nothing that is kept."""
-    return f"loudnorm=I={target}:TP={TRUE_PEAK_DB}:LRA=20:print_format=json"
+def measure_options(target: float) -> dict[str, str]:
+    """loudnorm options for the first pass: measure and print JSON."""
+    return {"I": f"{target:g}", "TP": f"{TRUE_PEAK_DB:g}", "LRA": "20", "print_format": "json"}
 
 
-def normalise_filter(target: float, measured: LoudnessMeasurement) -> str:
-    """The second-pass filter: one linear gain from the first pass's measurements.
+def normalise_options(target: float, measured: LoudnessMeasurement) -> dict[str, str]:
+    """loudnorm options for the second pass: one linear gain from the first pass's measurements.
 
-    The range target is raised above the source's so linear mode is not refused for it;
-    `aresample` brings loudnorm's 192 kHz output back to 48 kHz.
+    The range target is raised above the source's so linear mode is not refused for it. Follow
+    loudnorm with `aresample` to the house rate: it outputs 192 kHz.
     """
     lra = min(50.0, max(20.0, measured.lra + 1.0))
-    return (
-        f"loudnorm=I={target}:TP={TRUE_PEAK_DB}:LRA={lra:g}"
-        f":measured_I={measured.integrated}:measured_TP={measured.true_peak}"
-        f":measured_LRA={measured.lra}:measured_thresh={measured.threshold}"
-        f":offset={measured.offset}:linear=true:print_format=json,aresample=48000"
-    )
+    return {
+        "I": f"{target:g}",
+        "TP": f"{TRUE_PEAK_DB:g}",
+        "LRA": f"{lra:g}",
+        "measured_I": f"{measured.integrated:g}",
+        "measured_TP": f"{measured.true_peak:g}",
+        "measured_LRA": f"{measured.lra:g}",
+        "measured_thresh": f"{measured.threshold:g}",
+        "offset": f"{measured.offset:g}",
+        "linear": "true",
+        "print_format": "json",
+    }
 
 
 def parse_loudnorm_report(stderr: str) -> Mapping[str, str]:

@@ -1,0 +1,357 @@
+"""Rough cuts: clips (and optional cards) normalised to the house format and joined, frame-exact.
+
+Each segment is normalised once into a cached intermediate (see `normalise`), keyed by its
+content and the house format; a cut is then a cheap join of intermediates: the concat demuxer
+with the picture copied for hard cuts, an xfade/acrossfade chain whose offsets come from the
+frame counts for transitions. Loudness is two-pass loudnorm over the joined audio. Cuts run in
+parallel up to the number of cores.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import ffmpeg
+
+from kling_pipe.canonical import file_sha256
+from kling_pipe.errors import InputError, MediaError
+from kling_pipe.media import loudness
+from kling_pipe.media.captions import Caption, layout_captions, srt_text
+from kling_pipe.media.cards import Card
+from kling_pipe.media.ffmpeg import run_ffmpeg
+from kling_pipe.media.house import XFADE_KINDS, HouseFormat, Timeline, plan_timeline
+from kling_pipe.media.normalise import VIDEO_ENCODING, Segment, normalise
+from kling_pipe.media.probe import probe, scan_packets
+
+AUDIO_ENCODING: dict[str, str] = {"acodec": "aac", "audio_bitrate": "192k"}
+"""How a cut's sound is encoded (always re-encoded: copied AAC gains ~35 ms per join)."""
+
+
+@dataclass(frozen=True)
+class Transition:
+    """How consecutive segments meet: a hard `cut`, or an xfade kind (`fade`...) lasting seconds."""
+
+    kind: str = "cut"
+    seconds: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.kind != "cut" and self.kind not in XFADE_KINDS:
+            known = ", ".join(["cut", *sorted(XFADE_KINDS)])
+            raise InputError(f"transition {self.kind!r}: unknown kind; use one of {known}")
+        if self.kind != "cut" and self.seconds <= 0:
+            raise InputError(f"transition {self.kind!r} needs a positive number of seconds")
+
+
+@dataclass(frozen=True)
+class CutClip:
+    """One shot's clip in a cut: the file, how much of it to use, the dialogue it speaks."""
+
+    path: Path
+    seconds: float | None = None
+    """The take, from the clip's start; None uses the whole clip."""
+    dialogue: tuple[str, ...] = ()
+    label: str = ""
+    """A name for messages and the result's segments (the shot's id); defaults to the file's."""
+
+
+@dataclass(frozen=True)
+class CutRequest:
+    """One rough cut to make: its clips in order, format, transition, cards, loudness, captions."""
+
+    clips: tuple[CutClip, ...]
+    house: HouseFormat
+    out_path: Path
+    transition: Transition = Transition()
+    title: Card | None = None
+    end: Card | None = None
+    loudness_lufs: float | None = None
+    burn_captions: bool = False
+
+
+@dataclass(frozen=True)
+class CutSegment:
+    """Where one segment (a clip or a card) sits in the finished cut."""
+
+    label: str
+    kind: str
+    """`title`, `clip` or `end`."""
+    start_frame: int
+    frames: int
+    start: float
+    end: float
+
+
+@dataclass(frozen=True)
+class CutResult:
+    """A finished rough cut: the video, its SRT, its exact length and where everything sits."""
+
+    path: Path
+    srt_path: Path
+    frames: int
+    seconds: float
+    segments: tuple[CutSegment, ...]
+    captions: tuple[Caption, ...]
+    reused_intermediates: int
+    """Segments whose normalised intermediate came from the cache rather than ffmpeg."""
+    loudness: loudness.LoudnessReport | None
+
+
+@dataclass(frozen=True)
+class _CutPlan:
+    request: CutRequest
+    segments: tuple[Segment, ...]
+    kinds: tuple[str, ...]
+    timeline: Timeline
+    captions: tuple[Caption, ...]
+
+
+def stitch_cut(request: CutRequest, cache_dir: Path, workers: int | None = None) -> CutResult:
+    """Make one rough cut; intermediates are read from and added to `cache_dir`."""
+    return stitch_cuts([request], cache_dir, workers)[0]
+
+
+def stitch_cuts(
+    requests: Sequence[CutRequest], cache_dir: Path, workers: int | None = None
+) -> list[CutResult]:
+    """Make several rough cuts, normalising each distinct segment once, in parallel.
+
+    Up to `workers` ffmpeg processes run at once (default: the number of cores). Results come
+    back in the order of `requests`.
+    """
+    workers = max(1, workers or os.cpu_count() or 1)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        plans = list(pool.map(_plan_cut, requests))
+        needed: dict[Path, tuple[Segment, HouseFormat]] = {}
+        reused: list[int] = []
+        for plan in plans:
+            count = 0
+            for segment in plan.segments:
+                path = _intermediate_path(cache_dir, segment, plan.request.house)
+                if path.exists():
+                    count += 1
+                else:
+                    needed[path] = (segment, plan.request.house)
+            reused.append(count)
+        list(pool.map(lambda item: normalise(item[1][0], item[1][1], item[0]), needed.items()))
+        return list(
+            pool.map(
+                lambda pair: _join(pair[0], cache_dir, pair[1]), zip(plans, reused, strict=True)
+            )
+        )
+
+
+def _intermediate_path(cache_dir: Path, segment: Segment, house: HouseFormat) -> Path:
+    key = segment.cache_key(house)
+    return cache_dir / key[:2] / f"{key}.mov"
+
+
+def _plan_cut(request: CutRequest) -> _CutPlan:
+    """Probe the clips and lay the cut out: segments, exact lengths, timeline, captions."""
+    house = request.house
+    if not request.clips:
+        raise InputError(f"{request.out_path.name}: a cut needs at least one clip")
+    if request.loudness_lufs is not None:
+        loudness.check_target(request.loudness_lufs)
+    segments: list[Segment] = []
+    kinds: list[str] = []
+    dialogue: list[tuple[str, ...]] = []
+    if request.title is not None:
+        segments.append(Segment("title", house.frames(request.title.seconds), card=request.title))
+        kinds.append("title")
+        dialogue.append(())
+    for clip in request.clips:
+        segments.append(_clip_segment(clip, house))
+        kinds.append("clip")
+        dialogue.append(clip.dialogue)
+    if request.end is not None:
+        segments.append(Segment("end", house.frames(request.end.seconds), card=request.end))
+        kinds.append("end")
+        dialogue.append(())
+    transition_frames = (
+        house.frames(request.transition.seconds) if request.transition.kind != "cut" else 0
+    )
+    if request.transition.kind != "cut" and transition_frames == 0:
+        raise InputError(
+            f"transition of {request.transition.seconds} s is shorter than one frame at "
+            f"{house.fps} fps"
+        )
+    timeline = plan_timeline([s.frames for s in segments], transition_frames)
+    captions: list[Caption] = []
+    final: list[Segment] = []
+    for segment, lines, start in zip(segments, dialogue, timeline.starts, strict=True):
+        duration = house.seconds(segment.frames)
+        captions += layout_captions(lines, duration, offset=house.seconds(start))
+        if request.burn_captions and lines:
+            segment = Segment(
+                label=segment.label,
+                frames=segment.frames,
+                clip=segment.clip,
+                clip_hash=segment.clip_hash,
+                has_audio=segment.has_audio,
+                burned=tuple(layout_captions(lines, duration)),
+            )
+        final.append(segment)
+    return _CutPlan(request, tuple(final), tuple(kinds), timeline, tuple(captions))
+
+
+def _clip_segment(clip: CutClip, house: HouseFormat) -> Segment:
+    label = clip.label or clip.path.stem
+    if not clip.path.is_file():
+        raise InputError(f"clip {label}: {clip.path} does not exist (has it been generated?)")
+    info = probe(clip.path)
+    if info.video is None:
+        raise MediaError(f"clip {label}: {clip.path} has no video stream")
+    timing = scan_packets(clip.path)["video"]
+    available = house.frames(timing.duration)
+    frames = available if clip.seconds is None else house.frames(clip.seconds)
+    if frames > available + 1:
+        raise InputError(
+            f"clip {label}: a take of {clip.seconds} s is longer than the clip "
+            f"({timing.duration:.3f} s); shorten the take"
+        )
+    if frames <= 0:
+        raise InputError(f"clip {label}: a take of {clip.seconds} s holds no frame")
+    return Segment(
+        label=label,
+        frames=frames,
+        clip=clip.path,
+        clip_hash=file_sha256(clip.path),
+        has_audio=info.audio is not None,
+    )
+
+
+def _join(plan: _CutPlan, cache_dir: Path, reused: int) -> CutResult:
+    """Join the plan's intermediates into the cut, write its SRT, both atomically."""
+    request = plan.request
+    house = request.house
+    inputs = [_intermediate_path(cache_dir, s, house) for s in plan.segments]
+    out = request.out_path
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(f".{out.stem}.{uuid.uuid4().hex}.partial{out.suffix or '.mp4'}")
+    report: loudness.LoudnessReport | None = None
+    try:
+        with _concat_list(inputs) as listing:
+            loudnorm = None
+            measured = None
+            if request.loudness_lufs is not None:
+                target = request.loudness_lufs
+                options = loudness.measure_options(target)
+                measure = _join_args(plan, inputs, listing, options, audio_only=True)
+                stderr = run_ffmpeg([*measure, "-"]).stderr
+                measured = loudness.parse_measurement(stderr.decode("utf-8", "replace"))
+                loudnorm = loudness.normalise_options(target, measured)
+            args = _join_args(plan, inputs, listing, loudnorm)
+            stderr = run_ffmpeg(
+                [*args, "-movflags", "+faststart", "-f", "mp4", "-y", partial]
+            ).stderr
+            if request.loudness_lufs is not None and measured is not None:
+                report = loudness.parse_outcome(
+                    stderr.decode("utf-8", "replace"), request.loudness_lufs, measured
+                )
+        srt_path = out.with_suffix(".srt")
+        _write_atomically(srt_path, srt_text(plan.captions))
+        os.replace(partial, out)
+    finally:
+        partial.unlink(missing_ok=True)
+    segments = tuple(
+        CutSegment(
+            label=segment.label,
+            kind=kind,
+            start_frame=start,
+            frames=segment.frames,
+            start=house.seconds(start),
+            end=house.seconds(start + segment.frames),
+        )
+        for segment, kind, start in zip(
+            plan.segments, plan.kinds, plan.timeline.starts, strict=True
+        )
+    )
+    return CutResult(
+        path=out,
+        srt_path=srt_path,
+        frames=plan.timeline.total_frames,
+        seconds=house.seconds(plan.timeline.total_frames),
+        segments=segments,
+        captions=plan.captions,
+        reused_intermediates=reused,
+        loudness=report,
+    )
+
+
+def _join_args(
+    plan: _CutPlan,
+    inputs: Sequence[Path],
+    listing: Path,
+    loudnorm: dict[str, str] | None,
+    *,
+    audio_only: bool = False,
+) -> list[str]:
+    """Arguments (without the output) joining `inputs`: concat + copy, or an xfade chain."""
+    house = plan.request.house
+    if plan.request.transition.kind == "cut":
+        joined = ffmpeg.input(str(listing), f="concat", safe=0)
+        video, audio = joined.video, joined.audio
+        encoding: dict[str, str | int] = {"vcodec": "copy"}
+    else:
+        video, audio = _crossfade_chain(plan, inputs)
+        encoding = dict(VIDEO_ENCODING)
+    if loudnorm is not None:
+        audio = audio.filter("loudnorm", **loudnorm).filter("aresample", house.sample_rate)
+    if audio_only:
+        output = ffmpeg.output(audio, "OUT", f="null")
+    else:
+        output = ffmpeg.output(video, audio, "OUT", **encoding, **AUDIO_ENCODING)
+    compiled = [str(arg) for arg in ffmpeg.compile(output, cmd="ffmpeg")[1:]]
+    return compiled[:-1]  # the caller appends the real output and its options
+
+
+def _crossfade_chain(plan: _CutPlan, inputs: Sequence[Path]) -> tuple[Any, Any]:
+    """xfade and acrossfade chains whose offsets come from the frame counts, not durations."""
+    house = plan.request.house
+    timeline = plan.timeline
+    sources = [ffmpeg.input(str(path)) for path in inputs]
+    video = sources[0].video
+    audio = sources[0].audio
+    fade_seconds = house.seconds(timeline.transition_frames)
+    for source, offset in zip(sources[1:], timeline.offsets, strict=True):
+        video = ffmpeg.filter(
+            [video, source.video],
+            "xfade",
+            transition=plan.request.transition.kind,
+            duration=f"{fade_seconds:.6f}",
+            offset=f"{house.seconds(offset):.6f}",
+        )
+        audio = ffmpeg.filter(
+            [audio, source.audio], "acrossfade", ns=house.samples(timeline.transition_frames)
+        )
+    return video, audio
+
+
+@contextmanager
+def _concat_list(inputs: Sequence[Path]) -> Iterator[Path]:
+    """A concat-demuxer list naming `inputs` by absolute path, removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix="kling-pipe-cut-") as folder:
+        listing = Path(folder) / "segments.txt"
+        lines = []
+        for path in inputs:
+            escaped = str(path.resolve()).replace("'", "'\\''")
+            lines.append(f"file '{escaped}'\n")
+        listing.write_text("".join(lines), encoding="utf-8")
+        yield listing
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    partial = path.with_name(f".{path.name}.{uuid.uuid4().hex}.partial")
+    try:
+        partial.write_text(text, encoding="utf-8")
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
