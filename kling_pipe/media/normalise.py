@@ -113,7 +113,6 @@ def _fit(video: Any, house: HouseFormat) -> Any:
         house.width,
         house.height,
         force_original_aspect_ratio="decrease",
-        force_divisible_by=2,
     ).filter("pad", house.width, house.height, "(ow-iw)/2", "(oh-ih)/2")
 
 

@@ -66,9 +66,9 @@ def psnr_per_frame(
     """PSNR (dB, inf if identical) of `count` frames of `path` from `start` against `reference`."""
     region = f",{crop}" if crop else ""
     graph = (
-        f"[0:v]trim=start_frame={start}:end_frame={start + count},setpts=PTS-STARTPTS{region}[a];"
+        f"[0:v]trim=start_frame={start}:end_frame={start + count},setpts=N/(30*TB){region}[a];"
         f"[1:v]trim=start_frame={ref_start}:end_frame={ref_start + count},"
-        f"setpts=PTS-STARTPTS{region}[b];"
+        f"setpts=N/(30*TB){region}[b];"
         "[a][b]psnr=stats_file=-"
     )
     out = run_ffmpeg(
