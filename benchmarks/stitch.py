@@ -1,0 +1,138 @@
+"""Stitching speed: a rough cut of six 5 s 1080p clips against one hand-written ffmpeg command.
+
+The baseline is the single command from the stitching notes: every input normalised (square
+pixels, letterbox, 30 fps, yuv420p, 48 kHz stereo, silence for the silent clip, exact frame and
+sample trims) and joined by the concat filter, with the same encoder settings as kling-pipe.
+`stitch_cut` does the same work as six cached per-clip encodes plus a stream-copy join. The
+re-cut figure regenerates one clip and stitches again with the cache warm, against the cold cut.
+
+    python benchmarks/stitch.py [--repeats 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from kling_pipe.media.ffmpeg import run_ffmpeg
+from kling_pipe.media.house import house_format_for_ratio
+from kling_pipe.media.normalise import VIDEO_ENCODING
+from kling_pipe.media.probe import scan_packets
+from kling_pipe.media.stitch import CutClip, CutRequest, stitch_cut
+
+# (size, fps, audio sample rate or None): 1080p clips as a generator hands them over, mixed.
+CLIPS = [
+    ("1920x1080", "30", 48000),
+    ("1920x1080", "24", 48000),
+    ("1920x1080", "30", None),
+    ("1920x1080", "25", 44100),
+    ("1080x1920", "30", 48000),
+    ("1920x1080", "30000/1001", 48000),
+]
+SECONDS = 5
+
+
+def median_time(repeats: int, work: Callable[[], object], before: Callable[[], object]) -> float:
+    """Median wall time of `repeats` runs of `work`, each after an untimed `before`."""
+    times = []
+    for _ in range(repeats):
+        before()
+        start = time.perf_counter()
+        work()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def render_clip(out: Path, size: str, fps: str, rate: int | None, tone: int = 440) -> None:
+    args: list[str | Path] = ["-y", "-f", "lavfi", "-i", f"testsrc2=s={size}:r={fps}:d={SECONDS}"]
+    if rate:
+        args += ["-f", "lavfi", "-i", f"sine=f={tone}:r={rate}:d={SECONDS}", "-c:a", "aac"]
+    args += ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", out]
+    run_ffmpeg(args)
+
+
+def baseline(clips: list[Path], out: Path) -> None:
+    """The notes' one-command normalise-and-concat, written by hand."""
+    inputs: list[str | Path] = []
+    chains = []
+    pads = []
+    silent_input = len(clips)
+    for index, (path, (_, _, rate)) in enumerate(zip(clips, CLIPS, strict=True)):
+        inputs += ["-i", path]
+        chains.append(
+            f"[{index}:v]scale=trunc(iw*sar/2)*2:ih,setsar=1,"
+            "scale=1920:1080:force_original_aspect_ratio=decrease,"
+            "pad=1920:1080:(ow-iw)/2:(oh-ih)/2,setsar=1,fps=30,format=yuv420p,"
+            f"tpad=stop_mode=clone:stop_duration=1,trim=end_frame={30 * SECONDS},"
+            f"setpts=PTS-STARTPTS[v{index}]"
+        )
+        if rate:
+            chains.append(
+                f"[{index}:a]aresample=48000,aformat=sample_fmts=fltp:channel_layouts=stereo,"
+                f"apad,atrim=end_sample={48000 * SECONDS},asetpts=PTS-STARTPTS[a{index}]"
+            )
+        else:
+            chains.append(
+                f"[{silent_input}:a]atrim=end_sample={48000 * SECONDS},"
+                f"asetpts=PTS-STARTPTS[a{index}]"
+            )
+        pads.append(f"[v{index}][a{index}]")
+    graph = ";".join(chains) + ";" + "".join(pads) + f"concat=n={len(clips)}:v=1:a=1[v][a]"
+    run_ffmpeg(
+        [
+            "-y", *inputs, "-f", "lavfi", "-i", "anullsrc=r=48000:cl=stereo",
+            "-filter_complex", graph, "-map", "[v]", "-map", "[a]",
+            "-c:v", "libx264", "-preset", str(VIDEO_ENCODING["preset"]),
+            "-crf", str(VIDEO_ENCODING["crf"]), "-c:a", "aac", "-b:a", "192k",
+            "-movflags", "+faststart", out,
+        ]
+    )  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=2)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(scratch)
+        clips = [folder / f"clip{i}.mp4" for i in range(len(CLIPS))]
+        for path, (size, fps, rate) in zip(clips, CLIPS, strict=True):
+            render_clip(path, size, fps, rate)
+        cache = folder / "cache"
+        request = CutRequest(
+            clips=tuple(CutClip(p) for p in clips),
+            house=house_format_for_ratio("16:9"),
+            out_path=folder / "cut.mp4",
+        )
+
+        def clear_cache() -> None:
+            shutil.rmtree(cache, ignore_errors=True)
+
+        hand = median_time(args.repeats, lambda: baseline(clips, folder / "hand.mp4"), lambda: 0)
+        full = median_time(args.repeats, lambda: stitch_cut(request, cache), clear_cache)
+        tones = iter(range(500, 5000, 100))
+
+        def regenerate_one() -> None:
+            size, fps, rate = CLIPS[3]
+            render_clip(clips[3], size, fps, rate, tone=next(tones))
+
+        recut = median_time(args.repeats, lambda: stitch_cut(request, cache), regenerate_one)
+        result = stitch_cut(request, cache)
+        frames = scan_packets(result.path)["video"].packets
+        hand_frames = scan_packets(folder / "hand.mp4")["video"].packets
+    ratio = full / hand
+    recut_ratio = recut / full
+    print(f"six 5 s 1080p clips, mixed rates and audio; {frames} frames (hand: {hand_frames})")
+    print(f"hand-written single ffmpeg command: {hand:.2f} s")
+    print(f"stitch_cut, cold cache:             {full:.2f} s  ({ratio:.2f}x the command)")
+    print(f"re-cut after one clip changed:      {recut:.2f} s  ({recut_ratio:.2f}x the cold cut)")
+    print(f"BENCH stitch ratio_vs_ffmpeg={ratio:.2f} recut_ratio={recut_ratio:.2f}")
+
+
+if __name__ == "__main__":
+    main()
