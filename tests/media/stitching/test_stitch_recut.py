@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from kling_pipe.errors import InputError, MediaError
+from kling_pipe.media.cards import Card
+from kling_pipe.media.ffmpeg import run_ffmpeg
 from kling_pipe.media.house import HouseFormat
 from kling_pipe.media.probe import probe, scan_packets
 from kling_pipe.media.stitch import CutClip, CutRequest, Transition, stitch_cut, stitch_cuts
@@ -171,3 +173,33 @@ def _srt_seconds(stamp: str) -> float:
     hours, minutes, rest = stamp.split(":")
     seconds, millis = rest.split(",")
     return int(hours) * 3600 + int(minutes) * 60 + int(seconds) + int(millis) / 1000
+
+
+def test_an_image_end_card_shows_the_image_letterboxed_for_its_seconds(tmp_path: Path) -> None:
+    paths = _clips(tmp_path, 1)
+    image = tmp_path / "logo.png"
+    run_ffmpeg(["-y", "-f", "lavfi", "-i", "color=c=red:s=90x90", "-frames:v", "1", image])
+    result = stitch_cut(
+        CutRequest(
+            clips=(CutClip(paths[0]),),
+            house=HOUSE,
+            out_path=tmp_path / "cut.mp4",
+            end=Card("", 0.5, background="black", image=image),
+        ),
+        tmp_path / "cache",
+    )
+    end = result.segments[-1]
+    assert (end.kind, end.start_frame, end.frames) == ("end", 30, 15)
+    assert scan_packets(result.path)["video"].packets == 45
+    # Red square in the middle, black bars at the sides: read the centre and the left edge.
+    centre = run_ffmpeg(
+        ["-v", "error", "-i", result.path, "-vf", "crop=20:20:150:80,scale=1:1,format=rgb24",
+         "-f", "rawvideo", "-"]
+    ).stdout  # fmt: skip
+    left = run_ffmpeg(
+        ["-v", "error", "-i", result.path, "-vf", "crop=20:20:0:80,scale=1:1,format=rgb24",
+         "-f", "rawvideo", "-"]
+    ).stdout  # fmt: skip
+    red_frames = [i for i in range(45) if centre[3 * i] > 200 and centre[3 * i + 1] < 60]
+    assert red_frames == list(range(30, 45))
+    assert all(max(left[3 * i : 3 * i + 3]) < 30 for i in range(30, 45))
