@@ -256,6 +256,7 @@ def _join(plan: _CutPlan, cache_dir: Path, reused: int) -> CutResult:
                 report = loudness.parse_outcome(
                     stderr.decode("utf-8", "replace"), request.loudness_lufs, measured
                 )
+        _check_length(partial, plan)
         srt_path = out.with_suffix(".srt")
         _write_atomically(srt_path, srt_text(plan.captions))
         os.replace(partial, out)
@@ -333,6 +334,25 @@ def _crossfade_chain(plan: _CutPlan, inputs: Sequence[Path]) -> tuple[Any, Any]:
             [audio, source.audio], "acrossfade", ns=house.samples(timeline.transition_frames)
         )
     return video, audio
+
+
+def _check_length(path: Path, plan: _CutPlan) -> None:
+    """MediaError unless `path` holds exactly the planned frames and its audio ends with them."""
+    house = plan.request.house
+    timing = scan_packets(path)
+    video, audio = timing.get("video"), timing.get("audio")
+    frames = video.packets if video else 0
+    if video is None or frames != plan.timeline.total_frames:
+        raise MediaError(
+            f"{plan.request.out_path.name}: joined cut has {frames} frames, planned "
+            f"{plan.timeline.total_frames}; this is a bug in kling-pipe's stitching"
+        )
+    if audio is None or abs(audio.end - video.end) > 1 / float(house.fps):
+        end = f"{audio.end:.3f} s" if audio else "nowhere"
+        raise MediaError(
+            f"{plan.request.out_path.name}: audio ends at {end} but video at "
+            f"{video.end:.3f} s; this is a bug in kling-pipe's stitching"
+        )
 
 
 @contextmanager
