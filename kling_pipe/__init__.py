@@ -1,5 +1,7 @@
 """kling-pipe: declarative YAML pipelines for Kling video models on Replicate.
 
+Use from Python::
+
     from kling_pipe import Campaign, RunOptions, run_campaign
 
     campaign = Campaign.open("pipelines/spring-launch.yaml")

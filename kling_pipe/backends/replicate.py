@@ -37,6 +37,8 @@ from kling_pipe.models.registry import split_model_ref
 
 _RESETS_IN = re.compile(r"resets in ~?\s*(\d+(?:\.\d+)?)\s*s", re.IGNORECASE)
 _DEFAULT_RETRY_AFTER = 10.0
+_MAX_RESUMES = 20
+"""Range requests one download may make after its connection dropped."""
 
 # The client drops response headers from its errors; this carries a 429's Retry-After header
 # from the transport back to the create that caused it (same task, so the same context).
@@ -289,31 +291,51 @@ class ReplicateBackend:
             pass
 
     async def fetch(self, prediction: Prediction, destination: Path) -> Fetched:
-        """Stream the output to `destination`, hashing on the way."""
+        """Stream the output to `destination`, hashing on the way. A connection that drops
+        after some bytes resumes with a Range request where it stopped, as long as each try
+        brings more bytes; a host that ignores Range is read again from the start."""
         if not prediction.output:
             raise OutputGoneError(f"prediction {prediction.id} has no output any more")
         assert self._downloads is not None
-        digest = hashlib.sha256()
-        size = 0
+        download = _Download(destination)
+        stalled = 0
+        while True:
+            before = download.size
+            try:
+                await self._download_once(prediction, download)
+            except TransientError:
+                stalled = 0 if download.size > before else stalled + 1
+                if stalled >= 2 or download.resumes >= _MAX_RESUMES:
+                    raise
+                download.resumes += 1
+                continue
+            return Fetched(destination, download.digest.hexdigest(), download.size)
+
+    async def _download_once(self, prediction: Prediction, download: _Download) -> None:
+        assert self._downloads is not None and prediction.output
+        headers = {"Range": f"bytes={download.size}-"} if download.size else {}
         try:
-            async with self._downloads.stream("GET", prediction.output) as response:
+            async with self._downloads.stream(
+                "GET", prediction.output, headers=headers
+            ) as response:
                 if response.status_code in (404, 410):
                     raise OutputGoneError(
                         f"output of {prediction.id} is gone ({response.status_code})"
                     )
                 if response.status_code >= 400:
                     raise TransientError(f"download failed with HTTP {response.status_code}")
-                expected = response.headers.get("content-length")
-                with destination.open("wb") as handle:
-                    async for chunk in response.aiter_bytes(1 << 16):
+                if download.size and response.status_code != 206:
+                    download.restart()
+                total = _total_size(response, download.size)
+                with download.path.open("ab") as handle:
+                    async for chunk in response.aiter_bytes():  # as received: none lost in a buffer
                         handle.write(chunk)
-                        digest.update(chunk)
-                        size += len(chunk)
+                        download.digest.update(chunk)
+                        download.size += len(chunk)
         except httpx.HTTPError as exc:
             raise TransientError(f"download failed: {type(exc).__name__}: {exc}") from None
-        if expected is not None and int(expected) != size:
-            raise TransientError(f"download truncated: {size} of {expected} bytes")
-        return Fetched(destination, digest.hexdigest(), size)
+        if total is not None and total != download.size:
+            raise TransientError(f"download truncated: {download.size} of {total} bytes")
 
     # ------------------------------------------------------------------ translation
 
@@ -429,3 +451,29 @@ def _classify(exc: Any, retry_after_box: list[float] | None) -> Exception:
     if status >= 500 or status in (408, 409, 425):
         return TransientError(f"Replicate answered {status} {text}")
     return JobRejectedError(f"Replicate answered {status} {text}")
+
+
+class _Download:
+    """A download in progress: the file, its bytes so far and their running hash."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.path.write_bytes(b"")
+        self.digest = hashlib.sha256()
+        self.size = 0
+        self.resumes = 0
+
+    def restart(self) -> None:
+        self.path.write_bytes(b"")
+        self.digest = hashlib.sha256()
+        self.size = 0
+
+
+def _total_size(response: httpx.Response, offset: int) -> int | None:
+    """The whole file's size: from Content-Range on a 206, else offset + Content-Length."""
+    content_range = response.headers.get("content-range", "")
+    if response.status_code == 206 and "/" in content_range:
+        total = content_range.rsplit("/", 1)[1]
+        return int(total) if total.isdigit() else None
+    length = response.headers.get("content-length")
+    return offset + int(length) if length is not None and length.isdigit() else None

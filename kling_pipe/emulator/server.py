@@ -630,17 +630,26 @@ class EmulatorServer:
             return _json(problems.problem(404, "Not found", detail), 404)
         faults = self._config.faults
         plan = self._dice.download(faults)
+        if _range_start(request.headers.get("Range"), path.stat().st_size):
+            self.stats.count("resumed_downloads")
         if plan.truncate_at is None and faults.download_bytes_per_s is None:
             return web.FileResponse(path)
         data = path.read_bytes()
-        cut = len(data) if plan.truncate_at is None else int(len(data) * plan.truncate_at)
-        response = web.StreamResponse(headers={"Content-Type": "video/mp4"})
-        response.content_length = len(data)
+        start = _range_start(request.headers.get("Range"), len(data))
+        size = len(data) - start
+        cut = start + (size if plan.truncate_at is None else int(size * plan.truncate_at))
+        headers = {"Content-Type": "video/mp4", "Accept-Ranges": "bytes"}
+        status = 200
+        if start:
+            status = 206
+            headers["Content-Range"] = f"bytes {start}-{len(data) - 1}/{len(data)}"
+        response = web.StreamResponse(status=status, headers=headers)
+        response.content_length = size
         await response.prepare(request)
         rate = faults.download_bytes_per_s
         # Paced in twentieths of a second so a slow download is slow from its first bytes.
         chunk = _CHUNK if rate is None else max(1024, min(_CHUNK, int(rate / 20)))
-        for offset in range(0, cut, chunk):
+        for offset in range(start, cut, chunk):
             piece = data[offset : min(cut, offset + chunk)]
             if rate is not None:
                 await asyncio.sleep(len(piece) / rate)
@@ -655,6 +664,13 @@ class EmulatorServer:
 
     async def _stats_route(self, request: web.Request) -> web.StreamResponse:
         return _json(self.stats.snapshot())
+
+
+def _range_start(header: str | None, size: int) -> int:
+    """The first byte an open-ended `Range: bytes=N-` asks for; 0 (the whole file) otherwise."""
+    match = re.fullmatch(r"bytes=(\d+)-", (header or "").strip())
+    start = int(match.group(1)) if match else 0
+    return start if start < size else 0
 
 
 def _extension(mime: str) -> str:

@@ -78,6 +78,7 @@ class Stats:
                 "webhook_failures": counters["webhook_failures"],
                 "renders": counters["renders"],
                 "removed": counters["removed"],
+                "resumed_downloads": counters["resumed_downloads"],
                 "finished": dict(sorted(self._statuses.items())),
                 "faults": dict(sorted(self._faults.items())),
                 "create_counts": dict(sorted(self._create_counts.items())),

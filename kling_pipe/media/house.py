@@ -102,7 +102,9 @@ def house_format_for_ratio(
         width, height = SIZES_BY_RATIO[ratio]
     except KeyError:
         known = ", ".join(SIZES_BY_RATIO)
-        raise InputError(f"aspect ratio {ratio!r}: no default output size; use one of {known}")
+        raise InputError(
+            f"aspect ratio {ratio!r}: no default output size; use one of {known}"
+        ) from None
     return HouseFormat(width=width, height=height, fps=Fraction(fps), fit=fit)
 
 

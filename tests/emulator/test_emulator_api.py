@@ -373,10 +373,22 @@ def test_downloads_can_be_truncated_or_slow(
     client: replicate.Client, emulator: Emulator, poll: Poll
 ) -> None:
     prediction = _finish(client.models.predictions.create(MODEL, input={"prompt": "x"}), poll)
-    size = len(httpx.get(prediction.output).content)
+    whole = httpx.get(prediction.output).content
+    size = len(whole)
     emulator.configure(faults=Faults(truncated_downloads=1.0))
     with pytest.raises(httpx.RemoteProtocolError):
         httpx.get(prediction.output)
+    received = bytearray()
+    with httpx.stream("GET", prediction.output, headers={"Range": "bytes=1000-"}) as rest:
+        assert rest.status_code == 206
+        assert rest.headers["content-range"] == f"bytes 1000-{size - 1}/{size}"
+        assert int(rest.headers["content-length"]) == size - 1000
+        with pytest.raises(httpx.RemoteProtocolError):
+            for chunk in rest.iter_bytes():
+                received += chunk
+    assert 0 < len(received) < size - 1000
+    assert bytes(received) == whole[1000 : 1000 + len(received)]
+    assert emulator.stats()["resumed_downloads"] == 1
     rate = size / 0.3
     emulator.configure(faults=Faults(download_bytes_per_s=rate))
     started = time.monotonic()
