@@ -1,0 +1,7 @@
+"""Seeing a run's results: the HTML gallery for people and JUnit XML for CI servers."""
+
+from __future__ import annotations
+
+from kling_pipe.report.junit import write_junit
+
+__all__ = ["write_junit"]
