@@ -13,6 +13,7 @@ from kling_pipe.manifest.files import DiskSources
 from kling_pipe.manifest.loader import LoadedManifest, load_manifest
 from kling_pipe.models.local import local_registry
 from kling_pipe.models.registry import ModelRegistry
+from kling_pipe.plan.cuts import CutPlan, plan_cuts
 from kling_pipe.plan.diff import Plan, diff_plan
 from kling_pipe.plan.jobs import JobPlan, plan_jobs
 
@@ -59,3 +60,7 @@ class Campaign:
         return diff_plan(
             self.name, self.job_plan.jobs, self.lock(), only=only, warnings=self.job_plan.warnings
         )
+
+    def cut_plan(self) -> CutPlan:
+        """The rough cuts: one per combination of the axes each cut spans, clips in order."""
+        return plan_cuts(self.loaded, self.job_plan.jobs, self.sources.template)

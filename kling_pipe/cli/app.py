@@ -49,7 +49,8 @@ def user_errors(strict_warnings: bool = False) -> Iterator[None]:
 
 def main() -> None:
     """Entry point of the `kling-pipe` console script."""
-    from kling_pipe.cli import models, planning, running  # noqa: F401  (registers commands)
+    # Importing the command modules registers their commands.
+    from kling_pipe.cli import models, planning, reporting, running, stitching  # noqa: F401
 
     _register_optional_commands()
     try:

@@ -12,9 +12,11 @@ from rich.table import Table
 from kling_pipe.campaign import Campaign
 from kling_pipe.cli.app import app, err, out, user_errors
 from kling_pipe.cli.planning import _print_plan_table, _summary_line
+from kling_pipe.cli.stitching import stitch_and_tell
 from kling_pipe.errors import BudgetError
 from kling_pipe.run.journal import Journal
 from kling_pipe.run.runner import BackendName, RunOptions, run_campaign, store_root
+from kling_pipe.run.stitching import StitchOptions
 
 
 @app.command()
@@ -70,12 +72,16 @@ def run(
     preview_height: Annotated[
         int, typer.Option(help="Short side of preview renders, in pixels.")
     ] = 360,
+    stitch: Annotated[
+        bool, typer.Option(help="Then stitch the rough cuts from the clips (see `stitch`).")
+    ] = False,
     dry_run: Annotated[bool, typer.Option(help="Show the plan and cost; run nothing.")] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before spending.")] = False,
 ) -> None:
     """Generate every job without an output, concurrently under the limits; write clips to
-    out/<name>/, update the lock, and write run.json. Exit 0 all done, 1 some failed, 2 invalid
-    input, 3 refused by the budget, 130 interrupted."""
+    out/<name>/, update the lock, and write run.json; with --stitch, then make the rough cuts.
+    Exit 0 all done, 1 some failed (or a cut missing), 2 invalid input, 3 refused by the
+    budget, 130 interrupted."""
     if backend not in ("replicate", "preview"):
         err.print(f"--backend must be replicate or preview, not {backend!r}", style="red")
         raise typer.Exit(2)
@@ -134,7 +140,17 @@ def run(
         markup=False,
     )
     out.print(f"clips in {result.output_dir}/, record in {result.run_json}", markup=False)
-    raise typer.Exit(record.exit_code)
+    exit_code = record.exit_code
+    if stitch and exit_code in (0, 1):
+        with user_errors():
+            stitched = stitch_and_tell(
+                campaign,
+                StitchOptions(
+                    backend=backend_name, store=store, output=out_dir, only=None, cut=None
+                ),
+            )
+        exit_code = max(exit_code, stitched.exit_code)
+    raise typer.Exit(exit_code)
 
 
 def _host_port(text: str) -> tuple[str, int]:

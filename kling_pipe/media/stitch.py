@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import tempfile
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,6 +22,7 @@ from typing import Any
 import ffmpeg
 
 from kling_pipe.canonical import file_sha256
+from kling_pipe.durable import write_atomically
 from kling_pipe.errors import InputError, MediaError
 from kling_pipe.media import loudness
 from kling_pipe.media.captions import Caption, layout_captions, srt_text
@@ -54,12 +55,18 @@ class Transition:
 class CutClip:
     """One shot's clip in a cut: the file, how much of it to use, the dialogue it speaks."""
 
-    path: Path
+    path: Path | None
     seconds: float | None = None
     """The take, from the clip's start; None uses the whole clip."""
     dialogue: tuple[str, ...] = ()
     label: str = ""
     """A name for messages and the result's segments (the shot's id); defaults to the file's."""
+    slate: Card | None = None
+    """Stands in for a clip that does not exist yet (`path` None): a card of its length."""
+
+    def __post_init__(self) -> None:
+        if (self.path is None) == (self.slate is None):
+            raise InputError(f"clip {self.label!r}: give either a file or a slate, not both")
 
 
 @dataclass(frozen=True)
@@ -82,7 +89,7 @@ class CutSegment:
 
     label: str
     kind: str
-    """`title`, `clip` or `end`."""
+    """`title`, `clip`, `slate` or `end`."""
     start_frame: int
     frames: int
     start: float
@@ -119,12 +126,15 @@ def stitch_cut(request: CutRequest, cache_dir: Path, workers: int | None = None)
 
 
 def stitch_cuts(
-    requests: Sequence[CutRequest], cache_dir: Path, workers: int | None = None
+    requests: Sequence[CutRequest],
+    cache_dir: Path,
+    workers: int | None = None,
+    on_cut: Callable[[CutResult], None] | None = None,
 ) -> list[CutResult]:
     """Make several rough cuts, normalising each distinct segment once, in parallel.
 
     Up to `workers` ffmpeg processes run at once (default: the number of cores). Results come
-    back in the order of `requests`.
+    back in the order of `requests`; `on_cut` hears of each as it is finished, in that order.
     """
     workers = max(1, workers or os.cpu_count() or 1)
     with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -141,11 +151,15 @@ def stitch_cuts(
                     needed[path] = (segment, plan.request.house)
             reused.append(count)
         list(pool.map(lambda item: normalise(item[1][0], item[1][1], item[0]), needed.items()))
-        return list(
-            pool.map(
-                lambda pair: _join(pair[0], cache_dir, pair[1]), zip(plans, reused, strict=True)
-            )
+        results = []
+        joins = pool.map(
+            lambda pair: _join(pair[0], cache_dir, pair[1]), zip(plans, reused, strict=True)
         )
+        for result in joins:
+            if on_cut is not None:
+                on_cut(result)
+            results.append(result)
+        return results
 
 
 def _intermediate_path(cache_dir: Path, segment: Segment, house: HouseFormat) -> Path:
@@ -168,6 +182,12 @@ def _plan_cut(request: CutRequest) -> _CutPlan:
         kinds.append("title")
         dialogue.append(())
     for clip in request.clips:
+        if clip.slate is not None:
+            frames = house.frames(clip.slate.seconds)
+            segments.append(Segment(clip.label, frames, card=clip.slate))
+            kinds.append("slate")
+            dialogue.append(())
+            continue
         segments.append(_clip_segment(clip, house))
         kinds.append("clip")
         dialogue.append(clip.dialogue)
@@ -203,6 +223,7 @@ def _plan_cut(request: CutRequest) -> _CutPlan:
 
 
 def _clip_segment(clip: CutClip, house: HouseFormat) -> Segment:
+    assert clip.path is not None
     label = clip.label or clip.path.stem
     if not clip.path.is_file():
         raise InputError(f"clip {label}: {clip.path} does not exist (has it been generated?)")
@@ -258,7 +279,7 @@ def _join(plan: _CutPlan, cache_dir: Path, reused: int) -> CutResult:
                 )
         _check_length(partial, plan)
         srt_path = out.with_suffix(".srt")
-        _write_atomically(srt_path, srt_text(plan.captions))
+        write_atomically(srt_path, srt_text(plan.captions).encode("utf-8"))
         os.replace(partial, out)
     finally:
         partial.unlink(missing_ok=True)
@@ -366,12 +387,3 @@ def _concat_list(inputs: Sequence[Path]) -> Iterator[Path]:
             lines.append(f"file '{escaped}'\n")
         listing.write_text("".join(lines), encoding="utf-8")
         yield listing
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    partial = path.with_name(f".{path.name}.{uuid.uuid4().hex}.partial")
-    try:
-        partial.write_text(text, encoding="utf-8")
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)

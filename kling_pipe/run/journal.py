@@ -243,6 +243,13 @@ class Journal:
         ).fetchone()
         return OutputRecord(*row) if row else None
 
+    def outputs_for(self, key: str) -> list[OutputRecord]:
+        """Every backend's stored output for `key`, most recently recorded first."""
+        rows = self._db.execute(
+            f"SELECT {_OUTPUT_COLUMNS} FROM outputs WHERE key = ? ORDER BY rowid DESC", (key,)
+        ).fetchall()
+        return [OutputRecord(*row) for row in rows]
+
     def forget_output(self, key: str, backend: str) -> None:
         """Drop an output record whose object is missing from the store."""
         with self._tx() as db:

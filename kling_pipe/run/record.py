@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -22,6 +22,31 @@ class JobRun(BaseModel):
     output: str | None = None
     error: str | None = None
     notes: list[str] = []
+
+
+class CutRun(BaseModel):
+    """One rough cut's part in a run (or a `kling-pipe stitch`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    """The cut and its combination, as in its path: `spot/us/16x9`."""
+    cut: str
+    values: dict[str, Any] = {}
+    status: Literal["done", "missing", "failed"]
+    output: str | None = None
+    srt: str | None = None
+    frames: int = 0
+    seconds: float = 0.0
+    clips: list[str] = []
+    """The job ids stitched, in order."""
+    slates: list[str] = []
+    """Job ids whose clip was missing and replaced by a slate (`--allow-missing`)."""
+    missing: list[str] = []
+    """Job ids without a clip, which kept the cut from being made."""
+    reused_segments: int = 0
+    """Segments taken from the cache of normalised clips rather than encoded again."""
+    error: str | None = None
 
 
 class RunSummary(BaseModel):
@@ -51,4 +76,5 @@ class RunRecord(BaseModel):
     exit_code: int
     jobs: list[JobRun]
     summary: RunSummary
+    cuts: list[CutRun] = []
     warnings: list[str] = []

@@ -1,0 +1,98 @@
+"""The command that assembles rough cuts: stitch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from kling_pipe.campaign import Campaign
+from kling_pipe.cli.app import app, err, out, user_errors
+from kling_pipe.run.record import CutRun
+from kling_pipe.run.stitching import StitchOptions, StitchResult, stitch_campaign
+
+
+@app.command()
+def stitch(
+    file: Annotated[Path, typer.Argument(help="The manifest.")],
+    cut: Annotated[str | None, typer.Option(help="Only this cut (its id in `cuts:`).")] = None,
+    only: Annotated[
+        str | None,
+        typer.Option(help="Only cuts whose id matches this glob, e.g. 'spot/jp/*'."),
+    ] = None,
+    allow_missing: Annotated[
+        bool,
+        typer.Option(help="Put a slate where a clip has not been generated yet."),
+    ] = False,
+    backend: Annotated[
+        str | None,
+        typer.Option(
+            help="Cut with this backend's clips (replicate or preview); default: real "
+            "generations where there are any, else previews."
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="ffmpeg processes at once (default: cores).")
+    ] = None,
+    store: Annotated[Path | None, typer.Option(help="Store folder.")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Output folder.")] = None,
+) -> None:
+    """Assemble the manifest's rough cuts from the clips in the store: one per cut and per
+    combination of its axes (market and ratio by default), at
+    out/<name>/cuts/<cut>/<market>/<ratio>.mp4 with an .srt beside, recorded in run.json.
+    Unchanged clips are not encoded again. Exit 0 every cut made, 1 some missing or failed."""
+    if backend not in (None, "replicate", "preview"):
+        err.print(f"--backend must be replicate or preview, not {backend!r}", style="red")
+        raise typer.Exit(2)
+    options = StitchOptions(
+        cut=cut,
+        only=only,
+        allow_missing=allow_missing,
+        backend=backend,
+        store=store,
+        output=out_dir,
+        workers=workers,
+    )
+    with user_errors():
+        campaign = Campaign.open(file, store=store)
+        result = stitch_and_tell(campaign, options)
+    raise typer.Exit(result.exit_code)
+
+
+def stitch_and_tell(campaign: Campaign, options: StitchOptions) -> StitchResult:
+    """Stitch, telling each cut as it is done, then what is missing and what to do about it."""
+    planned = len(campaign.cut_plan().cuts)
+    if planned == 0:
+        err.print(f"{campaign.name} has no cuts to stitch (add `cuts:` to the manifest)")
+    result = stitch_campaign(campaign, options, on_cut=_tell)
+    for warning in result.warnings:
+        err.print(f"warning: {warning}", style="yellow", markup=False)
+    made = sum(1 for c in result.cuts if c.status == "done")
+    missing = [c for c in result.cuts if c.status == "missing"]
+    failed = sum(1 for c in result.cuts if c.status == "failed")
+    out.print(
+        f"{made} cut(s) made, {len(missing)} missing clips, {failed} failed; "
+        f"record in {result.run_json}",
+        markup=False,
+    )
+    if missing:
+        jobs = sorted({job for c in missing for job in c.missing})
+        err.print(
+            f"{len(jobs)} clip(s) not generated yet: {', '.join(jobs)}\n"
+            "run the manifest first, or pass --allow-missing to put slates in their place",
+            style="yellow",
+            markup=False,
+        )
+    return result
+
+
+def _tell(cut: CutRun) -> None:
+    if cut.status == "done":
+        slates = f" ({len(cut.slates)} slate(s))" if cut.slates else ""
+        out.print(
+            f"cut {cut.id}: {cut.seconds:.2f} s, {cut.frames} frames{slates} -> {cut.output}",
+            markup=False,
+        )
+    else:
+        err.print(f"cut {cut.id}: {cut.status}: {cut.error}", style="red", markup=False)

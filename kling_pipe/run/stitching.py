@@ -1,0 +1,270 @@
+"""Rough cuts of a campaign: its planned cuts, made from the clips the store holds, recorded.
+
+stitch_campaign(Campaign.open("pipelines/spring-launch.yaml"), StitchOptions())
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from kling_pipe.campaign import Campaign
+from kling_pipe.durable import write_atomically
+from kling_pipe.errors import InputError, KlingPipeError
+from kling_pipe.manifest.schema import Cut
+from kling_pipe.media.cards import Card
+from kling_pipe.media.house import HouseFormat, house_format_for_ratio
+from kling_pipe.media.stitch import CutClip, CutRequest, CutResult, Transition, stitch_cuts
+from kling_pipe.plan.cuts import CardText, PlannedCut
+from kling_pipe.run.journal import Journal, OutputRecord
+from kling_pipe.run.record import CutRun, RunRecord, RunSummary
+from kling_pipe.run.store import ObjectStore
+
+SLATE_BACKGROUND = "#5a1e1e"
+
+
+@dataclass(frozen=True)
+class StitchOptions:
+    """Which cuts to make and from which clips; None means: take it from the manifest."""
+
+    cut: str | None = None
+    """Only this cut id (as in the manifest's `cuts:`)."""
+    only: str | None = None
+    """Only cuts whose id (`spot/us/16x9`) matches this glob."""
+    allow_missing: bool = False
+    """Put a slate where a clip is missing instead of leaving the cut out."""
+    backend: str | None = None
+    """Whose clips: `replicate`, `preview`, or None for real generations first, else previews."""
+    store: Path | None = None
+    output: Path | None = None
+    workers: int | None = None
+
+
+@dataclass
+class StitchResult:
+    """What was stitched, what could not be, and where it was recorded."""
+
+    cuts: list[CutRun]
+    run_json: Path
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every cut was made (slates included), 1 otherwise."""
+        return 0 if all(c.status == "done" for c in self.cuts) else 1
+
+
+def cut_id(planned: PlannedCut) -> str:
+    """A cut's id for people and globs: its path under `cuts/` without the suffix."""
+    return planned.output.relative_to("cuts").with_suffix("").as_posix()
+
+
+def select_cuts(
+    planned: Sequence[PlannedCut], cut: str | None, only: str | None
+) -> list[PlannedCut]:
+    """The planned cuts `--cut` and `--only` ask for; InputError when they name nothing."""
+    chosen = list(planned)
+    if cut is not None:
+        known = sorted({p.cut.id for p in planned})
+        if cut not in known:
+            raise InputError(
+                f"no cut {cut!r} in the manifest; cuts: {', '.join(known) or '(none)'}"
+            )
+        chosen = [p for p in chosen if p.cut.id == cut]
+    if only is not None:
+        chosen = [p for p in chosen if fnmatch.fnmatchcase(cut_id(p), only)]
+        if not chosen:
+            ids = ", ".join(cut_id(p) for p in planned[:6])
+            raise InputError(f"--only {only!r} matches no cut (cut ids look like: {ids})")
+    return chosen
+
+
+def choose_output(records: Sequence[OutputRecord], backend: str | None) -> OutputRecord | None:
+    """The stored output to cut with: the named backend's (`replicate` covers every Replicate
+    endpoint), else the newest real generation, else the newest preview. Records newest first."""
+    if backend is not None:
+        mine = [r for r in records if r.backend == backend or r.backend.startswith(f"{backend}@")]
+        return mine[0] if mine else None
+    real = [r for r in records if r.backend != "preview"]
+    newest = real or list(records)
+    return newest[0] if newest else None
+
+
+def house_format(cut: Cut, ratio: str) -> HouseFormat:
+    """The cut's house format at `ratio`: its own size for the ratio, else the default."""
+    size = next((s for r, s in cut.sizes.items() if r == ratio), None)
+    if size is None:
+        return house_format_for_ratio(ratio, fps=cut.fps, fit=cut.fit)
+    width, height = (int(n) for n in size.split("x"))
+    return HouseFormat(width=width, height=height, fps=Fraction(cut.fps), fit=cut.fit)
+
+
+def build_request(
+    campaign: Campaign,
+    planned: PlannedCut,
+    clips: Mapping[str, Path],
+    out_dir: Path,
+    allow_missing: bool,
+) -> tuple[CutRequest | None, CutRun]:
+    """The stitch request for a planned cut, given the clip file of each job id that has one;
+    None (and a `missing` record) when clips are missing and slates are not allowed."""
+    cut = planned.cut
+    record = CutRun(
+        id=cut_id(planned),
+        cut=cut.id,
+        values={k: v for k, v in planned.values.items()},
+        status="done",
+        clips=[c.job.id for c in planned.clips],
+    )
+    missing = [c.job.id for c in planned.clips if c.job.id not in clips]
+    if missing and not allow_missing:
+        record.status = "missing"
+        record.missing = missing
+        record.error = f"no clip yet for {', '.join(missing)}"
+        return None, record
+    record.slates = missing
+    parts = []
+    for clip in planned.clips:
+        path = clips.get(clip.job.id)
+        if path is None:
+            slate = Card(
+                text=f"MISSING CLIP\n{clip.job.id}",
+                seconds=clip.job.duration,
+                background=SLATE_BACKGROUND,
+            )
+            parts.append(CutClip(None, label=clip.job.id, slate=slate))
+        else:
+            parts.append(CutClip(path, dialogue=clip.dialogue, label=clip.job.id))
+    transition = Transition(cut.transition.kind, cut.transition.seconds)
+    request = CutRequest(
+        clips=tuple(parts),
+        house=house_format(cut, planned.aspect_ratio),
+        out_path=out_dir / Path(planned.output),
+        transition=transition,
+        title=_card(campaign, planned.title),
+        end=_card(campaign, planned.end_card),
+        loudness_lufs=cut.loudness_lufs,
+        burn_captions=cut.captions == "burn",
+    )
+    return request, record
+
+
+def _card(campaign: Campaign, card: CardText | None) -> Card | None:
+    if card is None:
+        return None
+    spec = card.card
+    image = campaign.sources.resolve(spec.image) if spec.image else None
+    return Card(card.text, spec.seconds, spec.background, spec.color, image)
+
+
+def stored_clips(
+    journal: Journal, store: ObjectStore, planned: Sequence[PlannedCut], backend: str | None
+) -> dict[str, Path]:
+    """The store object of each job id in `planned` that has one."""
+    clips: dict[str, Path] = {}
+    for cut in planned:
+        for clip in cut.clips:
+            output = choose_output(journal.outputs_for(clip.job.key), backend)
+            if output is not None and store.has(output.sha256):
+                clips[clip.job.id] = store.path_for(output.sha256)
+    return clips
+
+
+def stitch_campaign(
+    campaign: Campaign,
+    options: StitchOptions,
+    *,
+    on_cut: Callable[[CutRun], None] | None = None,
+) -> StitchResult:
+    """Stitch the campaign's cuts from stored clips; record them in `out/<name>/run.json`."""
+    cut_plan = campaign.cut_plan()
+    warnings = [str(w) for w in cut_plan.warnings]
+    chosen = select_cuts(cut_plan.cuts, options.cut, options.only)
+    root = options.store or Path(campaign.loaded.manifest.store)
+    out_dir = (options.output or Path(campaign.loaded.manifest.output)) / campaign.name
+    run_json = out_dir / "run.json"
+    if not chosen:
+        return StitchResult([], run_json, warnings)
+    store = ObjectStore(root)
+    journal = Journal(store.journal_path)
+    try:
+        clips = stored_clips(journal, store, chosen, options.backend)
+    finally:
+        journal.close()
+
+    records: list[CutRun] = []
+    requests: list[CutRequest] = []
+    pending: list[CutRun] = []
+    for planned in chosen:
+        request, record = build_request(campaign, planned, clips, out_dir, options.allow_missing)
+        records.append(record)
+        if request is None:
+            if on_cut is not None:
+                on_cut(record)
+            continue
+        requests.append(request)
+        pending.append(record)
+
+    finished = 0
+
+    def made(result: CutResult) -> None:
+        nonlocal finished
+        record = pending[finished]
+        finished += 1
+        record.output = str(result.path)
+        record.srt = str(result.srt_path)
+        record.frames = result.frames
+        record.seconds = round(result.seconds, 3)
+        record.reused_segments = result.reused_intermediates
+        if on_cut is not None:
+            on_cut(record)
+
+    try:
+        stitch_cuts(requests, root / "intermediates", options.workers, on_cut=made)
+    except KlingPipeError as exc:
+        for record in pending[finished:]:
+            record.status = "failed"
+            record.error = str(exc)
+            if on_cut is not None:
+                on_cut(record)
+    for record in records:
+        if record.slates:
+            warnings.append(f"cut {record.id}: slate in place of {', '.join(record.slates)}")
+    _record_cuts(run_json, campaign.name, records)
+    return StitchResult(records, run_json, warnings)
+
+
+def _record_cuts(run_json: Path, manifest: str, cuts: list[CutRun]) -> None:
+    """Put `cuts` into run.json, replacing earlier records of the same cuts; a run.json of
+    its own when no run wrote one here."""
+    try:
+        record = RunRecord.model_validate_json(run_json.read_bytes())
+    except (OSError, ValidationError):
+        record = RunRecord(
+            manifest=manifest,
+            backend="none",
+            status="ok",
+            exit_code=0,
+            jobs=[],
+            summary=RunSummary(
+                jobs=0,
+                done=0,
+                cached=0,
+                failed=0,
+                refused=0,
+                canceled=0,
+                generations=0,
+                spent_usd=0.0,
+                seconds=0.0,
+            ),
+        )
+    fresh = {c.id for c in cuts}
+    record.cuts = sorted([c for c in record.cuts if c.id not in fresh] + cuts, key=lambda c: c.id)
+    text = json.dumps(record.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n"
+    write_atomically(run_json, text.encode("utf-8"))
