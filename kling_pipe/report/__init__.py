@@ -3,5 +3,6 @@
 from __future__ import annotations
 
 from kling_pipe.report.junit import write_junit
+from kling_pipe.report.writing import write_report
 
-__all__ = ["write_junit"]
+__all__ = ["write_junit", "write_report"]

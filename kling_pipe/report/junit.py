@@ -55,7 +55,8 @@ def cut_verdict(cut: Mapping[str, Any]) -> Verdict:
     status = str(cut.get("status", "done"))
     if status == "done":
         return Verdict("passed", status, "", "")
-    reason = str(cut.get("error") or ("clips missing" if status == "missing" else status))
+    missing = ", ".join(map(str, cut.get("missing") or ()))
+    reason = str(cut.get("error") or (f"no clip for {missing}" if missing else status))
     outcome = "skipped" if status == "missing" else "failure"
     return Verdict(outcome, status, reason, f"{cut.get('id', '?')}: {status}\n{reason}")
 

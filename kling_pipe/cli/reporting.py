@@ -1,0 +1,45 @@
+"""The `report` command: the HTML gallery of a campaign's clips, cuts, costs and changes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from kling_pipe.campaign import Campaign
+from kling_pipe.cli.app import app, err, out, user_errors
+from kling_pipe.report.writing import plan_since, write_report
+
+
+@app.command()
+def report(
+    file: Annotated[Path, typer.Argument(help="The manifest.")],
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Output folder (default: the manifest's, out).")
+    ] = None,
+    store: Annotated[
+        Path | None, typer.Option(help="Store folder (default: the manifest's, .kling-pipe).")
+    ] = None,
+    since: Annotated[
+        Path | None,
+        typer.Option(
+            help="Show what changed since this older lock file (e.g. the main branch's, from "
+            "`git show main:pipelines/x.lock.json`), not since the lock beside the manifest."
+        ),
+    ] = None,
+) -> None:
+    """Write out/<name>/report.html: every clip in a grid per shot (markets × ratios) with its
+    prompt, status, cost, prediction id and what changed; the rough cuts; the failures. It works
+    from disk with no network; filter by market, ratio and status."""
+    with user_errors():
+        campaign = Campaign.open(file, store=store)
+        for warning in campaign.job_plan.warnings:
+            err.print(str(warning), style="yellow", markup=False)
+        output_dir = (out_dir or Path(campaign.loaded.manifest.output)) / campaign.name
+        if since is not None and not since.is_file():
+            err.print(f"--since {since}: no such lock file", style="red", markup=False)
+            raise typer.Exit(2)
+        plan = plan_since(campaign, since) if since is not None else None
+        path = write_report(campaign, output_dir, plan=plan)
+    out.print(f"report in {path}", markup=False)

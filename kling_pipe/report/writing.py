@@ -1,0 +1,126 @@
+"""Writing `out/<name>/report.html`: read run.json, find clips and cuts, make posters, render.
+
+This is the IO edge of the report; what the page shows is decided in `contents` and `gallery`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pydantic
+
+from kling_pipe.campaign import Campaign
+from kling_pipe.durable import write_atomically
+from kling_pipe.errors import InputError
+from kling_pipe.lock import read_lock
+from kling_pipe.media.poster import poster_frames
+from kling_pipe.plan.diff import Plan, diff_plan
+from kling_pipe.report.contents import (
+    CutCard,
+    Media,
+    build_gallery,
+    cut_card,
+    cut_entry_from_path,
+)
+from kling_pipe.report.gallery import render_gallery
+from kling_pipe.run.record import RunRecord
+
+REPORT_NAME = "report.html"
+POSTERS = "posters"
+
+
+def read_run_json(output_dir: Path) -> tuple[RunRecord | None, list[Mapping[str, Any]] | None]:
+    """The run record in `output_dir/run.json` and its `cuts` (None when it lists none)."""
+    path = output_dir / "run.json"
+    try:
+        raw: Any = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        return None, None
+    except ValueError as exc:
+        raise InputError(f"{path}: not JSON ({exc}); run again to rewrite it") from None
+    if not isinstance(raw, dict):
+        raise InputError(f"{path}: not a kling-pipe run record; run again to rewrite it")
+    cuts = raw.get("cuts")
+    # Only the fields this version knows: a newer run.json still reports what it can.
+    known = {k: v for k, v in raw.items() if k in RunRecord.model_fields}
+    try:
+        record = RunRecord.model_validate(known)
+    except pydantic.ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise InputError(
+            f"{path}: not a kling-pipe run record ({where}: {first['msg']}); "
+            "run again to rewrite it"
+        ) from None
+    # An empty list means the run did not stitch: cuts made by `stitch` may still be on disk.
+    return record, cuts if isinstance(cuts, list) and cuts else None
+
+
+def _relative(path: Path, output_dir: Path) -> str:
+    return path.relative_to(output_dir).as_posix()
+
+
+def plan_since(campaign: Campaign, base_lock: Path) -> Plan:
+    """The campaign's jobs compared with an older lock (e.g. the one on the main branch)."""
+    return diff_plan(
+        campaign.name,
+        campaign.job_plan.jobs,
+        read_lock(base_lock, campaign.name),
+        warnings=campaign.job_plan.warnings,
+    )
+
+
+def write_report(campaign: Campaign, output_dir: Path, *, plan: Plan | None = None) -> Path:
+    """Write `output_dir/report.html` (posters in `output_dir/posters/`) and return its path.
+
+    `output_dir` is the campaign's output folder (`out/<name>`). `plan` says what changed and
+    why: pass the plan the run executed; by default the manifest is compared with its lock now.
+    Works without run.json (cards say "not run") and without clips.
+    """
+    the_plan = plan if plan is not None else campaign.plan()
+    record, cut_entries = read_run_json(output_dir)
+    clips = {
+        p.job.id: output_dir / f"{p.job.id}.mp4"
+        for p in the_plan.jobs
+        if (output_dir / f"{p.job.id}.mp4").is_file()
+    }
+    if cut_entries is None:
+        cut_entries = [
+            cut_entry_from_path(_relative(path, output_dir))
+            for path in sorted((output_dir / "cuts").glob("**/*.mp4"))
+        ]
+    cut_files = {
+        str(entry.get("id")): output_dir / str(entry["output"])
+        for entry in cut_entries
+        if entry.get("output") and (output_dir / str(entry["output"])).is_file()
+    }
+    posters = poster_frames([*clips.values(), *cut_files.values()], output_dir / POSTERS)
+
+    def media(path: Path) -> Media:
+        poster = posters.get(path)
+        return Media(
+            video=_relative(path, output_dir),
+            poster=_relative(poster, output_dir) if poster is not None else None,
+        )
+
+    cuts: list[CutCard] = []
+    for entry in cut_entries:
+        cut_id = str(entry.get("id"))
+        found = cut_files.get(cut_id)
+        srt = entry.get("srt")
+        srt_present = isinstance(srt, str) and (output_dir / srt).is_file()
+        cuts.append(
+            cut_card(
+                {**entry, "srt": srt if srt_present else None},
+                media(found) if found is not None else Media(),
+            )
+        )
+    gallery = build_gallery(
+        the_plan, record, {job_id: media(path) for job_id, path in clips.items()}, cuts
+    )
+    target = output_dir / REPORT_NAME
+    write_atomically(target, render_gallery(gallery).encode("utf-8"))
+    return target
