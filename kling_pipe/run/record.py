@@ -54,15 +54,15 @@ class RunSummary(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    jobs: int
-    done: int
-    cached: int
-    failed: int
-    refused: int
-    canceled: int
-    generations: int
-    spent_usd: float
-    seconds: float
+    jobs: int = 0
+    done: int = 0
+    cached: int = 0
+    failed: int = 0
+    refused: int = 0
+    canceled: int = 0
+    generations: int = 0
+    spent_usd: float = 0.0
+    seconds: float = 0.0
 
 
 class RunRecord(BaseModel):

@@ -252,17 +252,7 @@ def _record_cuts(run_json: Path, manifest: str, cuts: list[CutRun]) -> None:
             status="ok",
             exit_code=0,
             jobs=[],
-            summary=RunSummary(
-                jobs=0,
-                done=0,
-                cached=0,
-                failed=0,
-                refused=0,
-                canceled=0,
-                generations=0,
-                spent_usd=0.0,
-                seconds=0.0,
-            ),
+            summary=RunSummary(),
         )
     fresh = {c.id for c in cuts}
     record.cuts = sorted([c for c in record.cuts if c.id not in fresh] + cuts, key=lambda c: c.id)

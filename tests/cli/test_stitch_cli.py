@@ -55,6 +55,21 @@ def cuts_in_run_json(project: Path) -> dict[str, dict[str, Any]]:
     return {cut["id"]: cut for cut in record["cuts"]}
 
 
+def preview_run(project: Path, *args: str) -> None:
+    """`kling-pipe run` with small previews, which must succeed."""
+    result = kling(
+        "run",
+        "campaign.yaml",
+        "--backend",
+        "preview",
+        "--preview-height",
+        "144",
+        *args,
+        cwd=project,
+    )
+    assert result.returncode == 0, result.stderr
+
+
 def mean_rgb(path: Path, seconds: float) -> tuple[float, float, float]:
     """The average colour of the frame shown at `seconds`."""
     raw = run_ffmpeg(
@@ -91,18 +106,7 @@ def test_stitch_before_any_run_lists_the_missing_clips_and_makes_nothing(project
 def test_allow_missing_puts_a_slate_of_the_clips_length_where_it_is_missing(
     project: Path,
 ) -> None:
-    made = kling(
-        "run",
-        "campaign.yaml",
-        "--backend",
-        "preview",
-        "--only",
-        "hero/us/*",
-        "--preview-height",
-        "144",
-        cwd=project,
-    )
-    assert made.returncode == 0, made.stderr
+    preview_run(project, "--only", "hero/us/*")
     result = kling(
         "stitch", "campaign.yaml", "--only", "spot/us/16x9", "--allow-missing", cwd=project
     )
@@ -120,17 +124,7 @@ def test_allow_missing_puts_a_slate_of_the_clips_length_where_it_is_missing(
 def test_run_with_stitch_makes_each_market_and_ratio_frame_exact_in_sync_with_captions(
     project: Path,
 ) -> None:
-    result = kling(
-        "run",
-        "campaign.yaml",
-        "--backend",
-        "preview",
-        "--stitch",
-        "--preview-height",
-        "144",
-        cwd=project,
-    )
-    assert result.returncode == 0, result.stderr
+    preview_run(project, "--stitch")
     cuts = cuts_in_run_json(project)
     assert sorted(cuts) == CUT_IDS
     for cut_id, record in cuts.items():
@@ -154,30 +148,10 @@ def test_run_with_stitch_makes_each_market_and_ratio_frame_exact_in_sync_with_ca
 
 
 def test_after_one_market_changed_only_its_segments_are_encoded_again(project: Path) -> None:
-    first = kling(
-        "run",
-        "campaign.yaml",
-        "--backend",
-        "preview",
-        "--stitch",
-        "--preview-height",
-        "144",
-        cwd=project,
-    )
-    assert first.returncode == 0, first.stderr
+    preview_run(project, "--stitch")
     manifest = project / "campaign.yaml"
     manifest.write_text(manifest.read_text("utf-8").replace("すぐ沸く。", "一分で沸く。"), "utf-8")
-    second = kling(
-        "run",
-        "campaign.yaml",
-        "--backend",
-        "preview",
-        "--stitch",
-        "--preview-height",
-        "144",
-        cwd=project,
-    )
-    assert second.returncode == 0, second.stderr
+    preview_run(project, "--stitch")
     cuts = cuts_in_run_json(project)
     segments = 3  # title, hero, pour
     assert cuts["spot/us/16x9"]["reused_segments"] == segments
