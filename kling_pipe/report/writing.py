@@ -6,6 +6,7 @@ This is the IO edge of the report; what the page shows is decided in `contents` 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -45,7 +46,7 @@ def read_run_json(output_dir: Path) -> tuple[RunRecord | None, list[Mapping[str,
         raise InputError(f"{path}: not a kling-pipe run record; run again to rewrite it")
     cuts = raw.get("cuts")
     # Only the fields this version knows: a newer run.json still reports what it can.
-    known = {k: v for k, v in raw.items() if k in RunRecord.model_fields}
+    known = {k: v for k, v in raw.items() if k in RunRecord.model_fields and k != "cuts"}
     try:
         record = RunRecord.model_validate(known)
     except pydantic.ValidationError as exc:
@@ -60,7 +61,17 @@ def read_run_json(output_dir: Path) -> tuple[RunRecord | None, list[Mapping[str,
 
 
 def _relative(path: Path, output_dir: Path) -> str:
-    return path.relative_to(output_dir).as_posix()
+    return Path(os.path.relpath(path, output_dir)).as_posix()
+
+
+def locate(recorded: object, output_dir: Path) -> Path | None:
+    """A file named in run.json: relative to the output folder, else to the working directory."""
+    if not isinstance(recorded, str) or not recorded:
+        return None
+    for candidate in (output_dir / recorded, Path(recorded)):
+        if candidate.is_file():
+            return candidate
+    return None
 
 
 def plan_since(campaign: Campaign, base_lock: Path) -> Plan:
@@ -93,9 +104,9 @@ def write_report(campaign: Campaign, output_dir: Path, *, plan: Plan | None = No
             for path in sorted((output_dir / "cuts").glob("**/*.mp4"))
         ]
     cut_files = {
-        str(entry.get("id")): output_dir / str(entry["output"])
+        str(entry.get("id")): found
         for entry in cut_entries
-        if entry.get("output") and (output_dir / str(entry["output"])).is_file()
+        if (found := locate(entry.get("output"), output_dir)) is not None
     }
     posters = poster_frames([*clips.values(), *cut_files.values()], output_dir / POSTERS)
 
@@ -110,11 +121,10 @@ def write_report(campaign: Campaign, output_dir: Path, *, plan: Plan | None = No
     for entry in cut_entries:
         cut_id = str(entry.get("id"))
         found = cut_files.get(cut_id)
-        srt = entry.get("srt")
-        srt_present = isinstance(srt, str) and (output_dir / srt).is_file()
+        srt = locate(entry.get("srt"), output_dir)
         cuts.append(
             cut_card(
-                {**entry, "srt": srt if srt_present else None},
+                {**entry, "srt": _relative(srt, output_dir) if srt is not None else None},
                 media(found) if found is not None else Media(),
             )
         )

@@ -7,6 +7,8 @@ import re
 import shutil
 from pathlib import Path
 
+import pytest
+
 from kling_pipe.campaign import Campaign
 from kling_pipe.media.ffmpeg import run_ffmpeg
 from kling_pipe.media.probe import probe
@@ -129,7 +131,10 @@ def test_cut_files_on_disk_appear_with_their_captions_when_run_json_lists_none(
     assert 'data-market="us" data-ratio="16:9" data-status="done"' in page
 
 
-def test_cuts_listed_in_run_json_show_their_status_and_why_one_is_missing(project: Path) -> None:
+@pytest.mark.parametrize("base", ["", f"out/{NAME}/"], ids=["out-relative", "cwd-relative"])
+def test_cuts_listed_in_run_json_show_their_status_and_why_one_is_missing(
+    project: Path, base: str
+) -> None:
     cut = out_dir(project) / "cuts/spot/jp/9x16.mp4"
     cut.parent.mkdir(parents=True)
     shutil.copyfile(out_dir(project) / "pour/jp/9x16.mp4", cut)
@@ -141,7 +146,7 @@ def test_cuts_listed_in_run_json_show_their_status_and_why_one_is_missing(projec
             "cut": "spot",
             "values": {"market": "jp", "aspect_ratio": "9:16"},
             "status": "done",
-            "output": "cuts/spot/jp/9x16.mp4",
+            "output": f"{base}cuts/spot/jp/9x16.mp4",
             "seconds": 5.0,
         },
         {
