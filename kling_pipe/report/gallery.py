@@ -32,17 +32,18 @@ h1 { font-size: 1.5rem; margin: 0 0 .3rem; } h2 { font-size: 1.15rem; margin: 1.
 .filters label { display: flex; gap: .35rem; align-items: center; }
 .filters select { font: inherit; padding: .15rem .3rem; }
 table.grid { border-collapse: collapse; }
-table.grid th { text-align: left; font-weight: 600; color: var(--dim); padding: .3rem .5rem; }
+table.grid th { text-align: left; font-weight: 600; color: var(--dim); padding: .3rem .5rem;
+  vertical-align: top; } table.grid tbody th { padding-top: 1.2rem; }
 table.grid td { vertical-align: top; padding: .3rem; }
 .cards.variations { display: grid; grid-template-columns: repeat(auto-fill, minmax(200px, 1fr)); }
 .variations .card { width: auto; }
 .cards { display: flex; flex-wrap: wrap; gap: .6rem; align-items: flex-start; }
 .card { background: var(--card); border: 1px solid var(--line); border-radius: 8px;
-  width: 270px; padding: .5rem; display: flex; flex-direction: column; gap: .3rem; }
-.card.r-tall { width: 190px; } .card.r-square { width: 220px; }
-.card video, .card .placeholder { width: 100%; max-height: 320px; background: #000;
-  border-radius: 4px; display: block; }
-.placeholder { aspect-ratio: 16 / 9; display: flex !important; align-items: center;
+  width: 240px; padding: .5rem; display: flex; flex-direction: column; gap: .3rem; }
+/* One height for every ratio keeps a grid row level; tall clips are pillarboxed. */
+.card video, .card .placeholder { width: 100%; height: 170px; object-fit: contain;
+  background: #000; border-radius: 4px; display: block; }
+.placeholder { display: flex !important; align-items: center;
   justify-content: center; color: #bbb; font-size: .9rem; text-align: center; padding: .4rem; }
 .caption { font-weight: 600; } .caption dl { margin: .1rem 0 0; font-weight: 400; }
 .caption dt { display: inline; color: var(--dim); } .caption dd { display: inline; margin: 0; }
@@ -93,17 +94,6 @@ def _href(relative: str) -> str:
 
 def _slug(status: str) -> str:
     return status.replace(" ", "-")
-
-
-def _shape(ratio: str | None) -> str:
-    if not ratio or ":" not in ratio:
-        return ""
-    width, _, height = ratio.partition(":")
-    try:
-        w, h = float(width), float(height)
-    except ValueError:
-        return ""
-    return "r-tall" if h > w else "r-square" if h == w else "r-wide"
 
 
 def _filter_attrs(market: str | None, ratio: str | None, status: str) -> str:
@@ -170,9 +160,7 @@ def _clip_card(card: ClipCard) -> str:
     parts.append(_prompt(card.prompt, card.negative_prompt))
     attrs = _filter_attrs(card.market, card.aspect_ratio, card.status)
     return (
-        f'<article class="card {_shape(card.aspect_ratio)}" id="job-{_e(card.job_id)}" {attrs}>'
-        + "".join(parts)
-        + "</article>"
+        f'<article class="card" id="job-{_e(card.job_id)}" {attrs}>' + "".join(parts) + "</article>"
     )
 
 
@@ -212,9 +200,7 @@ def _cut_card(cut: CutCard) -> str:
     if cut.error:
         parts.append(f'<p class="error">{_e(cut.error)}</p>')
     attrs = _filter_attrs(cut.market, cut.aspect_ratio, cut.status)
-    return (
-        f'<article class="card cut {_shape(cut.aspect_ratio)}" {attrs}>{"".join(parts)}</article>'
-    )
+    return f'<article class="card cut" {attrs}>{"".join(parts)}</article>'
 
 
 def _cuts(cuts: tuple[CutCard, ...]) -> str:

@@ -99,7 +99,7 @@ def test_a_previs_axis_becomes_side_by_side_cards_captioned_with_what_differs() 
     )
     assert len({c.caption for c in cards}) == 10
     page = render_gallery(gallery)
-    assert page.count('class="card ') == 10
+    assert page.count('<article class="card"') == 10
     assert 'class="cards variations"' in page
 
 
