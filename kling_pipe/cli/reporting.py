@@ -9,7 +9,8 @@ import typer
 
 from kling_pipe.campaign import Campaign
 from kling_pipe.cli.app import app, err, out, user_errors
-from kling_pipe.report.writing import plan_since, write_report
+from kling_pipe.report.junit import write_junit
+from kling_pipe.report.writing import plan_since, read_run_json, write_report
 
 
 @app.command()
@@ -28,10 +29,15 @@ def report(
             "`git show main:pipelines/x.lock.json`), not since the lock beside the manifest."
         ),
     ] = None,
+    junit: Annotated[
+        Path | None,
+        typer.Option(help="Also write the run as JUnit XML here, a test case per job (and cut)."),
+    ] = None,
 ) -> None:
     """Write out/<name>/report.html: every clip in a grid per shot (markets × ratios) with its
     prompt, status, cost, prediction id and what changed; the rough cuts; the failures. It works
-    from disk with no network; filter by market, ratio and status."""
+    from disk with no network; filter by market, ratio and status. With --junit, also the JUnit
+    XML of the last run for a CI server."""
     with user_errors():
         campaign = Campaign.open(file, store=store)
         for warning in campaign.job_plan.warnings:
@@ -42,4 +48,15 @@ def report(
             raise typer.Exit(2)
         plan = plan_since(campaign, since) if since is not None else None
         path = write_report(campaign, output_dir, plan=plan)
+        if junit is not None:
+            record, _ = read_run_json(output_dir)
+            if record is None:
+                err.print(
+                    f"--junit: no run.json in {output_dir}; run the manifest first",
+                    style="red",
+                    markup=False,
+                )
+                raise typer.Exit(2)
+            write_junit(record, junit)
+            out.print(f"JUnit XML in {junit}", markup=False)
     out.print(f"report in {path}", markup=False)

@@ -17,6 +17,7 @@ from kling_pipe.emulator import Emulator, EmulatorConfig, Faults, LatencyRange
 from kling_pipe.report.junit import junit_xml, write_junit
 from kling_pipe.run.record import JobRun, RunRecord, RunSummary
 from tests.conftest import kling
+from tests.report.conftest import JOB_IDS, NAME
 
 SCHEMA = xmlschema.XMLSchema(Path(__file__).with_name("JUnit.xsd"))
 TOKEN = "r8_junit_token_not_real"
@@ -161,3 +162,20 @@ def test_a_run_the_server_rejected_writes_junit_whose_failures_quote_the_server(
         assert failure is not None and job.error
         assert failure.attrib["message"] == job.error
         assert "rejected by the provider" in failure.attrib["message"]
+
+
+def test_report_junit_option_writes_the_last_runs_jobs_as_valid_junit(project: Path) -> None:
+    result = kling("report", "campaign.yaml", "--junit", "reports/junit.xml", cwd=project)
+    assert result.returncode == 0, result.stderr
+    text = (project / "reports/junit.xml").read_text("utf-8")
+    SCHEMA.validate(text)
+    assert sorted(cases(text.encode())) == sorted(JOB_IDS)
+    assert all(list(case) == [] for case in cases(text.encode()).values())
+
+
+def test_report_junit_option_without_a_run_says_to_run_first(project: Path) -> None:
+    (project / "out" / NAME / "run.json").unlink()
+    result = kling("report", "campaign.yaml", "--junit", "junit.xml", cwd=project)
+    assert result.returncode == 2
+    assert "run the manifest first" in result.stderr
+    assert not (project / "junit.xml").exists()
