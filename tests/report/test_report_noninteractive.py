@@ -11,24 +11,9 @@ import pytest
 
 from kling_pipe.emulator import Emulator, EmulatorConfig, LatencyRange
 from tests.conftest import kling_command
+from tests.report.conftest import two_market_campaign
 
 TOKEN = "r8_ci_token_not_real"
-
-CAMPAIGN = """\
-version: 1
-name: ci-demo
-model: kwaivgi/kling-v2.6
-defaults: {duration: 5}
-markets:
-  us: {kitchen: "Brooklyn loft"}
-  jp: {kitchen: "Tokyo apartment"}
-matrix:
-  market: [us, jp]
-shots:
-  - id: pour
-    prompt: 'Kettle pours in a {{ kitchen }} kitchen'
-limits: {concurrency: 2, creates_per_minute: 600, budget_usd: BUDGET}
-"""
 
 
 @pytest.fixture
@@ -40,7 +25,7 @@ def emulator() -> Iterator[Emulator]:
 
 def run_in_ci(project: Path, emu: Emulator, budget: float) -> subprocess.CompletedProcess[str]:
     (project / ".git").mkdir(exist_ok=True)
-    (project / "campaign.yaml").write_text(CAMPAIGN.replace("BUDGET", str(budget)), "utf-8")
+    (project / "campaign.yaml").write_text(two_market_campaign("ci-demo", budget), "utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith("REPLICATE_")}
     env.update(REPLICATE_API_TOKEN=TOKEN, REPLICATE_BASE_URL=emu.base_url)
     return subprocess.run(
