@@ -23,6 +23,8 @@ class PreviewBackend:
     """Renders previews into `work_dir`, `workers` at a time (default: the number of cores)."""
 
     name = "preview"
+    free = True
+    records_to_lock = False
 
     def __init__(self, work_dir: Path, *, height: int = 360, workers: int | None = None) -> None:
         self._dir = work_dir

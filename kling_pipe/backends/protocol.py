@@ -16,6 +16,11 @@ from typing import Any, Literal, Protocol, Self
 Status = Literal["starting", "processing", "succeeded", "failed", "canceled", "aborted"]
 TERMINAL: frozenset[str] = frozenset({"succeeded", "failed", "canceled", "aborted"})
 
+FailureKind = Literal["content_policy", "invalid_input", "model_error", "transient", "account"]
+"""Why a prediction failed, decided by the backend where the provider's answer is parsed:
+content_policy and invalid_input fail the job at once; model_error and transient are tried
+again; account stops every new create."""
+
 
 @dataclass(frozen=True)
 class Request:
@@ -41,6 +46,8 @@ class Prediction:
     completed_at: str | None = None
     data_removed: bool = False
     latency: float | None = None  # seconds from creation to completion, when known
+    failure: FailureKind | None = None  # set by the backend when status is failed
+
 
     @property
     def done(self) -> bool:
@@ -61,6 +68,10 @@ class Backend(Protocol):
     """Where predictions are made. Used as an async context manager around a whole run."""
 
     name: str
+    free: bool
+    """Generations cost nothing: no budget, no estimate shown as a cost."""
+    records_to_lock: bool
+    """Its outputs are real generations, recorded in the lock (a preview is not)."""
 
     async def __aenter__(self) -> Self: ...
 

@@ -102,6 +102,8 @@ class ReplicateBackend:
     """Predictions on Replicate (or anything speaking its API, such as the emulator)."""
 
     name = "replicate"
+    free = False
+    records_to_lock = True
 
     def __init__(
         self,
