@@ -30,7 +30,8 @@ from kling_pipe.plan.diff import Plan, PlannedJob, diff_plan
 from kling_pipe.plan.jobs import Job, JobPlan, plan_jobs
 from kling_pipe.plan.matrix import expand_matrix
 from kling_pipe.run.record import RunRecord
-from kling_pipe.run.runner import RunOptions, RunResult, run_campaign
+from kling_pipe.run.run_plan import RunOptions
+from kling_pipe.run.runner import RunResult, run_campaign
 
 __version__ = "0.1.0"
 

@@ -1,10 +1,12 @@
-"""A campaign: one manifest file with its templates, input files and lock, planned as a whole.
+"""A campaign: one manifest with its templates, input files, lock and workspace, planned as a
+whole.
 
-This is the entry point for Python users and the CLI alike: `Campaign.open(path).plan()`.
+The entry point for Python users and the CLI alike: `Campaign.open(path).plan()`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,30 +18,49 @@ from kling_pipe.models.registry import ModelRegistry
 from kling_pipe.plan.cuts import CutPlan, plan_cuts
 from kling_pipe.plan.diff import Plan, diff_plan
 from kling_pipe.plan.jobs import JobPlan, plan_jobs
+from kling_pipe.workspace import Workspace
 
 
 @dataclass(frozen=True)
 class Campaign:
-    """A loaded manifest, its jobs, and the files around it."""
+    """A loaded manifest, its jobs, the files around it, and where its record lives."""
 
     loaded: LoadedManifest
     registry: ModelRegistry
     job_plan: JobPlan
     sources: DiskSources
+    workspace: Workspace
 
     @classmethod
     def open(
-        cls, path: Path | str, registry: ModelRegistry | None = None, store: Path | None = None
+        cls,
+        path: Path | str,
+        registry: ModelRegistry | None = None,
+        *,
+        store: Path | None = None,
+        output: Path | None = None,
+        lock: Path | None = None,
     ) -> Campaign:
         """Load, validate and expand a manifest; ManifestError says what is wrong and where.
 
+        `store`, `output` and `lock` override where the record lives (see `Workspace`).
         Models are validated against the bundled registry plus any pulled into the store
-        (`kling-pipe models pull`): `store`, else the manifest's own store folder.
+        (`kling-pipe models pull`).
         """
         loaded = load_manifest(path)
-        registry = registry or local_registry(store or Path(loaded.manifest.store))
+        manifest = loaded.manifest
+        workspace = Workspace.locate(
+            loaded.path,
+            manifest.name,
+            manifest_store=manifest.store,
+            manifest_output=manifest.output,
+            store=store,
+            output=output,
+            lock=lock,
+        )
+        registry = registry or local_registry(workspace.models)
         sources = DiskSources(loaded)
-        return cls(loaded, registry, plan_jobs(loaded, registry, sources), sources)
+        return cls(loaded, registry, plan_jobs(loaded, registry, sources), sources, workspace)
 
     @property
     def name(self) -> str:
@@ -48,17 +69,28 @@ class Campaign:
 
     @property
     def lock_path(self) -> Path:
-        """Where the lock file lives: `<manifest stem>.lock.json` beside the manifest."""
-        return self.loaded.lock_path
+        """Where the lock file lives (beside the manifest unless `lock` was given)."""
+        return self.workspace.lock_path
 
     def lock(self) -> LockFile:
         """The lock as it is on disk (empty when there is none)."""
         return read_lock(self.lock_path, self.name)
 
-    def plan(self, only: str | None = None) -> Plan:
-        """The jobs compared with the lock: new, changed (and why), unchanged, removed."""
+    def holds(self, sha256: str) -> bool:
+        """Whether the store holds the output with this hash."""
+        return self.workspace.object_path(sha256).is_file()
+
+    def plan(self, only: str | None = None, *, stored_keys: Collection[str] = ()) -> Plan:
+        """The jobs compared with the lock and the store: new, changed (and why), unchanged,
+        lost (paid for, no store holds it), removed. `stored_keys`: see `diff_plan`."""
         return diff_plan(
-            self.name, self.job_plan.jobs, self.lock(), only=only, warnings=self.job_plan.warnings
+            self.name,
+            self.job_plan.jobs,
+            self.lock(),
+            only=only,
+            warnings=self.job_plan.warnings,
+            held=self.holds,
+            stored_keys=stored_keys,
         )
 
     def cut_plan(self) -> CutPlan:

@@ -11,6 +11,7 @@
     │   ├── AccountError      nothing can succeed: bad token (401), no credit (402)
     │   └── OutputGoneError   the output expired on the server before it was downloaded
     ├── BudgetError           a run was refused because it would exceed its budget: exit 3
+    │   └── LostOutputsError  …or pay again for outputs the lock records and no store holds
     └── StoreLockedError      another run holds the store's lock
 
 Anything else that escapes is a bug and shows its traceback.
@@ -113,6 +114,10 @@ class BudgetError(KlingPipeError):
     """The run would exceed its budget; nothing more was submitted."""
 
     exit_code = 3
+
+
+class LostOutputsError(BudgetError):
+    """Outputs the lock records as paid for are in no store: paying again needs consent."""
 
 
 class StoreLockedError(KlingPipeError):

@@ -66,7 +66,16 @@ def read_lock(path: Path, manifest_name: str) -> LockFile:
     except FileNotFoundError:
         return LockFile(manifest=manifest_name)
     try:
-        return LockFile.model_validate_json(raw)
+        version = json.loads(raw).get("version")
+    except (ValueError, AttributeError):
+        version = None
+    if isinstance(version, int) and version > LOCK_VERSION:
+        raise InputError(
+            f"{path}: written by a newer kling-pipe (lock version {version}; this one reads "
+            f"{LOCK_VERSION}); upgrade kling-pipe rather than overwrite it"
+        )
+    try:
+        lock = LockFile.model_validate_json(raw)
     except pydantic.ValidationError as exc:
         first = exc.errors(include_url=False)[0]
         where = ".".join(str(p) for p in first["loc"])
@@ -74,6 +83,12 @@ def read_lock(path: Path, manifest_name: str) -> LockFile:
             f"{path}: not a valid kling-pipe lock file ({where}: {first['msg']}); "
             "restore it from git or delete it to plan everything as new"
         ) from None
+    if lock.manifest != manifest_name:
+        raise InputError(
+            f"{path}: the lock of manifest {lock.manifest!r}, not {manifest_name!r}; "
+            "give this manifest its own --lock"
+        )
+    return lock
 
 
 def write_lock(path: Path, lock: LockFile) -> None:

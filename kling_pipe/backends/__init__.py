@@ -1,5 +1,75 @@
 """Generation backends: where predictions are made. The scheduler sees only the protocol."""
 
-from kling_pipe.backends.protocol import Backend, Prediction, Request
+from __future__ import annotations
 
-__all__ = ["Backend", "Prediction", "Request"]
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from kling_pipe.backends.protocol import Backend, Prediction, Request
+from kling_pipe.errors import InputError
+
+BACKEND_NAMES = ("replicate", "preview")
+
+
+@dataclass(frozen=True)
+class BackendFacts:
+    """What the run core needs to know of a backend before making one (no token needed)."""
+
+    name: str
+    """The name its outputs are journaled under: `replicate`, `replicate@127.0.0.1:8787` for
+    an emulator or proxy (never mistaken for real generations), `preview`."""
+    free: bool
+    records_to_lock: bool
+
+
+def journal_name(base_url: str | None) -> str:
+    """The name Replicate outputs from `base_url` are journaled under: an emulator's or a
+    proxy's must never pass for real generations."""
+    if base_url and "api.replicate.com" not in base_url:
+        return f"replicate@{urlsplit(base_url).netloc}"
+    return "replicate"
+
+
+def describe_backend(name: str) -> BackendFacts:
+    """The facts of the backend called `name`; InputError for an unknown name."""
+    if name == "preview":
+        return BackendFacts("preview", free=True, records_to_lock=False)
+    if name == "replicate":
+        return BackendFacts(
+            journal_name(os.environ.get("REPLICATE_BASE_URL")), free=False, records_to_lock=True
+        )
+    raise InputError(f"unknown backend {name!r}: use one of {', '.join(BACKEND_NAMES)}")
+
+
+def make_backend(
+    name: str,
+    *,
+    previews: Path,
+    preview_height: int = 360,
+    webhook_url: str | None = None,
+    webhook_listen: tuple[str, int] | None = None,
+) -> Backend:
+    """The backend called `name`; InputError for an unknown name."""
+    if name == "preview":
+        from kling_pipe.backends.preview import PreviewBackend
+
+        return PreviewBackend(previews, height=preview_height)
+    if name == "replicate":
+        from kling_pipe.backends.replicate import ReplicateBackend
+
+        return ReplicateBackend(webhook_url=webhook_url, webhook_listen=webhook_listen)
+    describe_backend(name)  # an unknown name: InputError
+    raise AssertionError(name)
+
+
+__all__ = [
+    "BACKEND_NAMES",
+    "Backend",
+    "BackendFacts",
+    "Prediction",
+    "Request",
+    "describe_backend",
+    "make_backend",
+]

@@ -48,7 +48,6 @@ class Prediction:
     latency: float | None = None  # seconds from creation to completion, when known
     failure: FailureKind | None = None  # set by the backend when status is failed
 
-
     @property
     def done(self) -> bool:
         """Whether the prediction will not change any more."""

@@ -25,6 +25,7 @@ import httpx
 import pydantic
 import pydantic.v1
 
+from kling_pipe.backends import journal_name
 from kling_pipe.backends.protocol import TERMINAL, Fetched, Prediction, Request
 from kling_pipe.errors import (
     AccountError,
@@ -122,9 +123,7 @@ class ReplicateBackend:
             )
         self._token = token
         self._base_url = base_url or os.environ.get("REPLICATE_BASE_URL") or None
-        if self._base_url and "api.replicate.com" not in self._base_url:
-            # Outputs of an emulator or proxy must never pass for real generations.
-            self.name = f"replicate@{httpx.URL(self._base_url).netloc.decode()}"
+        self.name = journal_name(self._base_url)
         self._request_timeout = request_timeout
         self._webhook_url = webhook_url
         self._webhooks: WebhookReceiver | None = None

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -28,6 +30,28 @@ app = typer.Typer(
 # Off a terminal (CI logs, pipes) tables get room instead of the 80 columns rich assumes.
 out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, soft_wrap=True, highlight=False)
+
+
+StoreOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--store",
+        help="Store folder (default: KLING_PIPE_STORE, else the manifest's `store:`, else the "
+        "nearest .kling-pipe/ up to the repository root).",
+    ),
+]
+OutOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--out",
+        help="Output folder (default: KLING_PIPE_OUT, else the manifest's `output:`, else out/ "
+        "at the repository root).",
+    ),
+]
+LockOption = Annotated[
+    Path | None,
+    typer.Option("--lock", help="Lock file (default: <manifest>.lock.json beside it)."),
+]
 
 
 @contextmanager

@@ -12,17 +12,24 @@ from rich.table import Table
 from kling_pipe.backends.replicate import ReplicateBackend
 from kling_pipe.cli.app import app, out, user_errors
 from kling_pipe.models.local import local_registry, save_pulled_model
+from kling_pipe.workspace import models_folder, store_for_folder
 
 models_app = typer.Typer(help="The models kling-pipe validates and prices.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 
-StoreOption = Annotated[Path, typer.Option(help="Store folder holding pulled schemas.")]
+StoreOption = Annotated[
+    Path | None,
+    typer.Option(
+        help="Store folder holding pulled schemas (default: KLING_PIPE_STORE, else the "
+        "nearest .kling-pipe/ up to the repository root)."
+    ),
+]
 
 
 @models_app.command("list")
-def list_models(store: StoreOption = Path(".kling-pipe")) -> None:
+def list_models(store: StoreOption = None) -> None:
     """Every known model with its inputs and price."""
-    registry = local_registry(store)
+    registry = local_registry(models_folder(store_for_folder(Path.cwd(), store)))
     table = Table(title="models", title_justify="left")
     for column in ("model", "inputs", "$/s", "$/s audio"):
         table.add_column(column)
@@ -42,7 +49,7 @@ def list_models(store: StoreOption = Path(".kling-pipe")) -> None:
 @models_app.command("pull")
 def pull(
     model: Annotated[str, typer.Argument(help="owner/name, or owner/name:version.")],
-    store: StoreOption = Path(".kling-pipe"),
+    store: StoreOption = None,
     price_per_second: Annotated[
         float | None, typer.Option(help="USD per second of output (needed for unknown models).")
     ] = None,
@@ -52,8 +59,9 @@ def pull(
 ) -> None:
     """Read MODEL's input schema from the API (REPLICATE_API_TOKEN, REPLICATE_BASE_URL) into
     the store's local registry, so manifests using a new version validate before spending."""
+    folder = models_folder(store_for_folder(Path.cwd(), store))
     with user_errors():
-        known = local_registry(store).get(model)
+        known = local_registry(folder).get(model)
         price = (
             price_per_second
             if price_per_second is not None
@@ -72,8 +80,8 @@ def pull(
                 return await backend.model_input_schema(model)
 
         version, schema = anyio.run(fetch)
-        path = save_pulled_model(store, model, version, dict(schema), price, audio)
-        spec = local_registry(store).get(model)
+        path = save_pulled_model(folder, model, version, dict(schema), price, audio)
+        spec = local_registry(folder).get(model)
         assert spec is not None
     out.print(f"pulled {model} (version {version or 'latest'}): {', '.join(spec.inputs)}")
     out.print(f"saved to {path}")

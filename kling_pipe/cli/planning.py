@@ -7,16 +7,18 @@ import shutil
 from enum import StrEnum
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
 
 from kling_pipe.campaign import Campaign
-from kling_pipe.cli.app import app, err, out, user_errors
+from kling_pipe.cli.app import LockOption, OutOption, StoreOption, app, err, out, user_errors
 from kling_pipe.errors import ManifestError, Problem
 from kling_pipe.manifest.schema import Manifest
 from kling_pipe.plan.diff import Plan
+from kling_pipe.plan.formats import plan_json, plan_markdown, plan_summary_line
+from kling_pipe.run.run_plan import RunOptions, prepare_run
 
 Strict = Annotated[bool, typer.Option("--strict", help="Treat warnings as errors (exit 2).")]
 
@@ -66,62 +68,25 @@ def plan(
         str | None, typer.Option("--only", help="Only jobs whose id matches this glob.")
     ] = None,
     strict: Strict = False,
+    store: StoreOption = None,
+    out_dir: OutOption = None,
+    lock: LockOption = None,
 ) -> None:
-    """Show what a run would generate: new, changed (and why), unchanged, removed, and cost."""
+    """Show what `run` would do: new, changed (and why), unchanged, lost (paid for, in no
+    store), removed, and the estimated cost."""
     with user_errors():
-        campaign = Campaign.open(file)
+        campaign = Campaign.open(file, store=store, output=out_dir, lock=lock)
         _print_warnings(campaign.job_plan.warnings, strict)
-        the_plan = campaign.plan(only)
+        the_plan = prepare_run(campaign, RunOptions(only=only)).plan
     if json_output or output_format is PlanFormat.json:
-        out.print_json(data=plan_as_json(the_plan), ensure_ascii=False)
+        out.print_json(data=plan_json(the_plan), ensure_ascii=False)
     elif output_format is PlanFormat.markdown:
-        out.print(plan_as_markdown(the_plan), markup=False, highlight=False)
+        out.print(plan_markdown(the_plan), markup=False, highlight=False)
     else:
-        _print_plan_table(the_plan)
+        print_plan_table(the_plan)
 
 
-def plan_as_json(the_plan: Plan) -> dict[str, Any]:
-    """The plan as the documented `plan --json` object."""
-    summary = the_plan.summary
-    return {
-        "manifest": the_plan.manifest,
-        "jobs": [
-            {
-                "id": p.job.id,
-                "key": p.job.key,
-                "shot": p.job.shot,
-                "values": dict(p.job.values),
-                "model": p.job.model,
-                "inputs": dict(p.job.inputs),
-                "status": p.status,
-                "reason": p.reason,
-                "cost_usd": p.job.cost_usd,
-                "generates": p.generates,
-            }
-            for p in the_plan.jobs
-        ],
-        "removed": list(the_plan.removed),
-        "summary": {
-            "jobs": summary.jobs,
-            "new": summary.new,
-            "changed": summary.changed,
-            "unchanged": summary.unchanged,
-            "removed": summary.removed,
-            "generations": summary.generations,
-            "cost_usd": summary.cost_usd,
-        },
-    }
-
-
-def _summary_line(the_plan: Plan) -> str:
-    s = the_plan.summary
-    return (
-        f"{s.jobs} jobs: {s.new} new, {s.changed} changed, {s.unchanged} unchanged, "
-        f"{s.removed} removed; {s.generations} generations, estimated ${s.cost_usd:.2f}"
-    )
-
-
-def _print_plan_table(the_plan: Plan) -> None:
+def print_plan_table(the_plan: Plan) -> None:
     table = Table(title=f"plan: {the_plan.manifest}", title_justify="left")
     for column, justify in [
         ("job", "left"),
@@ -134,7 +99,7 @@ def _print_plan_table(the_plan: Plan) -> None:
         ("reason", "left"),
     ]:
         table.add_column(column, justify=justify, no_wrap=column != "reason")  # type: ignore[arg-type]
-    colours = {"new": "green", "changed": "yellow", "unchanged": "dim"}
+    colours = {"new": "green", "changed": "yellow", "unchanged": "dim", "lost": "red"}
     for p in the_plan.jobs:
         table.add_row(
             p.job.id,
@@ -149,24 +114,7 @@ def _print_plan_table(the_plan: Plan) -> None:
     for removed in the_plan.removed:
         table.add_row(removed, "", "", "", "", "[red]removed[/]", "", "gone from the manifest")
     out.print(table)
-    out.print(_summary_line(the_plan), markup=False)
-
-
-def plan_as_markdown(the_plan: Plan) -> str:
-    """New and changed jobs as a Markdown table with reasons and cost, for a PR comment."""
-    lines = [f"### kling-pipe plan: `{the_plan.manifest}`", ""]
-    todo = [p for p in the_plan.jobs if p.status != "unchanged"]
-    if todo or the_plan.removed:
-        lines += ["| job | status | reason | est. cost |", "|---|---|---|---:|"]
-        for p in todo:
-            reason = p.reason.replace("|", "\\|")
-            lines.append(f"| `{p.job.id}` | {p.status} | {reason} | ${p.cost_usd:.2f} |")
-        for removed in the_plan.removed:
-            lines.append(f"| `{removed}` | removed | gone from the manifest | $0.00 |")
-    else:
-        lines.append("Nothing to generate: every job is unchanged.")
-    lines += ["", f"**{_summary_line(the_plan)}**"]
-    return "\n".join(lines)
+    out.print(plan_summary_line(the_plan), markup=False)
 
 
 @app.command()

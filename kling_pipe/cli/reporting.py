@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from kling_pipe.campaign import Campaign
-from kling_pipe.cli.app import app, err, out, user_errors
+from kling_pipe.cli.app import LockOption, OutOption, StoreOption, app, err, out, user_errors
 from kling_pipe.report.junit import write_junit
 from kling_pipe.report.writing import plan_since, read_run_json, write_report
 
@@ -16,12 +16,9 @@ from kling_pipe.report.writing import plan_since, read_run_json, write_report
 @app.command()
 def report(
     file: Annotated[Path, typer.Argument(help="The manifest.")],
-    out_dir: Annotated[
-        Path | None, typer.Option("--out", help="Output folder (default: the manifest's, out).")
-    ] = None,
-    store: Annotated[
-        Path | None, typer.Option(help="Store folder (default: the manifest's, .kling-pipe).")
-    ] = None,
+    out_dir: OutOption = None,
+    store: StoreOption = None,
+    lock: LockOption = None,
     since: Annotated[
         Path | None,
         typer.Option(
@@ -39,20 +36,20 @@ def report(
     from disk with no network; filter by market, ratio and status. With --junit, also the JUnit
     XML of the last run for a CI server."""
     with user_errors():
-        campaign = Campaign.open(file, store=store)
+        campaign = Campaign.open(file, store=store, output=out_dir, lock=lock)
         for warning in campaign.job_plan.warnings:
             err.print(str(warning), style="yellow", markup=False)
-        output_dir = (out_dir or Path(campaign.loaded.manifest.output)) / campaign.name
+        run_json = campaign.workspace.run_json
         if since is not None and not since.is_file():
             err.print(f"--since {since}: no such lock file", style="red", markup=False)
             raise typer.Exit(2)
         plan = plan_since(campaign, since) if since is not None else None
-        path = write_report(campaign, output_dir, plan=plan)
+        path = write_report(campaign, plan=plan)
         if junit is not None:
-            record, _ = read_run_json(output_dir)
+            record, _ = read_run_json(run_json)
             if record is None:
                 err.print(
-                    f"--junit: no run.json in {output_dir}; run the manifest first",
+                    f"--junit: no {run_json}; run the manifest first",
                     style="red",
                     markup=False,
                 )

@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from kling_pipe.campaign import Campaign
-from kling_pipe.cli.app import app, err, out, user_errors
-from kling_pipe.cli.planning import _print_plan_table, _summary_line
+from kling_pipe.cli.app import LockOption, OutOption, StoreOption, app, err, out, user_errors
+from kling_pipe.cli.interrupt import run_until_interrupted
+from kling_pipe.cli.planning import print_plan_table
+from kling_pipe.cli.progress import RunDisplay
 from kling_pipe.cli.stitching import stitch_and_tell
-from kling_pipe.errors import BudgetError
 from kling_pipe.report import write_junit, write_report
-from kling_pipe.run.journal import Journal
-from kling_pipe.run.record import RunRecord
-from kling_pipe.run.runner import BackendName, RunOptions, run_campaign, store_root
+from kling_pipe.run.record import RunRecord, read_record
+from kling_pipe.run.run_plan import RunOptions, RunPlan, prepare_run
+from kling_pipe.run.runner import run_campaign
+from kling_pipe.run.status import job_states
 from kling_pipe.run.stitching import StitchOptions
 
 
@@ -44,16 +49,16 @@ def run(
     budget: Annotated[
         float | None, typer.Option(min=0, help="USD this run may spend (default: limits).")
     ] = None,
-    store: Annotated[
-        Path | None, typer.Option(help="Store folder (default: the manifest's, .kling-pipe).")
-    ] = None,
-    out_dir: Annotated[
-        Path | None, typer.Option("--out", help="Output folder (default: the manifest's, out).")
-    ] = None,
-    lock: Annotated[
-        Path | None,
-        typer.Option(help="Lock file to update (default: <manifest>.lock.json beside it)."),
-    ] = None,
+    regenerate_lost: Annotated[
+        bool,
+        typer.Option(
+            help="Pay again for outputs the lock records as paid for that no store holds "
+            "(refused otherwise: exit 3 with the list)."
+        ),
+    ] = False,
+    store: StoreOption = None,
+    out_dir: OutOption = None,
+    lock: LockOption = None,
     deadline: Annotated[
         float, typer.Option(help="Seconds before a stuck prediction is canceled.")
     ] = 900.0,
@@ -82,89 +87,132 @@ def run(
         typer.Option(help="Also write JUnit XML here: a test case per job (and cut) for CI."),
     ] = None,
     dry_run: Annotated[bool, typer.Option(help="Show the plan and cost; run nothing.")] = False,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before spending.")] = False,
+    yes: Annotated[
+        bool,
+        typer.Option(
+            "--yes", "-y", help="Do not ask before spending; over the budget, run what fits."
+        ),
+    ] = False,
 ) -> None:
     """Generate every job without an output, concurrently under the limits; write clips to
     out/<name>/, update the lock, write run.json and report.html; with --stitch, then make the
     rough cuts.
     Exit 0 all done, 1 some failed (or a cut missing), 2 invalid input, 3 refused by the
-    budget, 130 interrupted."""
-    if backend not in ("replicate", "preview"):
-        err.print(f"--backend must be replicate or preview, not {backend!r}", style="red")
-        raise typer.Exit(2)
-    backend_name: BackendName = "preview" if backend == "preview" else "replicate"
+    budget (or lost outputs not paid again), 130 interrupted."""
     with user_errors():
-        campaign = Campaign.open(file, store=store)
+        campaign = Campaign.open(file, store=store, output=out_dir, lock=lock)
         for warning in campaign.job_plan.warnings:
-            err.print(str(warning), style="yellow", markup=False)
-        the_plan = campaign.plan(only)
-        limit = budget if budget is not None else campaign.loaded.manifest.limits.budget_usd
-        cost = 0.0 if backend_name == "preview" else the_plan.summary.cost_usd
-        err.print(_summary_line(the_plan) + f" (backend {backend_name})", markup=False)
-        if dry_run:
-            _print_plan_table(the_plan)
-            return
-        if cost > 0 and not yes:
-            over = limit is not None and cost > limit
-            if sys.stdin.isatty():
-                note = f" (over the ${limit:.2f} budget: only part will run)" if over else ""
-                if not typer.confirm(f"Spend up to ${cost:.2f}{note}?", default=False, err=True):
-                    raise typer.Exit(3)
-            elif over:
-                raise BudgetError(
-                    f"the plan's estimated cost ${cost:.2f} exceeds the budget ${limit:.2f}; "
-                    "nothing was submitted (raise --budget, narrow with --only, or pass --yes "
-                    "to run what fits)"
-                )
-        result = run_campaign(
-            campaign,
-            RunOptions(
-                backend=backend_name,
-                only=only,
-                force=force,
-                concurrency=concurrency,
-                creates_per_minute=creates_per_minute,
-                budget_usd=budget,
-                store=store,
-                output=out_dir,
-                lock=lock,
-                deadline_seconds=deadline,
-                webhook_url=webhook_url,
-                webhook_listen=_host_port(webhook_listen) if webhook_listen else None,
-                preview_height=preview_height,
-            ),
+            err.print(str(warning), style="yellow")
+        options = RunOptions(
+            backend=backend,
+            only=only,
+            force=force,
+            concurrency=concurrency,
+            creates_per_minute=creates_per_minute,
+            budget_usd=budget,
+            regenerate_lost=regenerate_lost,
+            run_what_fits=yes,
+            deadline_seconds=deadline,
+            webhook_url=webhook_url,
+            webhook_listen=_host_port(webhook_listen) if webhook_listen else None,
+            preview_height=preview_height,
         )
+        run_plan = prepare_run(campaign, options)
+        err.print(run_plan_line(run_plan))
+        if dry_run:
+            print_plan_table(run_plan.plan)
+            return
+        options = _confirm(run_plan, options, yes)
+        if options.regenerate_lost != run_plan.regenerate_lost:
+            run_plan = prepare_run(campaign, options)
+        display = RunDisplay()
+        before = campaign.plan()
+        result = run_until_interrupted(
+            partial(run_campaign, campaign, options, run_plan=run_plan, on_event=display.on_event)
+        )
+        display.close()
+    if result is None:
+        finished = display.finished
+        if finished is not None:
+            _tell_interrupted(finished.record)
+        raise typer.Exit(130)
     record = result.record
-    for note in result.warnings:
-        err.print(f"warning: {note}", style="yellow", markup=False)
     for job in record.jobs:
         if job.status in ("failed", "refused"):
-            err.print(f"{job.status}: {job.id}: {job.error}", style="red", markup=False)
+            err.print(f"{job.status}: {job.id}: {job.error}", style="red")
     s = record.summary
+    spent = "" if run_plan.free else f"; spent ${s.spent_usd:.2f}"
     out.print(
         f"{record.status}: {s.done} generated, {s.cached} already stored, {s.failed} failed, "
-        f"{s.refused} refused, {s.canceled} canceled; spent ${s.spent_usd:.2f} in {s.seconds:.1f}s",
-        markup=False,
+        f"{s.refused} refused, {s.canceled} canceled{spent} in {s.seconds:.1f}s"
     )
-    out.print(f"clips in {result.output_dir}/, record in {result.run_json}", markup=False)
+    out.print(f"clips in {result.output_dir}/, record in {result.run_json}")
     exit_code = record.exit_code
     if stitch and exit_code in (0, 1):
         with user_errors():
-            stitched = stitch_and_tell(
-                campaign,
-                StitchOptions(
-                    backend=backend_name, store=store, output=out_dir, only=None, cut=None
-                ),
-            )
+            stitched = stitch_and_tell(campaign, StitchOptions(backend=backend))
         exit_code = max(exit_code, stitched.exit_code)
     with user_errors():
-        report = write_report(campaign, result.output_dir, plan=the_plan)
-        out.print(f"report: {report}", markup=False)
+        report = write_report(campaign, plan=before)
+        out.print(f"report: {report}")
         if junit is not None:
-            final = RunRecord.model_validate_json(result.run_json.read_bytes())
-            write_junit(final, junit)
-            out.print(f"junit: {junit}", markup=False)
+            final = read_record(result.run_json)
+            if final is not None:
+                write_junit(final, junit)
+                out.print(f"junit: {junit}")
     raise typer.Exit(exit_code)
+
+
+def run_plan_line(run_plan: RunPlan) -> str:
+    """What the run will do, in one line; a free backend shows no cost."""
+    s = run_plan.plan.summary
+    head = (
+        f"{s.jobs} jobs: {s.new} new, {s.changed} changed, {s.unchanged} unchanged"
+        + (f", {s.lost} lost" if s.lost else "")
+        + f"; {len(run_plan.units)} generation(s)"
+    )
+    if run_plan.free:
+        return f"{head} with {run_plan.backend} (free)"
+    return f"{head} with {run_plan.backend}, estimated ${run_plan.estimate_usd:.2f}"
+
+
+def _confirm(run_plan: RunPlan, options: RunOptions, yes: bool) -> RunOptions:
+    """On a terminal, ask before spending (naming lost outputs to pay again and the budget);
+    off a terminal never ask: the library refuses what the money rules do not allow."""
+    if yes or not sys.stdin.isatty() or run_plan.free:
+        return options
+    if run_plan.gone and not options.regenerate_lost:
+        for planned in run_plan.gone:
+            err.print(f"lost: {planned.job.id}: {planned.reason}", style="yellow")
+        if typer.confirm(
+            f"{len(run_plan.gone)} output(s) paid for earlier are in no store; pay "
+            f"${run_plan.gone_cost_usd:.2f} to generate them again?",
+            default=False,
+            err=True,
+        ):
+            options = dataclasses.replace(options, regenerate_lost=True)
+        else:
+            raise typer.Exit(3)
+    cost = run_plan.estimate_usd + (run_plan.gone_cost_usd if options.regenerate_lost else 0.0)
+    if cost <= 0:
+        return options
+    limit = run_plan.budget_usd
+    note = f" (over the ${limit:.2f} budget: only part will run)" if limit and cost > limit else ""
+    if not typer.confirm(f"Spend up to ${cost:.2f}{note}?", default=False, err=True):
+        raise typer.Exit(3)
+    return dataclasses.replace(options, run_what_fits=True)
+
+
+def _tell_interrupted(record: RunRecord) -> None:
+    s = record.summary
+    never = s.canceled - s.canceled_remote
+    err.print(
+        f"interrupted: {s.done} generated, {s.cached} already stored; "
+        f"{s.canceled_remote} prediction(s) canceled on the provider, {never} job(s) never "
+        f"submitted; spent ${s.spent_usd:.2f}. Run the same command again to resume: "
+        "nothing done is paid for twice.",
+        style="yellow",
+    )
 
 
 def _host_port(text: str) -> tuple[str, int]:
@@ -177,40 +225,28 @@ def _host_port(text: str) -> tuple[str, int]:
 @app.command()
 def status(
     file: Annotated[Path, typer.Argument(help="The manifest.")],
-    store: Annotated[Path | None, typer.Option(help="Store folder.")] = None,
+    store: StoreOption = None,
+    out_dir: OutOption = None,
+    lock: LockOption = None,
 ) -> None:
-    """Show each job's state from the journal: done, in flight, failed and why."""
+    """Show each job's state from the lock, the store and the journal: done, lost, in flight,
+    failed and why, changed since, not run."""
     with user_errors():
-        campaign = Campaign.open(file)
-        root = store_root(campaign, RunOptions(store=store))
-        journal_path = root / "journal.sqlite"
-        if not journal_path.is_file():
-            out.print(f"nothing has run yet (no journal in {root})")
-            return
-        journal = Journal(journal_path)
-        try:
-            records = {r.job_id: r for r in journal.jobs(campaign.name)}
-        finally:
-            journal.close()
+        campaign = Campaign.open(file, store=store, output=out_dir, lock=lock)
+        states = job_states(campaign)
     table = Table(title=f"status: {campaign.name}", title_justify="left")
-    for column in ("job", "status", "prediction", "attempts", "error"):
-        table.add_column(column, no_wrap=column != "error")
-    colours = {"done": "green", "cached": "green", "failed": "red", "refused": "yellow"}
+    for column in ("job", "status", "prediction", "attempts", "detail"):
+        table.add_column(column, no_wrap=column != "detail")
+    colours = {"done": "green", "failed": "red", "refused": "yellow", "lost": "red"}
     counts: dict[str, int] = {}
-    for job in campaign.job_plan.jobs:
-        rec = records.get(job.id)
-        state = "not run" if rec is None else rec.status
-        if rec is not None and rec.key != job.key:
-            state = "changed since"
-        if rec is not None and rec.prediction_status in ("starting", "processing"):
-            state = f"in flight ({rec.prediction_status})"
-        counts[state] = counts.get(state, 0) + 1
+    for state in states:
+        counts[state.state] = counts.get(state.state, 0) + 1
         table.add_row(
-            job.id,
-            f"[{colours.get(state, 'white')}]{state}[/]",
-            (rec.prediction_id or "") if rec else "",
-            str(rec.attempts) if rec else "",
-            (rec.error or "") if rec else "",
+            state.job_id,
+            Text(state.state, style=colours.get(state.state, "white")),
+            state.prediction_id or "",
+            str(state.attempts) if state.attempts else "",
+            Text(state.detail),
         )
     out.print(table)
-    out.print(", ".join(f"{n} {s}" for s, n in sorted(counts.items())), markup=False)
+    out.print(", ".join(f"{n} {s}" for s, n in sorted(counts.items())))

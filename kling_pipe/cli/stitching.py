@@ -8,7 +8,8 @@ from typing import Annotated
 import typer
 
 from kling_pipe.campaign import Campaign
-from kling_pipe.cli.app import app, err, out, user_errors
+from kling_pipe.cli.app import LockOption, OutOption, StoreOption, app, err, out, user_errors
+from kling_pipe.report import write_report
 from kling_pipe.run.record import CutRun
 from kling_pipe.run.stitching import StitchOptions, StitchResult, stitch_campaign
 
@@ -35,13 +36,15 @@ def stitch(
     workers: Annotated[
         int | None, typer.Option(min=1, help="ffmpeg processes at once (default: cores).")
     ] = None,
-    store: Annotated[Path | None, typer.Option(help="Store folder.")] = None,
-    out_dir: Annotated[Path | None, typer.Option("--out", help="Output folder.")] = None,
+    store: StoreOption = None,
+    out_dir: OutOption = None,
+    lock: LockOption = None,
 ) -> None:
     """Assemble the manifest's rough cuts from the clips in the store: one per cut and per
     combination of its axes (market and ratio by default), at
     out/<name>/cuts/<cut>/<market>/<ratio>.mp4 with an .srt beside, recorded in run.json.
-    Unchanged clips are not encoded again. Exit 0 every cut made, 1 some missing or failed."""
+    Unchanged clips are not encoded again; report.html is refreshed. Exit 0 every cut made, 1
+    some missing or failed."""
     if backend not in (None, "replicate", "preview"):
         err.print(f"--backend must be replicate or preview, not {backend!r}", style="red")
         raise typer.Exit(2)
@@ -50,13 +53,12 @@ def stitch(
         only=only,
         allow_missing=allow_missing,
         backend=backend,
-        store=store,
-        output=out_dir,
         workers=workers,
     )
     with user_errors():
-        campaign = Campaign.open(file, store=store)
+        campaign = Campaign.open(file, store=store, output=out_dir, lock=lock)
         result = stitch_and_tell(campaign, options)
+        out.print(f"report: {write_report(campaign)}", markup=False)
     raise typer.Exit(result.exit_code)
 
 

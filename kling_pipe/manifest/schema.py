@@ -140,9 +140,15 @@ class Manifest(_Strict):
     limits: Limits = Limits()
     prices: dict[ModelRef, Price] = Field(default_factory=dict)
     salt: str = Field("", description="Change to regenerate everything with new takes.")
-    output: str = Field("out", description="Output folder, relative to the working directory.")
-    store: str = Field(
-        ".kling-pipe", description="Store folder, relative to the working directory."
+    output: str | None = Field(
+        None,
+        description="Output folder, relative to the manifest's folder "
+        "(default: out/ at the repository root).",
+    )
+    store: str | None = Field(
+        None,
+        description="Store folder, relative to the manifest's folder (default: the nearest "
+        ".kling-pipe/ from the manifest's folder up to the repository root, else the root's).",
     )
 
     @field_validator("vars", "defaults")

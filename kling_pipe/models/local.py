@@ -1,7 +1,9 @@
 """Model schemas pulled from the API and kept in the store, so a new model version validates
 without a new release of kling-pipe.
 
-    <store>/models/<owner>__<name>.json   {"ref", "version", "input_schema", "price_per_second", …}
+    <models>/<owner>__<name>.json   {"ref", "version", "input_schema", "price_per_second", …}
+
+where <models> is the store's models folder (`Workspace.models`).
 """
 
 from __future__ import annotations
@@ -14,26 +16,21 @@ from kling_pipe.errors import InputError
 from kling_pipe.models.registry import ModelRegistry, ModelSpec, bundled_registry, split_model_ref
 
 
-def models_dir(store: Path) -> Path:
-    """Where pulled model schemas live in a store."""
-    return store / "models"
-
-
-def _file_for(store: Path, ref: str) -> Path:
+def _file_for(folder: Path, ref: str) -> Path:
     owner, _, name = split_model_ref(ref)[0].partition("/")
-    return models_dir(store) / f"{owner}__{name}.json"
+    return folder / f"{owner}__{name}.json"
 
 
 def save_pulled_model(
-    store: Path,
+    folder: Path,
     ref: str,
     version: str | None,
     input_schema: dict[str, Any],
     price_per_second: float,
     price_per_second_with_audio: float | None,
 ) -> Path:
-    """Write a pulled schema into the store's local registry."""
-    path = _file_for(store, ref)
+    """Write a pulled schema into the store's models `folder`."""
+    path = _file_for(folder, ref)
     path.parent.mkdir(parents=True, exist_ok=True)
     document = {
         "ref": split_model_ref(ref)[0],
@@ -46,10 +43,10 @@ def save_pulled_model(
     return path
 
 
-def local_registry(store: Path) -> ModelRegistry:
-    """The bundled models, with pulled schemas from `store` replacing or adding to them."""
+def local_registry(folder: Path) -> ModelRegistry:
+    """The bundled models, with pulled schemas from the models `folder` replacing or adding
+    to them."""
     bundled = bundled_registry()
-    folder = models_dir(store)
     if not folder.is_dir():
         return bundled
     specs: list[ModelSpec] = []

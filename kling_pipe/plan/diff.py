@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from kling_pipe.errors import Problem
-from kling_pipe.lock import LockFile
+from kling_pipe.lock import LockEntry, LockFile
 from kling_pipe.plan.jobs import Job
 
-Status = Literal["new", "changed", "unchanged"]
+Status = Literal["new", "changed", "unchanged", "lost"]
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,8 @@ class PlannedJob:
     reason: str
     cost_usd: float  # to spend: zero unless this job is the one that generates its key
     generates: bool = False
+    lost: LockEntry | None = None
+    """For a `lost` job: the lock entry of the output that was paid for and no store holds."""
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,9 @@ class PlanSummary:
     removed: int
     generations: int
     cost_usd: float
+    lost: int = 0
+    lost_cost_usd: float = 0.0
+    """What generating the lost outputs again would cost (only with `--regenerate-lost`)."""
 
 
 @dataclass(frozen=True)
@@ -51,14 +56,27 @@ class Plan:
         """The jobs a run would generate: one per distinct key without an output yet."""
         return [p for p in self.jobs if p.generates]
 
+    def lost(self) -> list[PlannedJob]:
+        """Jobs whose paid-for output no store holds: one per distinct key (the one that
+        carries the cost of making it again)."""
+        return [p for p in self.jobs if p.status == "lost" and p.cost_usd > 0]
+
+    def select(self, job_ids: set[str]) -> Plan:
+        """The same plan limited to some jobs."""
+        jobs = tuple(p for p in self.jobs if p.job.id in job_ids)
+        return Plan(self.manifest, jobs, self.removed, self.warnings)
+
     @property
     def summary(self) -> PlanSummary:
         """Counts by status, distinct generations and their estimated cost."""
         counts = {
-            s: sum(1 for p in self.jobs if p.status == s) for s in ("new", "changed", "unchanged")
+            s: sum(1 for p in self.jobs if p.status == s)
+            for s in ("new", "changed", "unchanged", "lost")
         }
         generating = self.to_generate()
         return PlanSummary(
+            lost=counts["lost"],
+            lost_cost_usd=round(sum(p.cost_usd for p in self.lost()), 4),
             jobs=len(self.jobs),
             new=counts["new"],
             changed=counts["changed"],
@@ -103,16 +121,40 @@ def diff_plan(
     *,
     only: str | None = None,
     warnings: Sequence[Problem] = (),
+    held: Callable[[str], bool] | None = None,
+    stored_keys: Collection[str] = (),
 ) -> Plan:
-    """Compare jobs with the lock. `only` is a glob over job ids that limits the plan."""
+    """Compare jobs with the lock. `only` is a glob over job ids that limits the plan.
+
+    `held(sha256)` says whether a reachable store holds an output; a lock entry whose output
+    no store holds is `lost` (paid for, gone). Without `held` every output counts as held.
+    `stored_keys` are keys whose output the store holds though the lock does not record it
+    (an earlier run ended before writing the lock): a run records them at no cost.
+    """
     selected = [j for j in jobs if only is None or fnmatch.fnmatchcase(j.id, only)]
-    done_keys = lock.keys()
+    held_keys: dict[str, str] = {}
+    lost_keys: dict[str, tuple[str, LockEntry]] = {}
+    for job_id, recorded in sorted(lock.jobs.items()):
+        sha = recorded.output_sha256
+        if held is None or sha is None or held(sha):
+            held_keys.setdefault(recorded.key, job_id)
+        else:
+            lost_keys.setdefault(recorded.key, (job_id, recorded))
     first_with_key: dict[str, str] = {}
     planned: list[PlannedJob] = []
     for job in selected:
         entry = lock.jobs.get(job.id)
-        if entry is not None and entry.key == job.key:
+        same_key = entry is not None and entry.key == job.key
+        if same_key and job.key in held_keys:
             planned.append(PlannedJob(job, "unchanged", "", 0.0))
+            continue
+        if job.key not in held_keys and job.key in lost_keys:
+            made_by, paid = lost_keys[job.key]
+            cost = 0.0 if job.key in first_with_key else job.cost_usd
+            first_with_key.setdefault(job.key, job.id)
+            planned.append(
+                PlannedJob(job, "lost", _lost_reason(paid, made_by, job.id), cost, False, paid)
+            )
             continue
         status: Status = "new" if entry is None else "changed"
         reason = (
@@ -121,14 +163,20 @@ def diff_plan(
             else ", ".join(change_reasons(entry.material, job.key_material())) or "key changed"
         )
         cost = job.cost_usd
-        if job.key in done_keys:
-            other = next(i for i, e in sorted(lock.jobs.items()) if e.key == job.key)
-            reason += f"; same output as {other} in the lock, reused at no cost"
+        if job.key in held_keys:
+            reason += f"; same output as {held_keys[job.key]} in the lock, reused at no cost"
             cost = 0.0
         elif job.key in first_with_key:
             reason += f"; same key as {first_with_key[job.key]}, generated once"
             cost = 0.0
-        generates = job.key not in done_keys and job.key not in first_with_key
+        elif job.key in stored_keys:
+            reason += "; already in the store from an earlier run, recorded at no cost"
+            cost = 0.0
+        generates = (
+            job.key not in held_keys
+            and job.key not in first_with_key
+            and job.key not in stored_keys
+        )
         first_with_key.setdefault(job.key, job.id)
         planned.append(PlannedJob(job, status, reason, cost, generates))
     current = {j.id for j in jobs}
@@ -140,3 +188,13 @@ def diff_plan(
         )
     )
     return Plan(manifest, tuple(planned), removed, tuple(warnings))
+
+
+def _lost_reason(entry: LockEntry, made_by: str, job_id: str) -> str:
+    where = [f"prediction {entry.prediction_id}" if entry.prediction_id else "a prediction"]
+    if entry.completed_at or entry.created_at:
+        where.append(f"on {entry.completed_at or entry.created_at}")
+    if entry.cost_usd is not None:
+        where.append(f"for ${entry.cost_usd:.2f}")
+    owner = "" if made_by == job_id else f" (as {made_by})"
+    return f"paid for{owner} by {' '.join(where)}, but no store holds its output"

@@ -29,13 +29,9 @@ from kling_pipe.report.contents import (
 from kling_pipe.report.gallery import render_gallery
 from kling_pipe.run.record import RunRecord
 
-REPORT_NAME = "report.html"
-POSTERS = "posters"
 
-
-def read_run_json(output_dir: Path) -> tuple[RunRecord | None, list[Mapping[str, Any]] | None]:
-    """The run record in `output_dir/run.json` and its `cuts` (None when it lists none)."""
-    path = output_dir / "run.json"
+def read_run_json(path: Path) -> tuple[RunRecord | None, list[Mapping[str, Any]] | None]:
+    """The run record at `path` and its `cuts` (None when it lists none)."""
     try:
         raw: Any = json.loads(path.read_bytes())
     except FileNotFoundError:
@@ -84,19 +80,21 @@ def plan_since(campaign: Campaign, base_lock: Path) -> Plan:
     )
 
 
-def write_report(campaign: Campaign, output_dir: Path, *, plan: Plan | None = None) -> Path:
-    """Write `output_dir/report.html` (posters in `output_dir/posters/`) and return its path.
+def write_report(campaign: Campaign, *, plan: Plan | None = None) -> Path:
+    """Write the campaign's report.html (posters beside it) and return its path.
 
-    `output_dir` is the campaign's output folder (`out/<name>`). `plan` says what changed and
-    why: pass the plan the run executed; by default the manifest is compared with its lock now.
-    Works without run.json (cards say "not run") and without clips.
+    `plan` says what changed and why: pass the plan the run executed; by default the manifest
+    is compared with its lock now. Works without run.json (cards say "not run") and without
+    clips.
     """
+    workspace = campaign.workspace
+    output_dir = workspace.output_dir
     the_plan = plan if plan is not None else campaign.plan()
-    record, cut_entries = read_run_json(output_dir)
+    record, cut_entries = read_run_json(workspace.run_json)
     clips = {
-        p.job.id: output_dir / f"{p.job.id}.mp4"
+        p.job.id: workspace.clip_path(p.job.id)
         for p in the_plan.jobs
-        if (output_dir / f"{p.job.id}.mp4").is_file()
+        if workspace.clip_path(p.job.id).is_file()
     }
     if cut_entries is None:
         cut_entries = [
@@ -108,7 +106,7 @@ def write_report(campaign: Campaign, output_dir: Path, *, plan: Plan | None = No
         for entry in cut_entries
         if (found := locate(entry.get("output"), output_dir)) is not None
     }
-    posters = poster_frames([*clips.values(), *cut_files.values()], output_dir / POSTERS)
+    posters = poster_frames([*clips.values(), *cut_files.values()], workspace.posters)
 
     def media(path: Path) -> Media:
         poster = posters.get(path)
@@ -131,6 +129,6 @@ def write_report(campaign: Campaign, output_dir: Path, *, plan: Plan | None = No
     gallery = build_gallery(
         the_plan, record, {job_id: media(path) for job_id, path in clips.items()}, cuts
     )
-    target = output_dir / REPORT_NAME
+    target = workspace.report
     write_atomically(target, render_gallery(gallery).encode("utf-8"))
     return target

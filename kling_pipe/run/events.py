@@ -106,5 +106,11 @@ class RunFinished:
 
 
 RunEvent = (
-    RunStarted | PredictionCreated | Throttled | UnitFinished | ProgressChanged | Notice | RunFinished
+    RunStarted
+    | PredictionCreated
+    | Throttled
+    | UnitFinished
+    | ProgressChanged
+    | Notice
+    | RunFinished
 )

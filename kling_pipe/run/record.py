@@ -1,10 +1,23 @@
-"""`run.json`: what a run did, per job, for people and for CI."""
+"""`run.json`: the campaign's record of runs, per job and per cut, for people and for CI.
+
+Each run or stitch adds to it: a partial run (`--only`, `--force`) replaces the records of
+the jobs it touched and keeps the rest; `summary`, `status` and `exit_code` are the last run's.
+"""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
+import pydantic
 from pydantic import BaseModel, ConfigDict
+
+from kling_pipe.durable import write_atomically
+
+if TYPE_CHECKING:
+    from kling_pipe.plan.jobs import Job
 
 
 class JobRun(BaseModel):
@@ -60,8 +73,12 @@ class RunSummary(BaseModel):
     failed: int = 0
     refused: int = 0
     canceled: int = 0
+    canceled_remote: int = 0
+    """Of the canceled jobs' units: predictions canceled on the provider (the rest were never
+    submitted)."""
     generations: int = 0
     spent_usd: float = 0.0
+    estimate_usd: float = 0.0
     seconds: float = 0.0
 
 
@@ -78,3 +95,65 @@ class RunRecord(BaseModel):
     summary: RunSummary
     cuts: list[CutRun] = []
     warnings: list[str] = []
+
+
+def read_record(path: Path) -> RunRecord | None:
+    """The record at `path`; None when there is none or it cannot be read (it is rewritten)."""
+    try:
+        raw: Any = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(raw, dict):
+        return None
+    known = {k: v for k, v in raw.items() if k in RunRecord.model_fields}
+    try:
+        return RunRecord.model_validate(known)
+    except pydantic.ValidationError:
+        return None
+
+
+def record_bytes(record: RunRecord) -> bytes:
+    """The bytes of run.json."""
+    return (
+        json.dumps(record.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n"
+    ).encode()
+
+
+def write_record(path: Path, record: RunRecord, current: Sequence[Job]) -> RunRecord:
+    """Add `record` (a run) to the record at `path`: its jobs replace the earlier records of the
+    same jobs, other jobs that are still in the manifest (`current`) and every cut are kept.
+    Returns what was written."""
+    previous = read_record(path)
+    if previous is not None and previous.manifest == record.manifest:
+        touched = {j.id for j in record.jobs}
+        wanted = {j.id for j in current}
+        kept = [j for j in previous.jobs if j.id not in touched and j.id in wanted]
+        record = record.model_copy(
+            update={
+                "jobs": sorted([*kept, *record.jobs], key=lambda j: j.id),
+                "cuts": record.cuts or previous.cuts,
+            }
+        )
+    write_atomically(path, record_bytes(record))
+    return record
+
+
+def write_cuts(path: Path, manifest: str, cuts: Sequence[CutRun]) -> RunRecord:
+    """Put `cuts` into the record at `path`, replacing earlier records of the same cuts; a
+    record of its own when no run wrote one."""
+    record = read_record(path)
+    if record is None or record.manifest != manifest:
+        record = RunRecord(
+            manifest=manifest,
+            backend="none",
+            status="ok",
+            exit_code=0,
+            jobs=[],
+            summary=RunSummary(),
+        )
+    fresh = {c.id for c in cuts}
+    record.cuts = sorted(
+        [c for c in record.cuts if c.id not in fresh] + list(cuts), key=lambda c: c.id
+    )
+    write_atomically(path, record_bytes(record))
+    return record

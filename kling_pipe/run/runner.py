@@ -1,56 +1,36 @@
-"""Running a campaign: plan, group jobs by key, schedule, materialise, lock, record.
+"""Running a campaign: decide from the lock and the store what to generate, check the money
+rules, schedule, place the clips, write the lock as each clip lands, record the run.
 
-run_campaign(Campaign.open("pipelines/spring-launch.yaml"), RunOptions(backend="preview"))
+    run_plan = prepare_run(campaign, RunOptions(backend="preview"))
+    result = await run_campaign(campaign, options, on_event=print)
+
+`prepare_run` is what `plan` shows and the estimate the user confirms: it and the run agree,
+because the run executes exactly the `RunPlan` it was given.
 """
 
 from __future__ import annotations
 
-import fnmatch
-import json
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 import anyio
 
-from kling_pipe.backends.preview import PreviewBackend
-from kling_pipe.backends.protocol import Backend, Request
-from kling_pipe.backends.replicate import ReplicateBackend
+from kling_pipe.backends import make_backend
+from kling_pipe.backends.protocol import Backend
 from kling_pipe.campaign import Campaign
-from kling_pipe.durable import write_atomically
-from kling_pipe.lock import LockEntry, LockFile, read_lock, write_lock
-from kling_pipe.plan.diff import Plan
+from kling_pipe.errors import InputError
+from kling_pipe.lock import LockEntry, LockFile, write_lock
 from kling_pipe.plan.jobs import Job
-from kling_pipe.run.journal import Journal
-from kling_pipe.run.progress import ProgressDisplay
-from kling_pipe.run.record import JobRun, RunRecord, RunSummary
-from kling_pipe.run.scheduler import Scheduler, SchedulerOptions, Unit, UnitResult
-from kling_pipe.run.store import ObjectStore, RunLock
-
-BackendName = Literal["preview", "replicate"]
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    """How to run; None means: take it from the manifest."""
-
-    backend: BackendName = "replicate"
-    only: str | None = None
-    force: str | None = None
-    concurrency: int | None = None
-    creates_per_minute: float | None = None
-    budget_usd: float | None = None
-    store: Path | None = None
-    output: Path | None = None
-    lock: Path | None = None  # default: beside the manifest
-    deadline_seconds: float = 15 * 60
-    webhook_url: str | None = None
-    webhook_listen: tuple[str, int] | None = None
-    preview_height: int = 360
-    progress_interval: float = 10.0
-    show_progress: bool = True
+from kling_pipe.run.events import Notice, RunEvent, RunFinished, RunStarted, UnitFinished
+from kling_pipe.run.journal import Journal, OutputRecord
+from kling_pipe.run.record import JobRun, RunRecord, RunSummary, write_record
+from kling_pipe.run.run_plan import RunOptions, RunPlan, prepare_run
+from kling_pipe.run.scheduler import Scheduler, SchedulerOptions, UnitResult
+from kling_pipe.run.store import ObjectStore, StoreClaim
 
 
 @dataclass
@@ -63,171 +43,172 @@ class RunResult:
     warnings: list[str] = field(default_factory=list)
 
 
-def store_root(campaign: Campaign, options: RunOptions) -> Path:
-    """The store folder: --store, else the manifest's `store` (relative to the working dir)."""
-    return options.store or Path(campaign.loaded.manifest.store)
+def _backend(campaign: Campaign, options: RunOptions) -> Backend:
+    return make_backend(
+        options.backend,
+        previews=campaign.workspace.previews,
+        preview_height=options.preview_height,
+        webhook_url=options.webhook_url,
+        webhook_listen=options.webhook_listen,
+    )
 
 
-def output_dir(campaign: Campaign, options: RunOptions) -> Path:
-    """Where clips, cuts and run.json go: `<output>/<manifest name>/`."""
-    return (options.output or Path(campaign.loaded.manifest.output)) / campaign.name
-
-
-def make_backend(options: RunOptions, store: Path) -> Backend:
-    """The backend named in the options."""
-    if options.backend == "preview":
-        return PreviewBackend(store / "previews", height=options.preview_height)
-    return ReplicateBackend(webhook_url=options.webhook_url, webhook_listen=options.webhook_listen)
-
-
-def _local_files(campaign: Campaign, job: Job) -> dict[str, Path]:
-    spec = campaign.registry.get(job.model)
-    files: dict[str, Path] = {}
-    for name in job.files:
-        value = job.inputs.get(name)
-        ispec = spec.inputs.get(name) if spec else None
-        if isinstance(value, str) and ispec is not None and ispec.type == "uri":
-            files[name] = campaign.sources.resolve(value)
-    return files
-
-
-def build_units(campaign: Campaign, plan: Plan, options: RunOptions) -> list[Unit]:
-    """One unit per distinct key among the planned jobs, in plan order."""
-    by_key: dict[str, list[Job]] = {}
-    for planned in plan.jobs:
-        by_key.setdefault(planned.job.key, []).append(planned.job)
-    units = []
-    free = options.backend == "preview"
-    for key, jobs in by_key.items():
-        job = jobs[0]
-        files = _local_files(campaign, job)
-        spec = campaign.registry.get(job.model)
-        shaped_by_image = bool(job.inputs.get("start_image")) and (
-            spec is None or spec.ignores_aspect_ratio_with_start_image
-        )
-        has_ratio = spec is not None and "aspect_ratio" in spec.inputs
-        units.append(
-            Unit(
-                key=key,
-                request=Request(
-                    key=key,
-                    model=job.model,
-                    inputs={k: v for k, v in job.inputs.items() if v is not None},
-                    local_files=files,
-                    duration=job.duration,
-                ),
-                job_ids=tuple(j.id for j in jobs),
-                cost_usd=0.0 if free else job.cost_usd,
-                aspect_ratio=job.aspect_ratio if has_ratio and not shaped_by_image else None,
-                has_audio=job.has_audio,
-                force=options.force is not None
-                and any(fnmatch.fnmatchcase(j.id, options.force) for j in jobs),
-            )
-        )
-    return units
-
-
-def run_campaign(
+async def run_campaign(
     campaign: Campaign,
     options: RunOptions,
     *,
-    on_progress: Callable[[UnitResult], None] | None = None,
+    run_plan: RunPlan | None = None,
+    on_event: Callable[[RunEvent], None] | None = None,
 ) -> RunResult:
-    """Generate every planned job that has no output yet; write clips, lock and run.json."""
+    """Generate what `run_plan` (by default `prepare_run(campaign, options)`) says; place clips
+    in the output folder, write the lock as each lands, record the run in run.json.
+
+    Refuses before anything is submitted (BudgetError, LostOutputsError: exit 3) when the
+    money rules say so. Cancellation is the caller's: cancel the scope around this call and the
+    predictions in flight are canceled on the provider, the journal and run.json record it,
+    a `RunFinished` event carries the record, and the cancellation propagates.
+    """
+    emit = on_event or (lambda event: None)
     started = time.monotonic()
-    plan = campaign.plan(options.only)
-    root = store_root(campaign, options)
-    out_dir = output_dir(campaign, options)
+    workspace = campaign.workspace
+    if run_plan is None:
+        run_plan = prepare_run(campaign, options)
+    refusal = run_plan.refusal(run_what_fits=options.run_what_fits)
+    if refusal is not None:
+        raise refusal
+    _check_writable(workspace.writable_places())
+    backend = _backend(campaign, options)
+
     limits = campaign.loaded.manifest.limits
-    budget = options.budget_usd if options.budget_usd is not None else limits.budget_usd
     sched_options = SchedulerOptions(
         concurrency=options.concurrency or limits.concurrency,
         creates_per_minute=options.creates_per_minute or limits.creates_per_minute,
-        budget_usd=None if options.backend == "preview" else budget,
+        budget_usd=run_plan.budget_usd,
         deadline_seconds=options.deadline_seconds,
         manifest=campaign.name,
     )
-    units = build_units(campaign, plan, options)
-    jobs_by_id = {p.job.id: p.job for p in plan.jobs}
-    warnings = [str(w) for w in plan.warnings]
+    jobs_by_id = {p.job.id: p.job for p in run_plan.plan.jobs}
+    warnings = [str(w) for w in run_plan.plan.warnings]
 
-    with RunLock(root, f"kling-pipe run {campaign.loaded.path}"):
-        store = ObjectStore(root)
-        journal = Journal(store.journal_path)
+    def notice(message: str) -> None:
+        warnings.append(message)
+        emit(Notice(message))
+
+    with StoreClaim(workspace.run_lock, f"kling-pipe run {workspace.manifest_path}"):
+        store = ObjectStore(workspace)
+        journal = Journal(workspace.journal)
+        lock_box = [campaign.lock()]
+        scheduler: Scheduler | None = None
         try:
-            backend = make_backend(options, root)
             dangling = journal.dangling_intents(backend.name)
             if dangling:
-                warnings.append(
+                notice(
                     f"a previous run died while creating {len(dangling)} prediction(s) "
                     f"({', '.join(dangling[:5])}); they are looked for on the provider and "
                     "adopted rather than created again"
                 )
-            lock_path = options.lock or campaign.lock_path
-            lock = campaign.lock() if options.lock is None else read_lock(lock_path, campaign.name)
-            writes_lock = options.backend != "preview"
+            for planned in run_plan.reuse:
+                sha = _lock_sha(lock_box[0], planned.job.id)
+                if sha is not None:
+                    store.materialise(sha, workspace.clip_path(planned.job.id))
 
-            def finished(result: UnitResult) -> None:
-                nonlocal lock
+            def on_scheduler_event(event: RunEvent) -> None:
+                if isinstance(event, UnitFinished):
+                    _landed(event.result)
+                emit(event)
+
+            def _landed(result: UnitResult) -> None:
                 output = result.output
-                if output is not None and result.status in ("done", "cached"):
-                    for job_id in result.unit.job_ids:
-                        store.materialise(output.sha256, out_dir / f"{job_id}.mp4")
-                    if writes_lock:
-                        entries = dict(lock.jobs)
-                        for job_id in result.unit.job_ids:
-                            job = jobs_by_id[job_id]
-                            entries[job_id] = LockEntry(
-                                key=job.key,
-                                material=job.key_material(),
-                                output_sha256=output.sha256,
-                                bytes=output.bytes,
-                                duration=round(output.duration, 3),
-                                prediction_id=output.prediction_id,
-                                model_version=output.model_version,
-                                cost_usd=output.cost_usd,
-                                created_at=output.created_at,
-                                completed_at=output.completed_at,
-                            )
-                        lock = LockFile(manifest=campaign.name, jobs=entries)
-                        write_lock(lock_path, lock)
-                if on_progress is not None:
-                    on_progress(result)
+                if output is None or result.status not in ("done", "cached"):
+                    return
+                for job_id in result.unit.job_ids:
+                    store.materialise(output.sha256, workspace.clip_path(job_id))
+                if backend.records_to_lock:
+                    lock_box[0] = _with_entries(lock_box[0], result, output, jobs_by_id)
+                    write_lock(workspace.lock_path, lock_box[0])
 
-            scheduler = Scheduler(backend, store, journal, sched_options, on_done=finished)
-
-            async def go() -> list[UnitResult]:
+            emit(
+                RunStarted(
+                    manifest=campaign.name,
+                    backend=backend.name,
+                    jobs=len(run_plan.plan.jobs),
+                    units=len(run_plan.units),
+                    estimate_usd=run_plan.estimate_usd,
+                    free=run_plan.free,
+                )
+            )
+            scheduler = Scheduler(backend, store, journal, sched_options, on_scheduler_event)
+            try:
                 async with backend:
-                    if not options.show_progress:
-                        return await scheduler.run(units)
-                    display = ProgressDisplay(
-                        scheduler.progress, interval=options.progress_interval
-                    )
-                    with display:
-                        return await scheduler.run(units, display)
-
-            results = anyio.run(go)
+                    await scheduler.run(run_plan.units)
+            finally:
+                with anyio.CancelScope(shield=True):
+                    record = _record(campaign, run_plan, backend.name, scheduler, warnings)
+                    record.summary.seconds = round(time.monotonic() - started, 3)
+                    record = write_record(workspace.run_json, record, campaign.job_plan.jobs)
+                    emit(RunFinished(record, tuple(warnings)))
         finally:
             journal.close()
+    return RunResult(record, workspace.run_json, workspace.output_dir, warnings)
 
-    record = _record(campaign, options, backend.name, results, out_dir, warnings, scheduler)
-    record.summary.seconds = round(time.monotonic() - started, 3)
-    run_json = out_dir / "run.json"
-    text = json.dumps(record.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n"
-    write_atomically(run_json, text.encode("utf-8"))
-    return RunResult(record, run_json, out_dir, warnings)
+
+def _check_writable(places: Sequence[Path]) -> None:
+    """Every place the run writes must be writable before the first create is paid for."""
+    for place in places:
+        try:
+            place.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InputError(f"{place}: cannot create this folder ({exc.strerror})") from None
+        if not os.access(place, os.W_OK | os.X_OK):
+            raise InputError(f"{place}: not writable; nothing was submitted")
+
+
+def _lock_sha(lock: LockFile, job_id: str) -> str | None:
+    entry = lock.jobs.get(job_id)
+    return entry.output_sha256 if entry is not None else None
+
+
+def _with_entries(
+    lock: LockFile, result: UnitResult, output: OutputRecord, jobs_by_id: dict[str, Job]
+) -> LockFile:
+    entries = dict(lock.jobs)
+    for job_id in result.unit.job_ids:
+        job = jobs_by_id[job_id]
+        entries[job_id] = LockEntry(
+            key=job.key,
+            material=job.key_material(),
+            output_sha256=output.sha256,
+            bytes=output.bytes,
+            duration=round(output.duration, 3),
+            prediction_id=output.prediction_id,
+            model_version=output.model_version,
+            cost_usd=output.cost_usd,
+            created_at=output.created_at,
+            completed_at=output.completed_at,
+        )
+    return LockFile(manifest=lock.manifest, jobs=entries)
 
 
 def _record(
     campaign: Campaign,
-    options: RunOptions,
+    run_plan: RunPlan,
     backend_name: str,
-    results: list[UnitResult],
-    out_dir: Path,
-    warnings: list[str],
     scheduler: Scheduler,
+    warnings: list[str],
 ) -> RunRecord:
+    workspace = campaign.workspace
     jobs: list[JobRun] = []
+    for planned in run_plan.reuse:
+        jobs.append(
+            JobRun(
+                id=planned.job.id,
+                key=planned.job.key,
+                status="cached",
+                output=_relative(workspace.clip_path(planned.job.id), workspace.output_dir),
+                notes=["unchanged: placed from the store"],
+            )
+        )
+    results = scheduler.results
     for result in results:
         for job_id in result.unit.job_ids:
             jobs.append(
@@ -239,7 +220,9 @@ def _record(
                     attempts=result.attempts,
                     seconds=round(result.seconds, 3),
                     cost_usd=result.cost_usd if job_id == result.unit.job_ids[0] else 0.0,
-                    output=str(out_dir / f"{job_id}.mp4") if result.output else None,
+                    output=_relative(workspace.clip_path(job_id), workspace.output_dir)
+                    if result.output
+                    else None,
                     error=result.error if result.status != "done" else None,
                     notes=result.notes,
                 )
@@ -250,7 +233,7 @@ def _record(
         for s in ("done", "cached", "failed", "refused", "canceled")
     }
     status: Literal["ok", "failed", "refused", "interrupted"]
-    if scheduler.interrupted:
+    if scheduler.cancelled:
         status, code = "interrupted", 130
     elif count["refused"] and not scheduler.account_error:
         status, code = "refused", 3
@@ -273,9 +256,17 @@ def _record(
             failed=count["failed"],
             refused=count["refused"],
             canceled=count["canceled"],
+            canceled_remote=sum(
+                1 for r in results if r.status == "canceled" and r.prediction_id is not None
+            ),
             generations=sum(1 for r in results if r.status == "done"),
             spent_usd=round(scheduler.spent_usd, 4),
+            estimate_usd=run_plan.estimate_usd,
             seconds=0.0,
         ),
         warnings=warnings,
     )
+
+
+def _relative(path: Path, folder: Path) -> str:
+    return Path(os.path.relpath(path, folder)).as_posix()

@@ -18,10 +18,8 @@ records them, and ends the run as interrupted.
 
 from __future__ import annotations
 
-import os
 import random
 import re
-import signal
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +27,7 @@ from typing import Literal
 
 import anyio
 
-from kling_pipe.backends.protocol import Backend, Prediction, Request
+from kling_pipe.backends.protocol import Backend, Prediction
 from kling_pipe.errors import (
     AccountError,
     JobRejectedError,
@@ -39,27 +37,15 @@ from kling_pipe.errors import (
     TransientError,
 )
 from kling_pipe.media.probe import verify_video
+from kling_pipe.run.events import RunEvent, UnitFinished
 from kling_pipe.run.journal import Journal, OutputRecord
-from kling_pipe.run.progress import ProgressDisplay, RunProgress
+from kling_pipe.run.run_plan import Unit
 from kling_pipe.run.store import ObjectStore
 from kling_pipe.run.throttle import CreateBucket, PollSchedule
 
 Outcome = Literal["done", "cached", "failed", "refused", "canceled"]
 
 _POLICY = re.compile(r"content|policy|moderat|safety|nsfw|flagged|sensitive", re.IGNORECASE)
-
-
-@dataclass(frozen=True)
-class Unit:
-    """One generation: a key, the request, and the job ids that share it."""
-
-    key: str
-    request: Request
-    job_ids: tuple[str, ...]
-    cost_usd: float
-    aspect_ratio: str | None  # None: the shape comes from a start image
-    has_audio: bool
-    force: bool = False
 
 
 @dataclass
@@ -93,6 +79,18 @@ class SchedulerOptions:
     manifest: str = ""
 
 
+@dataclass
+class _Counters:
+    total: int
+    done: int = 0
+    cached: int = 0
+    failed: int = 0
+    refused: int = 0
+    running: int = 0
+    spent_usd: float = 0.0
+    throttled: int = 0
+
+
 class _StopCreating(Exception):
     """No new creates: the account cannot run anything, or the run was interrupted."""
 
@@ -106,13 +104,14 @@ class Scheduler:
         store: ObjectStore,
         journal: Journal,
         options: SchedulerOptions,
-        on_done: Callable[[UnitResult], None] | None = None,
+        on_event: Callable[[RunEvent], None] | None = None,
     ) -> None:
         self.backend = backend
         self.store = store
         self.journal = journal
         self.options = options
-        self.on_done = on_done
+        self.on_event = on_event
+        self.results: list[UnitResult] = []
         self.bucket = CreateBucket(options.creates_per_minute)
         self.in_flight = anyio.CapacityLimiter(options.concurrency)
         self.polls: PollSchedule | None = None
@@ -121,53 +120,39 @@ class Scheduler:
         self.account_error: str | None = None
         self.interrupted = False
         self.live: dict[str, Unit] = {}
-        self.progress = RunProgress(total=0)
+        self.progress = _Counters(total=0)
         self._rng = random.Random()
 
     # ------------------------------------------------------------------ the run
 
-    async def run(
-        self, units: Sequence[Unit], display: ProgressDisplay | None = None
-    ) -> list[UnitResult]:
-        """Run every unit; return their results in the order given."""
+    async def run(self, units: Sequence[Unit]) -> list[UnitResult]:
+        """Run every unit; return their results in the order given (also in `results`)."""
         self.progress.total = len(units)
-        results = [UnitResult(unit) for unit in units]
+        results = self.results = [UnitResult(unit) for unit in units]
         if units:
             self.polls = PollSchedule(
                 self.backend.expected_seconds(units[0].request),
                 pushed=self.backend.pushes_updates,
             )
-        async with anyio.create_task_group() as watchers:
-            watchers.start_soon(self._watch_signals, watchers.cancel_scope)
-            if display is not None:
-                watchers.start_soon(self._show_progress, display)
-            with anyio.CancelScope() as self._work_scope:
-                async with anyio.create_task_group() as work:
-                    for result in results:
-                        work.start_soon(self._run_unit, result)
+        try:
+            async with anyio.create_task_group() as work:
+                for result in results:
+                    work.start_soon(self._run_unit, result)
+        except anyio.get_cancelled_exc_class():
+            self.interrupted = True
             with anyio.CancelScope(shield=True):
                 await self._cancel_live()
-            watchers.cancel_scope.cancel()
-        for result in results:
-            if result.status == "failed" and result.error is None and self.interrupted:
-                result.status = "canceled"
-                result.error = "interrupted"
+            for result in results:
+                if result.status == "failed" and result.error is None:
+                    result.status = "canceled"
+                    result.error = "interrupted" if result.prediction_id else "not submitted"
+            raise
         return results
 
-    async def _watch_signals(self, scope: anyio.CancelScope) -> None:
-        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-            async for _ in signals:
-                if self.interrupted:
-                    os._exit(130)  # a second Ctrl-C: leave now, the journal is consistent
-                self.interrupted = True
-                self._work_scope.cancel()
-
-    async def _show_progress(self, display: ProgressDisplay) -> None:
-        while True:
-            self.progress.throttled = self.bucket.throttled
-            self.progress.spent_usd = self.spent_usd
-            display.refresh()
-            await anyio.sleep(0.25)
+    @property
+    def cancelled(self) -> bool:
+        """Whether the caller cancelled the run."""
+        return self.interrupted
 
     async def _cancel_live(self) -> None:
         for prediction_id in list(self.live):
@@ -193,8 +178,8 @@ class Scheduler:
                 error=error,
                 attempts=result.attempts,
             )
-        if self.on_done is not None:
-            self.on_done(result)
+        if self.on_event is not None:
+            self.on_event(UnitFinished(result))
 
     async def _run_unit(self, result: UnitResult) -> None:
         started = anyio.current_time()
@@ -219,7 +204,7 @@ class Scheduler:
             self._finish(result, "cached")
             return
 
-        prediction_id = None if unit.force else self.journal.open_prediction(unit.key, backend)
+        prediction_id = unit.attach_to or self.journal.open_prediction(unit.key, backend)
         if prediction_id is not None:
             result.notes.append(f"re-attached to prediction {prediction_id}")
         elif (since := self.journal.intent_since(unit.key, backend)) is not None:
@@ -298,6 +283,14 @@ class Scheduler:
             raise _StopCreating(self.account_error)
         if self.interrupted:
             raise _StopCreating("interrupted")
+        if not unit.may_create:
+            self._finish(
+                result,
+                "refused",
+                result.error
+                or "lost output no longer served; pass --regenerate-lost to pay for it again",
+            )
+            return None
         budget = self.options.budget_usd
         if (
             budget is not None
@@ -399,6 +392,7 @@ class Scheduler:
         created = anyio.current_time()
         polls = 0
         transient = 0
+        cancelled = False
         try:
             while not prediction.done:
                 elapsed = anyio.current_time() - created
@@ -434,8 +428,11 @@ class Scheduler:
                     latency = anyio.current_time() - created
                 self.polls.observe(latency)
             return prediction
+        except anyio.get_cancelled_exc_class():
+            cancelled = not prediction.done  # still live: run() cancels it on the provider
+            raise
         finally:
-            if prediction.done or not self.interrupted:
+            if not cancelled:
                 self.live.pop(prediction.id, None)
 
     # ------------------------------------------------------------------ collect

@@ -6,16 +6,13 @@ stitch_campaign(Campaign.open("pipelines/spring-launch.yaml"), StitchOptions())
 from __future__ import annotations
 
 import fnmatch
-import json
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
-from pydantic import ValidationError
-
 from kling_pipe.campaign import Campaign
-from kling_pipe.durable import write_atomically
 from kling_pipe.errors import InputError, KlingPipeError
 from kling_pipe.manifest.schema import Cut
 from kling_pipe.media.cards import Card
@@ -23,7 +20,8 @@ from kling_pipe.media.house import HouseFormat, house_format_for_ratio
 from kling_pipe.media.stitch import CutClip, CutRequest, CutResult, Transition, stitch_cuts
 from kling_pipe.plan.cuts import CardText, PlannedCut
 from kling_pipe.run.journal import Journal, OutputRecord
-from kling_pipe.run.record import CutRun, RunRecord, RunSummary
+from kling_pipe.run.record import CutRun, write_cuts
+from kling_pipe.run.selection import check_cut_glob
 from kling_pipe.run.store import ObjectStore
 
 SLATE_BACKGROUND = "#5a1e1e"
@@ -41,8 +39,6 @@ class StitchOptions:
     """Put a slate where a clip is missing instead of leaving the cut out."""
     backend: str | None = None
     """Whose clips: `replicate`, `preview`, or None for real generations first, else previews."""
-    store: Path | None = None
-    output: Path | None = None
     workers: int | None = None
 
 
@@ -80,8 +76,7 @@ def select_cuts(
     if only is not None:
         chosen = [p for p in chosen if fnmatch.fnmatchcase(cut_id(p), only)]
         if not chosen:
-            ids = ", ".join(cut_id(p) for p in planned[:6])
-            raise InputError(f"--only {only!r} matches no cut (cut ids look like: {ids})")
+            check_cut_glob([cut_id(p) for p in planned], only)
     return chosen
 
 
@@ -109,7 +104,6 @@ def build_request(
     campaign: Campaign,
     planned: PlannedCut,
     clips: Mapping[str, Path],
-    out_dir: Path,
     allow_missing: bool,
 ) -> tuple[CutRequest | None, CutRun]:
     """The stitch request for a planned cut, given the clip file of each job id that has one;
@@ -145,7 +139,7 @@ def build_request(
     request = CutRequest(
         clips=tuple(parts),
         house=house_format(cut, planned.aspect_ratio),
-        out_path=out_dir / Path(planned.output),
+        out_path=campaign.workspace.cut_path(planned.output),
         transition=transition,
         title=_card(campaign, planned.title),
         end=_card(campaign, planned.end_card),
@@ -164,12 +158,30 @@ def _card(campaign: Campaign, card: CardText | None) -> Card | None:
 
 
 def stored_clips(
-    journal: Journal, store: ObjectStore, planned: Sequence[PlannedCut], backend: str | None
+    campaign: Campaign,
+    journal: Journal | None,
+    store: ObjectStore,
+    planned: Sequence[PlannedCut],
+    backend: str | None,
 ) -> dict[str, Path]:
-    """The store object of each job id in `planned` that has one."""
+    """The store object of each job id in `planned` that has one: the lock's output first
+    (what was paid for), else the journal's newest (previews, rehearsals)."""
+    lock = campaign.lock()
     clips: dict[str, Path] = {}
     for cut in planned:
         for clip in cut.clips:
+            entry = lock.jobs.get(clip.job.id)
+            if (
+                backend in (None, "replicate")
+                and entry is not None
+                and entry.key == clip.job.key
+                and entry.output_sha256 is not None
+                and store.has(entry.output_sha256)
+            ):
+                clips[clip.job.id] = store.path_for(entry.output_sha256)
+                continue
+            if journal is None:
+                continue
             output = choose_output(journal.outputs_for(clip.job.key), backend)
             if output is not None and store.has(output.sha256):
                 clips[clip.job.id] = store.path_for(output.sha256)
@@ -186,23 +198,23 @@ def stitch_campaign(
     cut_plan = campaign.cut_plan()
     warnings = [str(w) for w in cut_plan.warnings]
     chosen = select_cuts(cut_plan.cuts, options.cut, options.only)
-    root = options.store or Path(campaign.loaded.manifest.store)
-    out_dir = (options.output or Path(campaign.loaded.manifest.output)) / campaign.name
-    run_json = out_dir / "run.json"
+    workspace = campaign.workspace
+    run_json = workspace.run_json
     if not chosen:
         return StitchResult([], run_json, warnings)
-    store = ObjectStore(root)
-    journal = Journal(store.journal_path)
+    store = ObjectStore(workspace)
+    journal = Journal(workspace.journal) if workspace.journal.is_file() else None
     try:
-        clips = stored_clips(journal, store, chosen, options.backend)
+        clips = stored_clips(campaign, journal, store, chosen, options.backend)
     finally:
-        journal.close()
+        if journal is not None:
+            journal.close()
 
     records: list[CutRun] = []
     requests: list[CutRequest] = []
     pending: list[CutRun] = []
     for planned in chosen:
-        request, record = build_request(campaign, planned, clips, out_dir, options.allow_missing)
+        request, record = build_request(campaign, planned, clips, options.allow_missing)
         records.append(record)
         if request is None:
             if on_cut is not None:
@@ -217,8 +229,8 @@ def stitch_campaign(
         nonlocal finished
         record = pending[finished]
         finished += 1
-        record.output = str(result.path)
-        record.srt = str(result.srt_path)
+        record.output = _relative(result.path, workspace.output_dir)
+        record.srt = _relative(result.srt_path, workspace.output_dir)
         record.frames = result.frames
         record.seconds = round(result.seconds, 3)
         record.reused_segments = result.reused_intermediates
@@ -226,7 +238,7 @@ def stitch_campaign(
             on_cut(record)
 
     try:
-        stitch_cuts(requests, root / "intermediates", options.workers, on_cut=made)
+        stitch_cuts(requests, workspace.intermediates, options.workers, on_cut=made)
     except KlingPipeError as exc:
         for record in pending[finished:]:
             record.status = "failed"
@@ -236,25 +248,9 @@ def stitch_campaign(
     for record in records:
         if record.slates:
             warnings.append(f"cut {record.id}: slate in place of {', '.join(record.slates)}")
-    _record_cuts(run_json, campaign.name, records)
+    write_cuts(run_json, campaign.name, records)
     return StitchResult(records, run_json, warnings)
 
 
-def _record_cuts(run_json: Path, manifest: str, cuts: list[CutRun]) -> None:
-    """Put `cuts` into run.json, replacing earlier records of the same cuts; a run.json of
-    its own when no run wrote one here."""
-    try:
-        record = RunRecord.model_validate_json(run_json.read_bytes())
-    except (OSError, ValidationError):
-        record = RunRecord(
-            manifest=manifest,
-            backend="none",
-            status="ok",
-            exit_code=0,
-            jobs=[],
-            summary=RunSummary(),
-        )
-    fresh = {c.id for c in cuts}
-    record.cuts = sorted([c for c in record.cuts if c.id not in fresh] + cuts, key=lambda c: c.id)
-    text = json.dumps(record.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n"
-    write_atomically(run_json, text.encode("utf-8"))
+def _relative(path: Path, folder: Path) -> str:
+    return Path(os.path.relpath(path, folder)).as_posix()

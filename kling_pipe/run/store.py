@@ -1,16 +1,12 @@
-"""The object store: outputs by content hash, and the lock that keeps two runs apart.
-
-<store>/objects/ab/abcdef….mp4   verified outputs, named by their sha256
-<store>/tmp/                      downloads in progress (same filesystem: renames are atomic)
-<store>/journal.sqlite            see kling_pipe.run.journal
-<store>/run.lock                  held by the run using the store
-"""
+"""The object store: outputs by content hash (where: `kling_pipe.workspace`), and the claim
+that keeps two runs apart."""
 
 from __future__ import annotations
 
 import fcntl
 import json
 import os
+import shutil
 import socket
 import time
 import uuid
@@ -19,26 +15,22 @@ from types import TracebackType
 from typing import IO, Self
 
 from kling_pipe.errors import StoreLockedError
+from kling_pipe.workspace import Workspace
 
 
 class ObjectStore:
-    """Files by sha256 under `root/objects`, written atomically."""
+    """Files by sha256 in the workspace's store, written atomically and kept read-only."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.objects = root / "objects"
-        self.tmp = root / "tmp"
-        self.objects.mkdir(parents=True, exist_ok=True)
+    def __init__(self, workspace: Workspace) -> None:
+        self.workspace = workspace
+        self.root = workspace.store
+        self.tmp = workspace.tmp
+        workspace.objects.mkdir(parents=True, exist_ok=True)
         self.tmp.mkdir(parents=True, exist_ok=True)
-
-    @property
-    def journal_path(self) -> Path:
-        """Where the journal database lives."""
-        return self.root / "journal.sqlite"
 
     def path_for(self, sha256: str) -> Path:
         """Where the object with this hash is (or would be) stored."""
-        return self.objects / sha256[:2] / f"{sha256}.mp4"
+        return self.workspace.object_path(sha256)
 
     def has(self, sha256: str) -> bool:
         """Whether the object is in the store."""
@@ -48,6 +40,15 @@ class ObjectStore:
         """A fresh path in the store's temporary folder."""
         return self.tmp / f"{uuid.uuid4().hex}{suffix}"
 
+    def clean_tmp(self) -> int:
+        """Remove what a killed run left half-written in tmp/ (call while holding the claim)."""
+        removed = 0
+        for leftover in self.tmp.iterdir():
+            if leftover.is_file():
+                leftover.unlink(missing_ok=True)
+                removed += 1
+        return removed
+
     def put(self, source: Path, sha256: str) -> Path:
         """Move a verified file into the store under its hash (`source` is consumed)."""
         target = self.path_for(sha256)
@@ -55,33 +56,53 @@ class ObjectStore:
         if target.is_file():
             source.unlink(missing_ok=True)
         else:
+            source.chmod(0o444)
             os.replace(source, target)
         return target
 
     def materialise(self, sha256: str, destination: Path) -> Path:
-        """Place the object at `destination` (a hard link where possible, else a copy)."""
+        """Place a copy of the object at `destination` (a reflink where the filesystem offers
+        one). Never a hard link: an editor writing through it would damage the store."""
         source = self.path_for(sha256)
+        stat = source.stat()
+        try:
+            there = destination.stat()
+        except FileNotFoundError:
+            pass
+        else:
+            if there.st_size == stat.st_size and there.st_mtime_ns == stat.st_mtime_ns:
+                return destination
         destination.parent.mkdir(parents=True, exist_ok=True)
         staging = destination.with_name(f".{destination.name}.{uuid.uuid4().hex[:8]}")
         try:
-            os.link(source, staging)
-        except OSError:
-            import shutil
-
-            shutil.copyfile(source, staging)
-        os.replace(staging, destination)
+            _clone(source, staging)
+            os.utime(staging, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+            os.replace(staging, destination)
+        finally:
+            staging.unlink(missing_ok=True)
         return destination
 
 
-class RunLock:
+_FICLONE = 0x40049409  # linux/fs.h: share the blocks copy-on-write (btrfs, xfs)
+
+
+def _clone(source: Path, target: Path) -> None:
+    with source.open("rb") as src, target.open("wb") as dst:
+        try:
+            fcntl.ioctl(dst.fileno(), _FICLONE, src.fileno())
+        except OSError:
+            shutil.copyfileobj(src, dst, 1 << 20)
+
+
+class StoreClaim:
     """An exclusive lock on a store for one run; the second run is told who holds it.
 
     `flock` is released by the kernel when the holder dies, even by SIGKILL, so a crashed run
     never leaves a stale lock behind.
     """
 
-    def __init__(self, root: Path, description: str) -> None:
-        self._path = root / "run.lock"
+    def __init__(self, path: Path, description: str) -> None:
+        self._path = path
         self._description = description
         self._handle: IO[str] | None = None
 

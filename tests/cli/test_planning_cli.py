@@ -74,6 +74,8 @@ def test_plan_json_has_the_documented_shape() -> None:
         "removed",
         "generations",
         "cost_usd",
+        "lost",
+        "lost_cost_usd",
     }
     job = data["jobs"][0]
     assert {

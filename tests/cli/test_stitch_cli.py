@@ -128,7 +128,7 @@ def test_run_with_stitch_makes_each_market_and_ratio_frame_exact_in_sync_with_ca
     cuts = cuts_in_run_json(project)
     assert sorted(cuts) == CUT_IDS
     for cut_id, record in cuts.items():
-        path = project / record["output"]
+        path = project / "out/demo" / record["output"]  # relative to the output folder
         ratio = "16:9" if cut_id.endswith("16x9") else "9:16"
         video = probe(path).video
         assert video is not None and (video.width, video.height) == SIZES[ratio]

@@ -26,12 +26,53 @@ shots:
 """
 
 
-def lock_everything(campaign: Campaign) -> None:
+def lock_everything(campaign: Campaign, *, stored: bool = True) -> None:
+    """Lock every job with an output; `stored`: the store holds it too."""
     entries = {
-        j.id: LockEntry(key=j.key, material=j.key_material(), output_sha256="0" * 64)
+        j.id: LockEntry(
+            key=j.key,
+            material=j.key_material(),
+            output_sha256=j.key,  # any hash will do: the plan only asks whether it is stored
+            prediction_id=f"p-{j.key[:6]}",
+            completed_at="2026-11-20T10:00:00Z",
+            cost_usd=j.cost_usd,
+        )
         for j in campaign.job_plan.jobs
     }
     write_lock(campaign.lock_path, LockFile(manifest=campaign.name, jobs=entries))
+    if stored:
+        for job in campaign.job_plan.jobs:
+            path = campaign.workspace.object_path(job.key)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(b"clip")
+
+
+def test_a_locked_output_that_no_store_holds_is_lost_with_where_it_was_made(
+    write_manifest: Write,
+) -> None:
+    path = write_manifest(BASE)
+    lock_everything(Campaign.open(path), stored=False)
+    plan = Campaign.open(path).plan()
+    assert {p.status for p in plan.jobs} == {"lost"}
+    us = plan.jobs[0]
+    assert us.lost is not None and us.lost.prediction_id is not None
+    assert us.lost.prediction_id in us.reason and "2026-11-20" in us.reason
+    assert plan.summary.lost == 2
+    assert plan.summary.cost_usd == 0  # never counted as new spending...
+    assert plan.summary.lost_cost_usd == pytest.approx(2 * 5 * 0.14)  # ...but priced
+
+
+def test_a_lost_output_found_in_another_store_is_unchanged(write_manifest: Write) -> None:
+    path = write_manifest(BASE)
+    lock_everything(Campaign.open(path), stored=False)
+    other = path.parent / "elsewhere"
+    campaign = Campaign.open(path, store=other)
+    for job in campaign.job_plan.jobs:
+        target = campaign.workspace.object_path(job.key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(b"clip")
+    assert {p.status for p in Campaign.open(path, store=other).plan().jobs} == {"unchanged"}
+    assert {p.status for p in Campaign.open(path).plan().jobs} == {"lost"}
 
 
 def test_without_a_lock_everything_is_new(write_manifest: Write) -> None:

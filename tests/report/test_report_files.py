@@ -80,11 +80,11 @@ def test_each_poster_is_a_frame_of_its_own_clip_at_the_clips_size(project: Path)
 
 def test_a_second_report_reuses_the_posters_it_made(project: Path) -> None:
     campaign = Campaign.open(project / "campaign.yaml")
-    write_report(campaign, out_dir(project))
+    write_report(campaign)
     posters = sorted((out_dir(project) / "posters").iterdir())
     assert len(posters) == len(JOB_IDS)
     made = {p: p.stat().st_mtime_ns for p in posters}
-    write_report(campaign, out_dir(project))
+    write_report(campaign)
     assert {p: p.stat().st_mtime_ns for p in sorted((out_dir(project) / "posters").iterdir())} == (
         made
     )

@@ -1,0 +1,250 @@
+"""What a run will do, decided from the lock and the store before anything is spent.
+
+`prepare_run` gives the `RunPlan` that `plan` shows, whose estimate the user confirms, and that
+the run then executes: they agree because they are one object. Pure but for reading the lock,
+the store's index and the journal.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from kling_pipe.backends import describe_backend
+from kling_pipe.backends.protocol import Request
+from kling_pipe.campaign import Campaign
+from kling_pipe.errors import BudgetError, KlingPipeError, LostOutputsError
+from kling_pipe.plan.diff import Plan, PlannedJob
+from kling_pipe.plan.jobs import Job
+from kling_pipe.run.journal import Journal, OutputRecord
+from kling_pipe.run.selection import check_glob
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One generation: a key, the request, and the job ids that share it."""
+
+    key: str
+    request: Request
+    job_ids: tuple[str, ...]
+    cost_usd: float
+    aspect_ratio: str | None  # None: the shape comes from a start image
+    has_audio: bool
+    force: bool = False
+    attach_to: str | None = None
+    """A prediction made earlier (the lock's, for a lost output) to fetch before anything else."""
+    may_create: bool = True
+    """False: never pay for this unit (a lost output fetched for free, or not at all)."""
+
+
+# Replicate deletes a prediction's output an hour after it completes; past this age a lost
+# output is not worth asking for.
+FETCHABLE_FOR = timedelta(minutes=55)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How to run; None means: take it from the manifest's `limits`."""
+
+    backend: str = "replicate"
+    only: str | None = None
+    force: str | None = None
+    concurrency: int | None = None
+    creates_per_minute: float | None = None
+    budget_usd: float | None = None
+    regenerate_lost: bool = False
+    """Pay again for outputs the lock records and no store holds (refused otherwise)."""
+    run_what_fits: bool = False
+    """Over the budget: run what fits instead of refusing before anything is submitted."""
+    deadline_seconds: float = 15 * 60
+    webhook_url: str | None = None
+    webhook_listen: tuple[str, int] | None = None
+    preview_height: int = 360
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """What a run will do, decided before anything is spent: `plan` shows it, the user
+    confirms its estimate, `run_campaign` executes it."""
+
+    plan: Plan
+    backend: str
+    free: bool
+    units: tuple[Unit, ...]
+    reuse: tuple[PlannedJob, ...]
+    """Unchanged jobs whose output the store holds: placed, not generated."""
+    recoverable: tuple[PlannedJob, ...]
+    """Lost outputs that Replicate may still serve (under an hour old): fetched for free."""
+    gone: tuple[PlannedJob, ...]
+    """Lost outputs Replicate no longer serves: paid again only with `regenerate_lost`."""
+    budget_usd: float | None
+    regenerate_lost: bool
+
+    @property
+    def estimate_usd(self) -> float:
+        """The most this run spends: every unit it may create (zero on a free backend)."""
+        if self.free:
+            return 0.0
+        return round(sum(u.cost_usd for u in self.units if u.may_create), 4)
+
+    @property
+    def gone_cost_usd(self) -> float:
+        """What paying again for the gone outputs costs."""
+        return round(sum(p.cost_usd for p in self.gone), 4)
+
+    def refusal(self, *, run_what_fits: bool = False) -> KlingPipeError | None:
+        """Why this run must not start (exit 3, nothing submitted), or None."""
+        if self.gone and not self.regenerate_lost and not self.free:
+            listing = "\n".join(f"  {p.job.id}: {p.reason}" for p in self.gone)
+            return LostOutputsError(
+                f"{len(self.gone)} output(s) the lock records as paid for are in no store and "
+                f"no longer served by Replicate:\n{listing}\n"
+                f"nothing was submitted: restore the store (--store, or the bucket), or pass "
+                f"--regenerate-lost to pay ${self.gone_cost_usd:.2f} for them again"
+            )
+        budget = self.budget_usd
+        if budget is not None and self.estimate_usd > budget + 1e-9 and not run_what_fits:
+            return BudgetError(
+                f"the estimated cost ${self.estimate_usd:.2f} exceeds the budget ${budget:.2f}; "
+                "nothing was submitted (raise --budget, narrow with --only, or pass --yes to "
+                "run what fits)"
+            )
+        return None
+
+
+def prepare_run(campaign: Campaign, options: RunOptions) -> RunPlan:
+    """Decide what `options` would run: InputError if a glob selects nothing."""
+    check_glob(campaign, options.only, "--only")
+    check_glob(campaign, options.force, "--force")
+    backend = describe_backend(options.backend)
+    workspace = campaign.workspace
+    stored = _stored_outputs(campaign, backend.name) if workspace.journal.is_file() else {}
+    plan = campaign.plan(options.only, stored_keys=stored.keys())
+    forced = {
+        p.job.id
+        for p in plan.jobs
+        if options.force is not None and fnmatch.fnmatchcase(p.job.id, options.force)
+    }
+    reuse: list[PlannedJob] = []
+    recoverable: list[PlannedJob] = []
+    gone: list[PlannedJob] = []
+    to_run: list[PlannedJob] = []
+    now = datetime.now(UTC)
+    for planned in plan.jobs:
+        if not backend.records_to_lock or planned.job.id in forced:
+            to_run.append(planned)
+        elif planned.status == "unchanged":
+            reuse.append(planned)
+        elif planned.status == "lost":
+            (recoverable if _still_served(planned, now) else gone).append(planned)
+        else:
+            to_run.append(planned)
+    budget = options.budget_usd
+    if budget is None:
+        budget = campaign.loaded.manifest.limits.budget_usd
+    units = _units(campaign, to_run, forced, backend.free)
+    units += _units(
+        campaign,
+        [*recoverable, *(gone if options.regenerate_lost else ())],
+        forced,
+        backend.free,
+        may_create=options.regenerate_lost,
+    )
+    return RunPlan(
+        plan=plan,
+        backend=backend.name,
+        free=backend.free,
+        units=tuple(units),
+        reuse=tuple(reuse),
+        recoverable=tuple(recoverable),
+        gone=tuple(gone),
+        budget_usd=None if backend.free else budget,
+        regenerate_lost=options.regenerate_lost,
+    )
+
+
+def _stored_outputs(campaign: Campaign, backend: str) -> dict[str, OutputRecord]:
+    """Outputs of `backend` in the store by key, for the campaign's jobs."""
+    journal = Journal(campaign.workspace.journal)
+    try:
+        found: dict[str, OutputRecord] = {}
+        for job in campaign.job_plan.jobs:
+            record = journal.output(job.key, backend)
+            if record is not None and campaign.holds(record.sha256):
+                found[job.key] = record
+        return found
+    finally:
+        journal.close()
+
+
+def _still_served(planned: PlannedJob, now: datetime) -> bool:
+    entry = planned.lost
+    if entry is None or entry.prediction_id is None:
+        return False
+    stamp = entry.completed_at or entry.created_at
+    if stamp is None:
+        return False
+    try:
+        finished = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    if finished.tzinfo is None:
+        finished = finished.replace(tzinfo=UTC)
+    return now - finished < FETCHABLE_FOR
+
+
+def _local_files(campaign: Campaign, job: Job) -> dict[str, Path]:
+    spec = campaign.registry.get(job.model)
+    files: dict[str, Path] = {}
+    for name in job.files:
+        value = job.inputs.get(name)
+        ispec = spec.inputs.get(name) if spec else None
+        if isinstance(value, str) and ispec is not None and ispec.type == "uri":
+            files[name] = campaign.sources.resolve(value)
+    return files
+
+
+def _units(
+    campaign: Campaign,
+    planned: Sequence[PlannedJob],
+    forced: set[str],
+    free: bool,
+    *,
+    may_create: bool = True,
+) -> list[Unit]:
+    """One unit per distinct key among `planned`, in plan order."""
+    by_key: dict[str, list[PlannedJob]] = {}
+    for p in planned:
+        by_key.setdefault(p.job.key, []).append(p)
+    units = []
+    for key, group in by_key.items():
+        job = group[0].job
+        spec = campaign.registry.get(job.model)
+        shaped_by_image = bool(job.inputs.get("start_image")) and (
+            spec is None or spec.ignores_aspect_ratio_with_start_image
+        )
+        has_ratio = spec is not None and "aspect_ratio" in spec.inputs
+        lost = next((p.lost for p in group if p.lost is not None), None)
+        units.append(
+            Unit(
+                key=key,
+                request=Request(
+                    key=key,
+                    model=job.model,
+                    inputs={k: v for k, v in job.inputs.items() if v is not None},
+                    local_files=_local_files(campaign, job),
+                    duration=job.duration,
+                ),
+                job_ids=tuple(p.job.id for p in group),
+                cost_usd=0.0 if free else sum(p.cost_usd for p in group) or job.cost_usd,
+                aspect_ratio=job.aspect_ratio if has_ratio and not shaped_by_image else None,
+                has_audio=job.has_audio,
+                force=any(p.job.id in forced for p in group),
+                attach_to=lost.prediction_id if lost is not None else None,
+                may_create=may_create,
+            )
+        )
+    return units
