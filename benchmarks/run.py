@@ -29,7 +29,7 @@ import yaml
 
 from kling_pipe.campaign import Campaign
 from kling_pipe.emulator import Emulator, EmulatorConfig, LatencyRange
-from kling_pipe.run.runner import RunOptions, run_campaign
+from kling_pipe.running.runner import RunOptions, run_campaign
 
 TOKEN = "r8_benchmark_token"
 

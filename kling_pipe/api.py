@@ -24,13 +24,13 @@ import anyio.to_thread
 from kling_pipe.campaign import Campaign
 from kling_pipe.plan.diff import Plan
 from kling_pipe.report.writing import plan_since, write_report
-from kling_pipe.run.events import RunEvent
-from kling_pipe.run.record import CutRun
-from kling_pipe.run.run_plan import RunOptions, RunPlan, prepare_run
-from kling_pipe.run.runner import RunResult, run_campaign
-from kling_pipe.run.selection import check_glob
-from kling_pipe.run.status import JobState, job_states
-from kling_pipe.run.stitching import StitchOptions, StitchResult, stitch_campaign
+from kling_pipe.running.events import RunEvent
+from kling_pipe.running.record import CutRun
+from kling_pipe.running.run_plan import RunOptions, RunPlan, prepare_run
+from kling_pipe.running.runner import RunResult, run_campaign
+from kling_pipe.running.selection import check_glob
+from kling_pipe.running.status import JobState, job_states
+from kling_pipe.running.stitching import StitchOptions, StitchResult, stitch_campaign
 
 Manifest = Campaign | str | Path
 

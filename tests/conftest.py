@@ -55,3 +55,6 @@ def write_manifest(tmp_path: Path) -> Callable[..., Path]:
         return path
 
     return write
+
+
+pytest_plugins = ["tests.emulated"]

@@ -17,8 +17,8 @@ import pytest
 
 import kling_pipe
 from kling_pipe.emulator import Emulator, LatencyRange
-from kling_pipe.run.events import RunEvent, RunFinished, RunStarted
-from tests.run.conftest import env_for, wait_until
+from kling_pipe.running.events import RunEvent, RunFinished, RunStarted
+from tests.emulated import env_for, wait_until
 
 
 def handlers() -> tuple[Any, Any]:

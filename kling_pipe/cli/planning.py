@@ -18,7 +18,7 @@ from kling_pipe.errors import ManifestError, Problem
 from kling_pipe.manifest.schema import Manifest
 from kling_pipe.plan.diff import Plan
 from kling_pipe.plan.formats import plan_json, plan_markdown, plan_summary_line
-from kling_pipe.run.run_plan import RunOptions, prepare_run
+from kling_pipe.running.run_plan import RunOptions, prepare_run
 
 Strict = Annotated[bool, typer.Option("--strict", help="Treat warnings as errors (exit 2).")]
 

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
-from kling_pipe.run.events import (
+from kling_pipe.running.events import (
     Notice,
     ProgressChanged,
     RunEvent,

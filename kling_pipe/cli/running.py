@@ -19,11 +19,11 @@ from kling_pipe.cli.planning import print_plan_table
 from kling_pipe.cli.progress import RunDisplay
 from kling_pipe.cli.stitching import stitch_and_tell
 from kling_pipe.report import write_junit, write_report
-from kling_pipe.run.record import RunRecord, read_record
-from kling_pipe.run.run_plan import RunOptions, RunPlan, prepare_run
-from kling_pipe.run.runner import run_campaign
-from kling_pipe.run.status import job_states
-from kling_pipe.run.stitching import StitchOptions
+from kling_pipe.running.record import RunRecord, read_record
+from kling_pipe.running.run_plan import RunOptions, RunPlan, prepare_run
+from kling_pipe.running.runner import run_campaign
+from kling_pipe.running.status import job_states
+from kling_pipe.running.stitching import StitchOptions
 
 
 @app.command()

@@ -10,8 +10,8 @@ import typer
 from kling_pipe.campaign import Campaign
 from kling_pipe.cli.app import LockOption, OutOption, StoreOption, app, err, out, user_errors
 from kling_pipe.report import write_report
-from kling_pipe.run.record import CutRun
-from kling_pipe.run.stitching import StitchOptions, StitchResult, stitch_campaign
+from kling_pipe.running.record import CutRun
+from kling_pipe.running.stitching import StitchOptions, StitchResult, stitch_campaign
 
 
 @app.command()

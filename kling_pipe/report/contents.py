@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kling_pipe.plan.diff import Plan, PlannedJob
-from kling_pipe.run.record import JobRun, RunRecord
+from kling_pipe.running.record import JobRun, RunRecord
 
 NOT_RUN = "not run"
 GRID_AXES = ("market", "aspect_ratio")

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from kling_pipe.durable import write_atomically
-from kling_pipe.run.record import JobRun, RunRecord
+from kling_pipe.running.record import JobRun, RunRecord
 
 # XML 1.0 cannot carry most control characters, and a server's error text may contain them.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")

@@ -27,7 +27,7 @@ from kling_pipe.report.contents import (
     cut_entry_from_path,
 )
 from kling_pipe.report.gallery import render_gallery
-from kling_pipe.run.record import RunRecord
+from kling_pipe.running.record import RunRecord
 
 
 def read_run_json(path: Path) -> tuple[RunRecord | None, list[Mapping[str, Any]] | None]:

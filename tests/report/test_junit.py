@@ -13,7 +13,7 @@ import xmlschema
 
 from kling_pipe.emulator import Emulator, EmulatorConfig, Faults, LatencyRange
 from kling_pipe.report.junit import junit_xml
-from kling_pipe.run.record import JobRun, RunRecord, RunSummary
+from kling_pipe.running.record import JobRun, RunRecord, RunSummary
 from tests.conftest import kling
 from tests.report.conftest import JOB_IDS, NAME, two_market_campaign
 

@@ -17,7 +17,7 @@ from kling_pipe.report.contents import (
     describe_value,
 )
 from kling_pipe.report.gallery import render_gallery
-from kling_pipe.run.record import JobRun, RunRecord, RunSummary
+from kling_pipe.running.record import JobRun, RunRecord, RunSummary
 from tests.conftest import REPO
 
 MANIFEST = """\

@@ -37,11 +37,11 @@ from kling_pipe.errors import (
     TransientError,
 )
 from kling_pipe.media.probe import verify_video
-from kling_pipe.run.events import RunEvent, UnitFinished
-from kling_pipe.run.journal import Journal, OutputRecord
-from kling_pipe.run.run_plan import Unit
-from kling_pipe.run.store import ObjectStore
-from kling_pipe.run.throttle import CreateBucket, PollSchedule
+from kling_pipe.running.events import RunEvent, UnitFinished
+from kling_pipe.running.journal import Journal, OutputRecord
+from kling_pipe.running.run_plan import Unit
+from kling_pipe.running.store import ObjectStore
+from kling_pipe.running.throttle import CreateBucket, PollSchedule
 
 Outcome = Literal["done", "cached", "failed", "refused", "canceled"]
 
@@ -220,9 +220,10 @@ class Scheduler:
                         created = await self._create(result)
                         if created is None:
                             return
-                        prediction_id = created.id
+                        prediction_id = result.prediction_id = created.id
                         prediction = await self._wait(result, created)
                     else:
+                        result.prediction_id = prediction_id
                         prediction = await self._wait(result, Prediction(prediction_id, "starting"))
                 finally:
                     self.progress.running -= 1

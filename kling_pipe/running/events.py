@@ -11,8 +11,8 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from kling_pipe.run.record import RunRecord
-    from kling_pipe.run.scheduler import UnitResult
+    from kling_pipe.running.record import RunRecord
+    from kling_pipe.running.scheduler import UnitResult
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import replicate
 from kling_pipe.emulator import Emulator, Faults, LatencyRange
 from kling_pipe.media.probe import probe, scan_packets
 from tests.conftest import kling, kling_command
-from tests.run.conftest import TOKEN, env_for, wait_until
+from tests.emulated import TOKEN, env_for, wait_until
 
 ALL_JOBS = ["pour/jp/16x9", "pour/jp/9x16", "pour/us/16x9", "pour/us/9x16"]
 
@@ -311,7 +311,7 @@ def test_a_create_sent_but_not_journaled_before_a_crash_is_adopted_not_paid_twic
     """The crash window between Replicate accepting a create and the journal recording it:
     the run left an intent; the prediction exists on the provider's side only."""
     from kling_pipe.campaign import Campaign
-    from kling_pipe.run.journal import Journal
+    from kling_pipe.running.journal import Journal
 
     emulator.configure(latency=LatencyRange(0.5, 1.0))
     job = next(

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from kling_pipe.campaign import Campaign
-from kling_pipe.run.journal import Journal
+from kling_pipe.running.journal import Journal
 
 State = Literal["done", "lost", "in flight", "failed", "refused", "canceled", "changed", "not run"]
 

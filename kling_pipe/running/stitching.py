@@ -19,10 +19,10 @@ from kling_pipe.media.cards import Card
 from kling_pipe.media.house import HouseFormat, house_format_for_ratio
 from kling_pipe.media.stitch import CutClip, CutRequest, CutResult, Transition, stitch_cuts
 from kling_pipe.plan.cuts import CardText, PlannedCut
-from kling_pipe.run.journal import Journal, OutputRecord
-from kling_pipe.run.record import CutRun, write_cuts
-from kling_pipe.run.selection import check_cut_glob
-from kling_pipe.run.store import ObjectStore
+from kling_pipe.running.journal import Journal, OutputRecord
+from kling_pipe.running.record import CutRun, write_cuts
+from kling_pipe.running.selection import check_cut_glob
+from kling_pipe.running.store import ObjectStore
 
 SLATE_BACKGROUND = "#5a1e1e"
 

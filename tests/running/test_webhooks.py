@@ -9,8 +9,8 @@ import httpx
 
 from kling_pipe.backends.replicate import ReplicateBackend
 from kling_pipe.emulator import Emulator
-from tests.run.conftest import TOKEN
-from tests.run.test_run_emulator import free_port
+from tests.emulated import TOKEN
+from tests.running.test_run_emulator import free_port
 
 
 def test_forged_or_unsigned_webhooks_are_refused_and_do_not_wake_anyone(emulator: Emulator) -> None:

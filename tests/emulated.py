@@ -1,4 +1,5 @@
-"""A running emulator and a small campaign to run against it."""
+"""A running emulator and a small campaign to run against it: fixtures for every test that
+generates (registered in tests/conftest.py), and the helpers those tests share."""
 
 from __future__ import annotations
 

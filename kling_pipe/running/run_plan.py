@@ -19,8 +19,8 @@ from kling_pipe.campaign import Campaign
 from kling_pipe.errors import BudgetError, KlingPipeError, LostOutputsError
 from kling_pipe.plan.diff import Plan, PlannedJob
 from kling_pipe.plan.jobs import Job
-from kling_pipe.run.journal import Journal, OutputRecord
-from kling_pipe.run.selection import check_glob
+from kling_pipe.running.journal import Journal, OutputRecord
+from kling_pipe.running.selection import check_glob
 
 
 @dataclass(frozen=True)

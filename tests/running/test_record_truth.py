@@ -20,7 +20,7 @@ import pytest
 
 from kling_pipe.emulator import Emulator
 from tests.conftest import kling
-from tests.run.conftest import CAMPAIGN, TOKEN, env_for, wait_until
+from tests.emulated import CAMPAIGN, TOKEN, env_for, wait_until
 
 JOBS = ["pour/jp/16x9", "pour/jp/9x16", "pour/us/16x9", "pour/us/9x16"]
 PRICE = 5 * 0.14  # 5 s with audio on kling-v2.6
@@ -132,9 +132,7 @@ def test_a_fresh_clone_fetches_outputs_replicate_still_serves_for_free(
         clip = clone / "out/demo" / f"{job_id}.mp4"
         assert clip.stat().st_size == entry["bytes"]
     assert json.loads((clone / "pipelines/launch.lock.json").read_text()) == lock
-    assert {j["status"] for j in plan_json(clone, "pipelines/launch.yaml")["jobs"]} == {
-        "unchanged"
-    }
+    assert {j["status"] for j in plan_json(clone, "pipelines/launch.yaml")["jobs"]} == {"unchanged"}
 
 
 def outlive_retention(emu: Emulator, repo: Path) -> None:

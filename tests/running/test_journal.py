@@ -3,7 +3,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from kling_pipe.run.journal import Journal, OutputRecord
+from kling_pipe.running.journal import Journal, OutputRecord
 
 
 def record(key: str) -> OutputRecord:

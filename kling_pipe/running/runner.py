@@ -25,12 +25,12 @@ from kling_pipe.campaign import Campaign
 from kling_pipe.errors import InputError
 from kling_pipe.lock import LockEntry, LockFile, write_lock
 from kling_pipe.plan.jobs import Job
-from kling_pipe.run.events import Notice, RunEvent, RunFinished, RunStarted, UnitFinished
-from kling_pipe.run.journal import Journal, OutputRecord
-from kling_pipe.run.record import JobRun, RunRecord, RunSummary, write_record
-from kling_pipe.run.run_plan import RunOptions, RunPlan, prepare_run
-from kling_pipe.run.scheduler import Scheduler, SchedulerOptions, UnitResult
-from kling_pipe.run.store import ObjectStore, StoreClaim
+from kling_pipe.running.events import Notice, RunEvent, RunFinished, RunStarted, UnitFinished
+from kling_pipe.running.journal import Journal, OutputRecord
+from kling_pipe.running.record import JobRun, RunRecord, RunSummary, write_record
+from kling_pipe.running.run_plan import RunOptions, RunPlan, prepare_run
+from kling_pipe.running.scheduler import Scheduler, SchedulerOptions, UnitResult
+from kling_pipe.running.store import ObjectStore, StoreClaim
 
 
 @dataclass

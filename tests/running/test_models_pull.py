@@ -7,7 +7,7 @@ from pathlib import Path
 from kling_pipe.emulator import Emulator, EmulatorConfig
 from kling_pipe.models.registry import InputSpec, ModelSpec, bundled_registry
 from tests.conftest import kling
-from tests.run.conftest import TOKEN, env_for
+from tests.emulated import TOKEN, env_for
 
 NEW_MODEL = ModelSpec(
     ref="kwaivgi/kling-v9",

@@ -11,7 +11,7 @@ import httpx
 from kling_pipe.backends.protocol import Request
 from kling_pipe.backends.replicate import ReplicateBackend
 from kling_pipe.emulator import Emulator, Faults
-from tests.run.conftest import TOKEN
+from tests.emulated import TOKEN
 
 
 def test_a_download_cut_short_again_and_again_resumes_to_the_exact_file(
