@@ -66,7 +66,7 @@ def main() -> None:
             shutil.rmtree(posters, ignore_errors=True)
 
         def report() -> None:
-            write_report(campaign, output_dir)
+            write_report(campaign)
 
         hashing = best_of(args.repeats, lambda: [file_sha256(c) for c in clips], lambda: None)
         cold = best_of(args.repeats, report, forget_posters)

@@ -3,7 +3,7 @@
 Both drive the emulator over real HTTP with the same latency distribution, concurrency and
 create limit:
 
-- kling-pipe: `run_campaign` (journal, adaptive polling learnt from server timestamps, token
+- kling-pipe: `run_sync` (journal, adaptive polling learnt from server timestamps, token
   bucket, verification of every clip);
 - baseline: `replicate.run` in a thread pool of the same width, each output then downloaded.
 
@@ -27,9 +27,9 @@ import httpx
 import replicate
 import yaml
 
+from kling_pipe import RunOptions, run_sync
 from kling_pipe.campaign import Campaign
 from kling_pipe.emulator import Emulator, EmulatorConfig, LatencyRange
-from kling_pipe.running.runner import RunOptions, run_campaign
 
 TOKEN = "r8_benchmark_token"
 
@@ -72,20 +72,17 @@ def run_kling_pipe(
         (root / ".git").mkdir()
         path = root / "bench.yaml"
         path.write_text(yaml.safe_dump(manifest(jobs)))
-        campaign = Campaign.open(path)
+        campaign = Campaign.open(path, store=root / "store", output=root / "out")
         os.environ["REPLICATE_API_TOKEN"] = TOKEN
         os.environ["REPLICATE_BASE_URL"] = emu.base_url
         before = emu.stats()["requests_total"]
         started = time.monotonic()
-        result = run_campaign(
+        result = run_sync(
             campaign,
             RunOptions(
                 backend="replicate",
                 concurrency=concurrency,
                 creates_per_minute=cpm,
-                store=root / "store",
-                output=root / "out",
-                show_progress=False,
                 webhook_url=f"http://127.0.0.1:{free_port()}/hook" if webhooks else None,
             ),
         )

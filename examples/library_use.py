@@ -1,14 +1,17 @@
-"""Using kling-pipe from Python: plan a campaign, look at what would change, run it offline.
+"""Using kling-pipe from Python: plan a campaign, look at what would change, run it offline,
+following the run's progress events.
 
 python examples/library_use.py pipelines/spring-launch.yaml
+
+Inside an event loop (a web service, a notebook) use `await kling_pipe.run(...)` instead of
+`run_sync`, and cancel it with your own cancel scope.
 """
 
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
-from kling_pipe import Campaign, ManifestError, RunOptions, run_campaign
+from kling_pipe import Campaign, ManifestError, RunEvent, RunOptions, UnitFinished, run_sync
 
 
 def main(manifest: str) -> int:
@@ -28,10 +31,12 @@ def main(manifest: str) -> int:
     summary = plan.summary
     print(f"{summary.generations} generations, estimated ${summary.cost_usd:.2f}")
 
+    def show(event: RunEvent) -> None:
+        if isinstance(event, UnitFinished):
+            print(f"  {event.result.status:7} {', '.join(event.result.unit.job_ids)}")
+
     # The preview backend renders local animatics: free, offline, deterministic per job key.
-    result = run_campaign(
-        campaign, RunOptions(backend="preview", output=Path("out"), preview_height=240)
-    )
+    result = run_sync(campaign, RunOptions(backend="preview", preview_height=240), on_event=show)
     print(f"{result.record.status}: clips in {result.output_dir}")
     return result.record.exit_code
 

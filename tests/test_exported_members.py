@@ -1,0 +1,36 @@
+"""The public surface is deliberate: `kling_pipe.__all__` lists it, and changing it is a
+decision this test makes visible (as httpx's test_exported_members does)."""
+
+from __future__ import annotations
+
+import kling_pipe
+
+PUBLIC = {
+    # the library's entry points (async, and their sync wrappers)
+    "plan", "plan_sync", "run", "run_sync", "stitch", "stitch_sync", "report", "report_sync",
+    "status", "status_sync", "prepare_run", "run_campaign",
+    # campaigns, plans, records
+    "Campaign", "Workspace", "LoadedManifest", "load_manifest", "Job", "JobPlan", "plan_jobs",
+    "expand_matrix", "Plan", "PlannedJob", "diff_plan", "CutPlan", "PlannedCut", "plan_cuts",
+    "LockEntry", "LockFile", "read_lock", "write_lock", "ModelRegistry", "ModelSpec",
+    "bundled_registry", "RunOptions", "RunPlan", "RunResult", "RunRecord", "JobState",
+    "StitchOptions", "StitchResult",
+    # run events
+    "RunEvent", "RunStarted", "PredictionCreated", "Throttled", "UnitFinished",
+    "ProgressChanged", "RunProgress", "Notice", "RunFinished",
+    # errors
+    "KlingPipeError", "InputError", "ManifestError", "Problem", "MediaError", "BackendError",
+    "JobRejectedError", "AccountError", "BudgetError", "LostOutputsError", "StoreLockedError",
+}  # fmt: skip
+
+
+def test_all_lists_exactly_the_public_surface() -> None:
+    assert set(kling_pipe.__all__) == PUBLIC
+    assert len(kling_pipe.__all__) == len(PUBLIC)
+
+
+def test_every_public_name_resolves_and_is_documented() -> None:
+    for name in kling_pipe.__all__:
+        member = getattr(kling_pipe, name)
+        if callable(member) and not name.endswith("Event"):
+            assert member.__doc__, f"kling_pipe.{name} has no docstring"
