@@ -13,13 +13,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Protocol, Self
 
+from kling_pipe.errors import FailureKind
+
+__all__ = ["TERMINAL", "Backend", "FailureKind", "Fetched", "Prediction", "Request", "Status"]
+
 Status = Literal["starting", "processing", "succeeded", "failed", "canceled", "aborted"]
 TERMINAL: frozenset[str] = frozenset({"succeeded", "failed", "canceled", "aborted"})
-
-FailureKind = Literal["content_policy", "invalid_input", "model_error", "transient", "account"]
-"""Why a prediction failed, decided by the backend where the provider's answer is parsed:
-content_policy and invalid_input fail the job at once; model_error and transient are tried
-again; account stops every new create."""
 
 
 @dataclass(frozen=True)
@@ -46,8 +45,9 @@ class Prediction:
     completed_at: str | None = None
     data_removed: bool = False
     latency: float | None = None  # seconds from creation to completion, when known
-    failure: FailureKind | None = None  # set by the backend when status is failed
-
+    failure: FailureKind | None = None
+    """Why it failed, set by the backend when status is failed (and `transient` when aborted);
+    None while it runs, when it succeeded and when it was canceled."""
 
     @property
     def done(self) -> bool:

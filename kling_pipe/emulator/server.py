@@ -286,6 +286,8 @@ class EmulatorServer:
         body: dict[str, Any] | None = None,
     ) -> web.StreamResponse:
         config = self._config
+        if config.faults.out_of_credit:
+            return _json(problems.insufficient_credit(), 402)
         if self._bucket is not None:
             self._bucket, refill_s = self._bucket.take(self._clock())
             if refill_s > 0:
