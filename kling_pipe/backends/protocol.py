@@ -1,8 +1,11 @@
 """The backend protocol: submit a request, poll it, cancel it, fetch its output.
 
 A backend raises the `BackendError` family (`TransientError`, `RateLimitedError`,
-`JobRejectedError`, `AccountError`, `OutputGoneError`) and nothing provider-specific, so the
-scheduler can decide retries without knowing who it talks to.
+`JobRejectedError` with `InvalidInputError` and `ContentPolicyError`, `AccountError`,
+`OutputGoneError`) and nothing provider-specific, so the scheduler can decide retries without
+knowing who it talks to. A failed prediction says why in `Prediction.failure`, an error class
+in its `failure` attribute, both in the `FailureKind` vocabulary. Backends are made by name
+with `kling_pipe.backends.make_backend`.
 """
 
 from __future__ import annotations
@@ -104,7 +107,12 @@ class Backend(Protocol):
 
     async def recover(self, request: Request, since: float) -> Prediction | None:
         """A prediction for `request` created at or after `since` (epoch seconds) whose create
-        answer was lost (the run died first), found on the provider's side; None if none."""
+        answer was lost (the run died first), found on the provider's side.
+
+        None only when the provider's records were read completely and nothing matches (then
+        creating again pays once); `TransientError` when they could not be read, so a caller
+        never pays twice because a listing failed.
+        """
         ...
 
     @property

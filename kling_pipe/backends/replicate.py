@@ -256,9 +256,16 @@ class ReplicateBackend:
         Returns None only when the listing was read back past `since` (or to its end) and
         nothing matched. Raises `TransientError` when it could not be read: a connection
         error, a 5xx or a timeout that persists over a few tries with backoff, a page that is
-        not a listing, or more than 5,000 predictions to read; `AccountError` on 401/402/403.
+        not a listing, any other refusal, or more than 5,000 predictions to read;
+        `AccountError` on 401/402/403.
         Every status is accepted, `aborted` included.
         """
+        try:
+            return await self._recover(request, since)
+        except JobRejectedError as exc:  # a listing or file lookup refused: still not read
+            raise TransientError(f"the prediction listing could not be read: {exc}") from None
+
+    async def _recover(self, request: Request, since: float) -> Prediction | None:
         matches: list[Prediction] = []
         cursor: str | None = "/v1/predictions"
         for _ in range(_MAX_LISTING_PAGES):

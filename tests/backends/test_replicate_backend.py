@@ -175,3 +175,14 @@ def test_a_lost_create_with_an_uploaded_file_is_matched_by_the_files_content(
     assert found is not None
     assert _recover(emulator, request(theirs), before) is None
     assert emulator.stats()["requests"]["files.get"] >= 2
+
+
+@pytest.mark.parametrize(
+    "page",
+    [[], {"next": None}, {"results": [{"status": "aborted"}]}, {"results": [], "next": 3}],
+    ids=["not-an-object", "no-results", "result-without-id", "bad-cursor"],
+)
+def test_a_page_that_is_not_a_listing_is_unreadable_not_empty(page: object) -> None:
+    backend = ReplicateBackend(token=TOKEN, base_url="http://127.0.0.1:9")
+    with pytest.raises(TransientError, match="listing"):
+        backend._listing_page(page, "/v1/predictions")
