@@ -14,7 +14,11 @@ recognised in the account's listing by what it was asked:
    process uploaded it. A file that cannot be checked does not match: adopting another
    job's clip would be worse than paying again;
 4. created at or after `since`, less `CLOCK_SKEW_S` for the difference between this machine's
-   clock and Replicate's.
+   clock and Replicate's. The listing is asked for those only (`created_after`) and each
+   entry is checked again, for a server that ignores the filter.
+
+A prediction whose data Replicate removed (an hour after it finished) shows no inputs and
+matches nothing; its output is gone too, so adopting it could not save a payment.
 
 Among several matches the newest that succeeded or still runs is taken, else the newest.
 """
@@ -26,8 +30,9 @@ import binascii
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from kling_pipe.backends.answers import epoch
 from kling_pipe.backends.protocol import Prediction, Request
@@ -35,6 +40,13 @@ from kling_pipe.models.registry import split_model_ref
 
 CLOCK_SKEW_S = 30.0
 """How far Replicate's clock may be behind this machine's when a creation time is compared."""
+
+
+def listing_path(since: float) -> str:
+    """The first listing page to read for a create sent at `since`: `GET /v1/predictions`
+    with `created_after` at `since` less the skew allowance."""
+    after = datetime.fromtimestamp(since - CLOCK_SKEW_S, tz=UTC)
+    return f"/v1/predictions?created_after={quote(after.strftime('%Y-%m-%dT%H:%M:%S.%fZ'))}"
 
 
 def _json_value(value: Any) -> Any:

@@ -249,9 +249,9 @@ class ReplicateBackend:
 
     async def recover(self, request: Request, since: float) -> Prediction | None:
         """The prediction a lost create made for `request` at or after `since` (epoch seconds),
-        found in the account's listing (`GET /v1/predictions`, newest first, paged) by the rule
-        in `backends.recovery`: same model or version, same inputs, same file contents,
-        created at or after `since` less 30 s of clock skew.
+        found in the account's listing (`GET /v1/predictions?created_after=…`, newest first,
+        paged) by the rule in `backends.recovery`: same model or version, same inputs, same
+        file contents, created at or after `since` less 30 s of clock skew.
 
         Returns None only when the listing was read back past `since` (or to its end) and
         nothing matched. Raises `TransientError` when it could not be read: a connection
@@ -267,7 +267,7 @@ class ReplicateBackend:
 
     async def _recover(self, request: Request, since: float) -> Prediction | None:
         matches: list[Prediction] = []
-        cursor: str | None = "/v1/predictions"
+        cursor: str | None = recovery.listing_path(since)
         for _ in range(_MAX_LISTING_PAGES):
             if cursor is None:
                 return recovery.choose(matches)

@@ -64,3 +64,22 @@ def test_interruptions_take_their_share_and_all_ends_together_stay_within_one() 
     assert counts["interrupted"] / 4000 == pytest.approx(0.3, abs=0.03)
     with pytest.raises(InputError, match="interrupted must not exceed 1"):
         Faults(model_errors=0.5, interrupted=0.6)
+
+
+def test_the_listing_filters_by_creation_time_across_pages(
+    client: replicate.Client, emulator: Emulator
+) -> None:
+    first = client.models.predictions.create(MODEL, input={"prompt": "before"})
+    later = [
+        client.models.predictions.create(MODEL, input={"prompt": f"after {i}"}) for i in range(101)
+    ]
+    listing = f"{emulator.base_url}/v1/predictions"
+    page = httpx.get(listing, headers=AUTH, params={"created_after": later[0].created_at}).json()
+    assert [p["id"] for p in page["results"]] == [p.id for p in reversed(later)][:100]
+    assert "created_after=" in page["next"]
+    rest = httpx.get(page["next"], headers=AUTH).json()
+    assert [p["id"] for p in rest["results"]] == [later[0].id] and rest["next"] is None
+    older = httpx.get(listing, headers=AUTH, params={"created_before": later[0].created_at})
+    assert [p["id"] for p in older.json()["results"]] == [first.id]
+    bad = httpx.get(listing, headers=AUTH, params={"created_after": "yesterday"})
+    assert bad.status_code == 400
