@@ -36,7 +36,7 @@ from kling_pipe.errors import (
 
 _CONTENT_POLICY = re.compile(
     r"\bE005\b|flagged|sensitive|nsfw|not safe for work|content[ _-]?polic|moderat"
-    r"|safety (?:system|filter|check|review)|risk[ _-]?control|inappropriate|prohibited"
+    r"|safety (?:system|filter|check|review)|risk[ _-]?control|inappropriate|prohibited content"
     r"|violat\w* (?:our |the )?(?:polic|guideline|terms|usage)",
     re.IGNORECASE,
 )
