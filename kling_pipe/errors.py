@@ -2,17 +2,23 @@
 
     KlingPipeError
     ├── InputError            bad input from the user: exit status 2, never a traceback
-    │   └── ManifestError     problems located in a manifest or template (file:line:col)
+    │   ├── ManifestError     problems located in a manifest or template (file:line:col)
+    │   └── MissingTokenError a backend needs a credential the environment does not hold
     ├── MediaError            ffmpeg failed, or a file is not the video it should be
     ├── BackendError          a generation backend failed
     │   ├── TransientError    worth retrying: connection, 5xx, timeouts, an aborted prediction
     │   ├── RateLimitedError  a create was throttled (429); wait `retry_after` seconds
-    │   ├── JobRejectedError  this job cannot succeed as asked: invalid input, content policy
+    │   ├── JobRejectedError  this job cannot succeed as asked
+    │   │   ├── InvalidInputError   the provider refused the inputs (422)
+    │   │   └── ContentPolicyError  the provider's safety filter refused the job
     │   ├── AccountError      nothing can succeed: bad token (401), no credit (402)
     │   └── OutputGoneError   the output expired on the server before it was downloaded
     ├── BudgetError           a run was refused because it would exceed its budget: exit 3
     │   └── LostOutputsError  …or pay again for outputs the lock records and no store holds
     └── StoreLockedError      another run holds the store's lock
+
+Each `BackendError` class carries the `FailureKind` it stands for (`failure`), the same
+vocabulary as a failed prediction's `Prediction.failure`.
 
 Anything else that escapes is a bug and shows its traceback.
 """
@@ -21,6 +27,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import ClassVar, Literal
+
+FailureKind = Literal["content_policy", "invalid_input", "model_error", "transient", "account"]
+"""Why a generation failed, decided by the backend where the provider's answer is parsed:
+content_policy and invalid_input fail the job at once; model_error and transient are tried
+again; account stops every new create."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +82,10 @@ class InputError(KlingPipeError):
     exit_code = 2
 
 
+class MissingTokenError(InputError):
+    """A backend needs a credential (named in the message) that the environment lacks."""
+
+
 class ManifestError(InputError):
     """One or more located problems in a manifest, its templates or its inputs."""
 
@@ -85,9 +101,13 @@ class MediaError(KlingPipeError):
 class BackendError(KlingPipeError):
     """A generation backend failed."""
 
+    failure: ClassVar[FailureKind | None] = None
+
 
 class TransientError(BackendError):
     """A failure that may pass: retry with backoff."""
+
+    failure: ClassVar[FailureKind | None] = "transient"
 
 
 class RateLimitedError(BackendError):
@@ -101,9 +121,23 @@ class RateLimitedError(BackendError):
 class JobRejectedError(BackendError):
     """The provider refused this job as asked (invalid input, content policy): do not retry."""
 
+    failure: ClassVar[FailureKind | None] = "invalid_input"
+
+
+class InvalidInputError(JobRejectedError):
+    """The provider refused the inputs (Replicate's 422 "Input validation failed")."""
+
+
+class ContentPolicyError(JobRejectedError):
+    """The provider's safety filter refused the job's inputs: change them, do not retry."""
+
+    failure: ClassVar[FailureKind | None] = "content_policy"
+
 
 class AccountError(BackendError):
     """The account cannot run anything (401 bad token, 402 no credit): stop submitting."""
+
+    failure: ClassVar[FailureKind | None] = "account"
 
 
 class OutputGoneError(BackendError):

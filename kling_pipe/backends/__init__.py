@@ -1,16 +1,23 @@
-"""Generation backends: where predictions are made. The scheduler sees only the protocol."""
+"""Generation backends: where predictions are made. The scheduler sees only the protocol.
+
+`make_backend` builds one by name and `describe_backend` tells what sets it apart (free,
+recorded in the lock, the name its outputs are journaled under) without making one; nothing
+outside this package compares backend names.
+"""
 
 from __future__ import annotations
 
+import difflib
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from kling_pipe.backends.protocol import Backend, Prediction, Request
+from kling_pipe.backends.protocol import Backend, FailureKind, Fetched, Prediction, Request
 from kling_pipe.errors import InputError
 
 BACKEND_NAMES = ("replicate", "preview")
+"""The names `make_backend` knows, the default first."""
 
 
 @dataclass(frozen=True)
@@ -40,7 +47,13 @@ def describe_backend(name: str) -> BackendFacts:
         return BackendFacts(
             journal_name(os.environ.get("REPLICATE_BASE_URL")), free=False, records_to_lock=True
         )
-    raise InputError(f"unknown backend {name!r}: use one of {', '.join(BACKEND_NAMES)}")
+    raise _unknown(name)
+
+
+def _unknown(name: str) -> InputError:
+    close = difflib.get_close_matches(name, BACKEND_NAMES, n=1)
+    hint = f"did you mean '{close[0]}'? " if close else ""
+    return InputError(f"unknown backend {name!r}; {hint}choose one of: {', '.join(BACKEND_NAMES)}")
 
 
 def make_backend(
@@ -51,7 +64,9 @@ def make_backend(
     webhook_url: str | None = None,
     webhook_listen: tuple[str, int] | None = None,
 ) -> Backend:
-    """The backend called `name`; InputError for an unknown name."""
+    """The backend called `name`: `replicate` (token from REPLICATE_API_TOKEN, else
+    `MissingTokenError`; webhooks when `webhook_url` is given) or `preview` (renders into
+    `previews` at `preview_height` pixels). An unknown name raises `InputError`."""
     if name == "preview":
         from kling_pipe.backends.preview import PreviewBackend
 
@@ -60,14 +75,15 @@ def make_backend(
         from kling_pipe.backends.replicate import ReplicateBackend
 
         return ReplicateBackend(webhook_url=webhook_url, webhook_listen=webhook_listen)
-    describe_backend(name)  # an unknown name: InputError
-    raise AssertionError(name)
+    raise _unknown(name)
 
 
 __all__ = [
     "BACKEND_NAMES",
     "Backend",
     "BackendFacts",
+    "FailureKind",
+    "Fetched",
     "Prediction",
     "Request",
     "describe_backend",

@@ -16,7 +16,7 @@ import anyio
 
 from kling_pipe.backends.protocol import Fetched, Prediction, Request
 from kling_pipe.canonical import file_sha256
-from kling_pipe.errors import MediaError, TransientError
+from kling_pipe.errors import InvalidInputError, MediaError, TransientError
 
 
 class PreviewBackend:
@@ -71,6 +71,8 @@ class PreviewBackend:
         prediction_id = f"preview-{request.key[:24]}"
         out = self._path(prediction_id)
         start_image = request.local_files.get("start_image")
+        if start_image is not None:
+            await anyio.to_thread.run_sync(_check_start_image, start_image)
         try:
             await anyio.to_thread.run_sync(
                 lambda: render_preview(
@@ -79,6 +81,8 @@ class PreviewBackend:
                 limiter=self._limiter,
             )
         except MediaError as exc:
+            # Renders are deterministic, but ffmpeg can fail for passing reasons (a full disk,
+            # too many processes): tried again like any transient failure.
             raise TransientError(f"preview render failed: {exc}") from exc
         return Prediction(id=prediction_id, status="succeeded", output=str(out))
 
@@ -87,7 +91,12 @@ class PreviewBackend:
         out = self._path(prediction_id)
         if out.is_file():
             return Prediction(id=prediction_id, status="succeeded", output=str(out))
-        return Prediction(id=prediction_id, status="aborted", error="preview render was lost")
+        return Prediction(
+            id=prediction_id,
+            status="aborted",
+            error="preview render was lost",
+            failure="transient",
+        )
 
     async def cancel(self, prediction_id: str) -> None:
         """Nothing to cancel: renders finish within submit."""
@@ -101,3 +110,15 @@ class PreviewBackend:
             return Fetched(destination, file_sha256(destination), destination.stat().st_size)
 
         return await anyio.to_thread.run_sync(copy)
+
+
+def _check_start_image(path: Path) -> None:
+    """A start image that is not a picture can never render: the job's input is wrong."""
+    from kling_pipe.media.probe import probe
+
+    try:
+        picture = probe(path).video
+    except MediaError as exc:
+        raise InvalidInputError(f"start_image {path}: {exc}") from None
+    if picture is None:
+        raise InvalidInputError(f"start_image {path}: has no picture in it")

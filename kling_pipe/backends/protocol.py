@@ -1,8 +1,11 @@
 """The backend protocol: submit a request, poll it, cancel it, fetch its output.
 
 A backend raises the `BackendError` family (`TransientError`, `RateLimitedError`,
-`JobRejectedError`, `AccountError`, `OutputGoneError`) and nothing provider-specific, so the
-scheduler can decide retries without knowing who it talks to.
+`JobRejectedError` with `InvalidInputError` and `ContentPolicyError`, `AccountError`,
+`OutputGoneError`) and nothing provider-specific, so the scheduler can decide retries without
+knowing who it talks to. A failed prediction says why in `Prediction.failure`, an error class
+in its `failure` attribute, both in the `FailureKind` vocabulary. Backends are made by name
+with `kling_pipe.backends.make_backend`.
 """
 
 from __future__ import annotations
@@ -13,13 +16,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Protocol, Self
 
+from kling_pipe.errors import FailureKind
+
+__all__ = ["TERMINAL", "Backend", "FailureKind", "Fetched", "Prediction", "Request", "Status"]
+
 Status = Literal["starting", "processing", "succeeded", "failed", "canceled", "aborted"]
 TERMINAL: frozenset[str] = frozenset({"succeeded", "failed", "canceled", "aborted"})
-
-FailureKind = Literal["content_policy", "invalid_input", "model_error", "transient", "account"]
-"""Why a prediction failed, decided by the backend where the provider's answer is parsed:
-content_policy and invalid_input fail the job at once; model_error and transient are tried
-again; account stops every new create."""
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,9 @@ class Prediction:
     completed_at: str | None = None
     data_removed: bool = False
     latency: float | None = None  # seconds from creation to completion, when known
-    failure: FailureKind | None = None  # set by the backend when status is failed
+    failure: FailureKind | None = None
+    """Why it failed, set by the backend when status is failed (and `transient` when aborted);
+    None while it runs, when it succeeded and when it was canceled."""
 
     @property
     def done(self) -> bool:
@@ -103,7 +107,12 @@ class Backend(Protocol):
 
     async def recover(self, request: Request, since: float) -> Prediction | None:
         """A prediction for `request` created at or after `since` (epoch seconds) whose create
-        answer was lost (the run died first), found on the provider's side; None if none."""
+        answer was lost (the run died first), found on the provider's side.
+
+        None only when the provider's records were read completely and nothing matches (then
+        creating again pays once); `TransientError` when they could not be read, so a caller
+        never pays twice because a listing failed.
+        """
         ...
 
     @property

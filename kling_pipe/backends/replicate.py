@@ -4,18 +4,20 @@ The client is used for what it does well (auth, request shapes, response parsing
 what it does badly for video: `run()` (no deadline, 0.5 s polling, `None` on a `processing`
 answer). Creates are never retried by the client; the scheduler decides, with what this module
 tells it: a `RateLimitedError` with the server's wait, a `TransientError`, a `JobRejectedError`
-with the server's reason, or an `AccountError`.
+(`InvalidInputError`, `ContentPolicyError`) with the server's reason, or an `AccountError`.
+
+The client's models refuse the `aborted` status, so what may hold one (a poll's answer, the
+account's listing) is read as plain JSON with the same token and base URL when needed.
+Webhooks live in `backends.webhooks`, output downloads in `backends.downloads`, the reading of
+Replicate's answers in `backends.answers` and the recovery rule in `backends.recovery`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import os
-import re
+import random
 from contextvars import ContextVar
-from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -25,21 +27,31 @@ import httpx
 import pydantic
 import pydantic.v1
 
-from kling_pipe.backends import journal_name
-from kling_pipe.backends.protocol import TERMINAL, Fetched, Prediction, Request
+from kling_pipe.backends import journal_name, recovery
+from kling_pipe.backends.answers import api_error, prediction_from_json, retry_after_seconds
+from kling_pipe.backends.downloads import download, output_client
+from kling_pipe.backends.protocol import Fetched, Prediction, Request
+from kling_pipe.backends.webhooks import WebhookReceiver
+from kling_pipe.canonical import file_sha256
 from kling_pipe.errors import (
-    AccountError,
+    BackendError,
     JobRejectedError,
+    MissingTokenError,
     OutputGoneError,
-    RateLimitedError,
     TransientError,
 )
 from kling_pipe.models.registry import split_model_ref
 
-_RESETS_IN = re.compile(r"resets in ~?\s*(\d+(?:\.\d+)?)\s*s", re.IGNORECASE)
-_DEFAULT_RETRY_AFTER = 10.0
-_MAX_RESUMES = 20
-"""Range requests one download may make after its connection dropped."""
+__all__ = ["ReplicateBackend", "WebhookReceiver", "prediction_from_json", "retry_after_seconds"]
+
+DEFAULT_BASE_URL = "https://api.replicate.com"
+TOKEN_VARIABLE = "REPLICATE_API_TOKEN"
+
+_READ_ATTEMPTS = 4
+"""Tries of one plain read (a listing page, an aborted poll) before it counts as failed."""
+_READ_BACKOFF_S = 0.25
+_MAX_LISTING_PAGES = 50
+"""Pages (of 100) `recover` reads back towards `since` before it gives up as unreadable."""
 
 # The client drops response headers from its errors; this carries a 429's Retry-After header
 # from the transport back to the create that caused it (same task, so the same context).
@@ -64,43 +76,16 @@ class _RetryAfterTransport(httpx.AsyncBaseTransport):
         await self._inner.aclose()
 
 
-def retry_after_seconds(detail: str | None, header: float | None) -> float:
-    """How long a 429 asks to wait: the header, else the body's "resets in ~Ns", else 10 s."""
-    if header is not None and header >= 0:
-        return header
-    match = _RESETS_IN.search(detail or "")
-    return float(match.group(1)) if match else _DEFAULT_RETRY_AFTER
-
-
-def _seconds_between(start: str | None, end: str | None) -> float | None:
-    if not start or not end:
-        return None
-    try:
-        a = datetime.fromisoformat(start.replace("Z", "+00:00"))
-        b = datetime.fromisoformat(end.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return max(0.0, (b - a).total_seconds())
-
-
-def _epoch(stamp: str | None) -> float | None:
-    if not stamp:
-        return None
-    try:
-        return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
-
-
-def _output_url(output: Any) -> str | None:
-    if isinstance(output, list):
-        output = output[0] if output else None
-    url = getattr(output, "url", output)
-    return url if isinstance(url, str) else None
+class _Missing(TransientError):
+    """A plain read answered 404 (unexpected where a listing or a prediction was read)."""
 
 
 class ReplicateBackend:
-    """Predictions on Replicate (or anything speaking its API, such as the emulator)."""
+    """Predictions on Replicate (or anything speaking its API, such as the emulator).
+
+    The token comes from `token` or `REPLICATE_API_TOKEN` (without one, `MissingTokenError`:
+    exit status 2), the API root from `base_url` or `REPLICATE_BASE_URL`.
+    """
 
     name = "replicate"
     free = False
@@ -115,15 +100,16 @@ class ReplicateBackend:
         webhook_url: str | None = None,
         webhook_listen: tuple[str, int] | None = None,
     ) -> None:
-        token = token if token is not None else os.environ.get("REPLICATE_API_TOKEN")
+        token = token if token is not None else os.environ.get(TOKEN_VARIABLE)
         if not token:
-            raise AccountError(
-                "the replicate backend needs an API token: set REPLICATE_API_TOKEN "
+            raise MissingTokenError(
+                f"the replicate backend needs an API token: set {TOKEN_VARIABLE} "
                 "(or use --backend preview to run offline for free)"
             )
         self._token = token
         self._base_url = base_url or os.environ.get("REPLICATE_BASE_URL") or None
         self.name = journal_name(self._base_url)
+        self._api_root = (self._base_url or DEFAULT_BASE_URL).rstrip("/")
         self._request_timeout = request_timeout
         self._webhook_url = webhook_url
         self._webhooks: WebhookReceiver | None = None
@@ -133,23 +119,29 @@ class ReplicateBackend:
             self._webhooks = WebhookReceiver(host, port, url.path or "/")
         self._transport: _RetryAfterTransport | None = None
         self._downloads: httpx.AsyncClient | None = None
+        self._plain: httpx.AsyncClient | None = None
         self._client: Any = None
         self._uploads: dict[Path, str] = {}
+        self._file_hashes: dict[Path, str] = {}
+        self._rng = random.Random()
 
     async def __aenter__(self) -> Self:
         import replicate  # the one place kling-pipe imports the provider's client
 
+        timeout = httpx.Timeout(10.0, read=self._request_timeout, write=60.0, pool=30.0)
         self._transport = _RetryAfterTransport(httpx.AsyncHTTPTransport())
         self._client = replicate.client.Client(
             api_token=self._token,
             base_url=self._base_url,
-            timeout=httpx.Timeout(10.0, read=self._request_timeout, write=60.0, pool=30.0),
+            timeout=timeout,
             transport=self._transport,
         )
-        # Outputs are fetched without the API token: file hosts must not see it.
-        self._downloads = httpx.AsyncClient(
-            timeout=httpx.Timeout(10.0, read=60.0), follow_redirects=True
+        self._plain = httpx.AsyncClient(
+            base_url=self._api_root,
+            headers={"Authorization": f"Bearer {self._token}", "User-Agent": "kling-pipe"},
+            timeout=timeout,
         )
+        self._downloads = output_client()
         if self._webhooks is not None:
             secret = await self._call(self._client.webhooks.default.async_secret())
             await self._webhooks.start(secret)
@@ -164,8 +156,9 @@ class ReplicateBackend:
         with anyio.CancelScope(shield=True):
             if self._webhooks is not None:
                 await self._webhooks.stop()
-            if self._downloads is not None:
-                await self._downloads.aclose()
+            for client in (self._downloads, self._plain):
+                if client is not None:
+                    await client.aclose()
             if self._transport is not None:
                 await self._transport.aclose()
 
@@ -238,44 +231,133 @@ class ReplicateBackend:
         return self._to_prediction(prediction)
 
     async def poll(self, prediction_id: str) -> Prediction:
-        """GET the prediction; an `aborted` one (the client cannot parse it) is reported as such."""
+        """GET the prediction. An answer the client cannot parse (`aborted`, which its models
+        predate) is read again as plain JSON, so every status comes back with its fields."""
         try:
             with anyio.fail_after(self._request_timeout):
                 prediction = await self._call(self._client.predictions.async_get(prediction_id))
         except TimeoutError:
             raise TransientError("poll timed out") from None
-        except (pydantic.ValidationError, pydantic.v1.ValidationError) as exc:
-            # The client's models predate the `aborted` status and refuse to parse it.
-            if "aborted" in str(exc):
-                return Prediction(id=prediction_id, status="aborted", error="aborted")
-            raise TransientError(f"unreadable prediction: {exc}") from None
+        except (pydantic.ValidationError, pydantic.v1.ValidationError):
+            data = await self._read(f"/v1/predictions/{prediction_id}")
+            if not isinstance(data, dict) or not isinstance(data.get("id"), str):
+                raise TransientError(f"unreadable prediction {prediction_id}") from None
+            return prediction_from_json(data)
         return self._to_prediction(prediction)
 
     async def recover(self, request: Request, since: float) -> Prediction | None:
-        """Search the account's predictions (newest first, back to `since`) for one with this
-        request's model and inputs. Uploaded files get new URLs, so file inputs are not compared.
+        """The prediction a lost create made for `request` at or after `since` (epoch seconds),
+        found in the account's listing (`GET /v1/predictions?created_after=…`, newest first,
+        paged) by the rule in `backends.recovery`: same model or version, same inputs, same
+        file contents, created at or after `since` less 30 s of clock skew.
+
+        Returns None only when the listing was read back past `since` (or to its end) and
+        nothing matched. Raises `TransientError` when it could not be read: a connection
+        error, a 5xx or a timeout that persists over a few tries with backoff, a page that is
+        not a listing, any other refusal, or more than 5,000 predictions to read;
+        `AccountError` on 401/402/403.
+        Every status is accepted, `aborted` included.
         """
-        model, version = split_model_ref(request.model)
-        wanted = {k: v for k, v in request.inputs.items() if k not in request.local_files}
-        cursor: str | None = None
-        for _ in range(20):  # 2,000 predictions back at most
+        try:
+            return await self._recover(request, since)
+        except JobRejectedError as exc:  # a listing or file lookup refused: still not read
+            raise TransientError(f"the prediction listing could not be read: {exc}") from None
+
+    async def _recover(self, request: Request, since: float) -> Prediction | None:
+        matches: list[Prediction] = []
+        cursor: str | None = recovery.listing_path(since)
+        for _ in range(_MAX_LISTING_PAGES):
+            if cursor is None:
+                return recovery.choose(matches)
+            page = await self._read(cursor)
+            results, cursor = self._listing_page(page, cursor)
+            for data in results:
+                recent = recovery.created_since(data, since)
+                if recent is False:
+                    cursor = None  # newest first: everything after this is older still
+                    continue
+                if recent is None:
+                    continue  # no readable creation time: cannot be placed after `since`
+                references = recovery.same_request(request, data)
+                if references is None or not await self._same_files(request, references):
+                    continue
+                matches.append(prediction_from_json(data))
+        if cursor is None:
+            return recovery.choose(matches)
+        raise TransientError(
+            f"the prediction listing goes back more than {_MAX_LISTING_PAGES} pages to the "
+            "lost create's time; not read completely"
+        )
+
+    def _listing_page(self, page: Any, url: str) -> tuple[list[dict[str, Any]], str | None]:
+        """A listing page's results and next cursor; a page of another shape is unreadable."""
+        results = page.get("results") if isinstance(page, dict) else None
+        following = page.get("next") if isinstance(page, dict) else None
+        if not isinstance(results, list) or not all(
+            isinstance(r, dict) and isinstance(r.get("id"), str) for r in results
+        ):
+            raise TransientError(f"the prediction listing at {url} is not a listing page")
+        if following is not None and not isinstance(following, str):
+            raise TransientError(f"the prediction listing at {url} has an unreadable cursor")
+        return results, following or None
+
+    async def _same_files(self, request: Request, references: dict[str, str]) -> bool:
+        """Whether each file input shown in a listing holds the local file's bytes."""
+        for name, shown in references.items():
+            path = request.local_files[name]
+            if self._uploads.get(path) == shown:
+                continue
+            local = self._file_hashes.get(path)
+            if local is None:
+                local = await anyio.to_thread.run_sync(file_sha256, path)
+                self._file_hashes[path] = local
+            remote = recovery.data_url_sha256(shown)
+            file_id = recovery.files_api_id(shown, self._api_root)
+            if remote is None and file_id is not None:
+                try:
+                    metadata = await self._read(f"/v1/files/{file_id}")
+                except _Missing:
+                    return False
+                checksums = metadata.get("checksums") if isinstance(metadata, dict) else None
+                remote = checksums.get("sha256") if isinstance(checksums, dict) else None
+            if remote != local:
+                return False
+        return True
+
+    async def _read(self, url: str) -> Any:
+        """GET `url` (a path or a URL on the API's host) as plain JSON with the API token,
+        trying a few times with backoff over connection errors, timeouts, 429 and 5xx answers
+        and bodies that are not JSON. A 404 raises `_Missing`, other 4xx their `BackendError`.
+        """
+        assert self._plain is not None
+        if url.startswith(("http://", "https://")) and not url.startswith(self._api_root + "/"):
+            # A cursor pointing elsewhere must not receive the token.
+            raise TransientError(f"refusing to send the API token to {httpx.URL(url).host}")
+        problem: BackendError = TransientError(f"could not read {url}")
+        for attempt in range(_READ_ATTEMPTS):
+            if attempt:
+                ceiling = _READ_BACKOFF_S * 2 ** (attempt - 1)
+                await anyio.sleep(self._rng.uniform(ceiling / 2, ceiling))
             try:
-                listing = self._client.predictions.async_list
-                page = await self._call(listing() if cursor is None else listing(cursor=cursor))
-            except (pydantic.ValidationError, pydantic.v1.ValidationError):
-                return None  # a page the client cannot parse (e.g. an aborted prediction)
-            for p in page.results:
-                created = _epoch(p.created_at)
-                if created is not None and created < since - 5.0:
-                    return None
-                same_model = p.version == version if version else p.model == model
-                inputs = {k: v for k, v in (p.input or {}).items() if k not in request.local_files}
-                if same_model and inputs == wanted:
-                    return self._to_prediction(p)
-            cursor = page.next
-            if not cursor:
-                return None
-        return None
+                with anyio.fail_after(self._request_timeout):
+                    response = await self._plain.get(url)
+            except (TimeoutError, httpx.TransportError) as exc:
+                problem = TransientError(f"reading {url} failed: {type(exc).__name__}: {exc}")
+                continue
+            if response.status_code == 404:
+                raise _Missing(url)
+            if response.status_code >= 400:
+                problem = _plain_error(response)
+                if isinstance(problem, TransientError) or response.status_code == 429:
+                    continue
+                raise problem
+            try:
+                return response.json()
+            except ValueError:
+                problem = TransientError(f"reading {url} gave a body that is not JSON")
+        if not isinstance(problem, TransientError):
+            problem = TransientError(str(problem))
+        raise problem
 
     async def cancel(self, prediction_id: str) -> None:
         """POST …/cancel; failures are ignored (the prediction may have just finished)."""
@@ -292,51 +374,14 @@ class ReplicateBackend:
             pass
 
     async def fetch(self, prediction: Prediction, destination: Path) -> Fetched:
-        """Stream the output to `destination`, hashing on the way. A connection that drops
-        after some bytes resumes with a Range request where it stopped, as long as each try
-        brings more bytes; a host that ignores Range is read again from the start."""
+        """Stream the output to `destination`, hashing on the way, resuming a dropped
+        connection with Range requests (see `backends.downloads`)."""
         if not prediction.output:
             raise OutputGoneError(f"prediction {prediction.id} has no output any more")
         assert self._downloads is not None
-        download = _Download(destination)
-        stalled = 0
-        while True:
-            before = download.size
-            try:
-                await self._download_once(prediction, download)
-            except TransientError:
-                stalled = 0 if download.size > before else stalled + 1
-                if stalled >= 2 or download.resumes >= _MAX_RESUMES:
-                    raise
-                download.resumes += 1
-                continue
-            return Fetched(destination, download.digest.hexdigest(), download.size)
-
-    async def _download_once(self, prediction: Prediction, download: _Download) -> None:
-        assert self._downloads is not None and prediction.output
-        headers = {"Range": f"bytes={download.size}-"} if download.size else {}
-        try:
-            async with self._downloads.stream(
-                "GET", prediction.output, headers=headers
-            ) as response:
-                if response.status_code in (404, 410):
-                    raise OutputGoneError(
-                        f"output of {prediction.id} is gone ({response.status_code})"
-                    )
-                if response.status_code >= 400:
-                    raise TransientError(f"download failed with HTTP {response.status_code}")
-                if download.size and response.status_code != 206:
-                    download.restart()
-                total = _total_size(response, download.size)
-                with download.path.open("ab") as handle:
-                    async for chunk in response.aiter_bytes():  # as received: none lost in a buffer
-                        handle.write(chunk)
-                        download.digest.update(chunk)
-                        download.size += len(chunk)
-        except httpx.HTTPError as exc:
-            raise TransientError(f"download failed: {type(exc).__name__}: {exc}") from None
-        if total is not None and total != download.size:
-            raise TransientError(f"download truncated: {download.size} of {total} bytes")
+        return await download(
+            self._downloads, prediction.output, destination, label=f"output of {prediction.id}"
+        )
 
     # ------------------------------------------------------------------ translation
 
@@ -346,7 +391,8 @@ class ReplicateBackend:
         try:
             return await awaitable
         except ReplicateError as exc:
-            raise _classify(exc, retry_after_box) from None
+            header = retry_after_box[-1] if retry_after_box else None
+            raise api_error(exc.status or 0, exc.title, exc.detail, header) from None
         except httpx.TransportError as exc:
             raise TransientError(f"{type(exc).__name__}: {exc}") from None
 
@@ -355,126 +401,19 @@ class ReplicateBackend:
         return prediction_from_json(p.dict())
 
 
-def prediction_from_json(data: dict[str, Any]) -> Prediction:
-    """A prediction object of Replicate's API (from the client or a webhook) as a `Prediction`."""
-    metrics = data.get("metrics") or {}
-    latency = metrics.get("total_time") if isinstance(metrics, dict) else None
-    if not isinstance(latency, int | float):
-        latency = _seconds_between(data.get("created_at"), data.get("completed_at"))
-    status = data.get("status")
-    version = data.get("version")
-    output = data.get("output")
-    return Prediction(
-        id=str(data["id"]),
-        status=status if status in TERMINAL | {"starting", "processing"} else "failed",
-        output=_output_url(output),
-        error=str(data["error"]) if data.get("error") else None,
-        model_version=version if isinstance(version, str) and version != "hidden" else None,
-        created_at=data.get("created_at"),
-        completed_at=data.get("completed_at"),
-        data_removed=bool(data.get("data_removed")) or (status == "succeeded" and output is None),
-        latency=float(latency) if latency is not None else None,
+def _plain_error(response: httpx.Response) -> BackendError:
+    """The `BackendError` of an error answer read as plain JSON (RFC 7807 body if any)."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    body = body if isinstance(body, dict) else {}
+    header = response.headers.get("retry-after")
+    retry_after = float(header) if header and header.replace(".", "", 1).isdigit() else None
+    title, detail = body.get("title"), body.get("detail")
+    return api_error(
+        response.status_code,
+        title if isinstance(title, str) else response.reason_phrase,
+        detail if isinstance(detail, str) else None,
+        retry_after,
     )
-
-
-class WebhookReceiver:
-    """Receives Replicate's webhooks on a local port, verifies their signatures, and wakes the
-    task waiting on that prediction. Unsigned or wrongly signed deliveries get a 401."""
-
-    def __init__(self, host: str, port: int, path: str) -> None:
-        self._host, self._port, self._path = host, port, path
-        self._secret: Any = None
-        self._latest: dict[str, Prediction] = {}
-        self._events: dict[str, anyio.Event] = {}
-        self._runner: Any = None
-        self.accepted = 0
-        self.refused = 0
-
-    async def start(self, secret: Any) -> None:
-        """Listen; `secret` is the account's webhook signing secret."""
-        from aiohttp import web
-
-        self._secret = secret
-        app = web.Application()
-        app.router.add_post(self._path, self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, self._host, self._port).start()
-
-    async def stop(self) -> None:
-        """Stop listening."""
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def _handle(self, request: Any) -> Any:
-        from aiohttp import web
-        from replicate.webhook import Webhooks
-
-        body = await request.text()
-        try:
-            Webhooks.validate(
-                headers=dict(request.headers), body=body, secret=self._secret, tolerance=300
-            )
-            prediction = prediction_from_json(json.loads(body))
-        except Exception:  # any malformed or forged delivery is refused the same way
-            self.refused += 1
-            return web.Response(status=401, text="invalid webhook")
-        self.accepted += 1
-        self._latest[prediction.id] = prediction
-        event = self._events.pop(prediction.id, None)
-        if event is not None:
-            event.set()
-        return web.Response(text="ok")
-
-    async def wait(self, prediction_id: str, timeout: float) -> Prediction | None:
-        """The newest delivered state of the prediction once done, waiting up to `timeout`."""
-        latest = self._latest.get(prediction_id)
-        if latest is not None and latest.done:
-            return latest
-        event = self._events.setdefault(prediction_id, anyio.Event())
-        with anyio.move_on_after(timeout):
-            await event.wait()
-        latest = self._latest.get(prediction_id)
-        return latest if latest is not None and latest.done else None
-
-
-def _classify(exc: Any, retry_after_box: list[float] | None) -> Exception:
-    status = exc.status or 0
-    title = exc.title or "error"
-    detail = exc.detail or ""
-    text = f"{title}: {detail}".strip(": ")
-    if status == 429:
-        header = retry_after_box[-1] if retry_after_box else None
-        return RateLimitedError(text, retry_after_seconds(detail, header))
-    if status in (401, 402, 403):
-        return AccountError(f"Replicate answered {status} {text}")
-    if status >= 500 or status in (408, 409, 425):
-        return TransientError(f"Replicate answered {status} {text}")
-    return JobRejectedError(f"Replicate answered {status} {text}")
-
-
-class _Download:
-    """A download in progress: the file, its bytes so far and their running hash."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.path.write_bytes(b"")
-        self.digest = hashlib.sha256()
-        self.size = 0
-        self.resumes = 0
-
-    def restart(self) -> None:
-        self.path.write_bytes(b"")
-        self.digest = hashlib.sha256()
-        self.size = 0
-
-
-def _total_size(response: httpx.Response, offset: int) -> int | None:
-    """The whole file's size: from Content-Range on a 206, else offset + Content-Length."""
-    content_range = response.headers.get("content-range", "")
-    if response.status_code == 206 and "/" in content_range:
-        total = content_range.rsplit("/", 1)[1]
-        return int(total) if total.isdigit() else None
-    length = response.headers.get("content-length")
-    return offset + int(length) if length is not None and length.isdigit() else None

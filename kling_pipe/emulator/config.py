@@ -61,7 +61,13 @@ class Faults:
     """Faults served on demand; every share is a probability between 0 and 1.
 
     `server_errors` and `dropped_connections` map a route name (see `ROUTES`, or `"*"` for all)
-    to the share of its requests answered with a 500/502/503, or cut without an answer.
+    to the share of its requests answered with a 500/502/503, or cut without an answer
+    (`predictions.list` for listing pages that cannot be read).
+
+    A new prediction ends as a model error, a content-policy failure (Replicate's E005), an
+    abort (it never starts), an interruption (failed with "please retry (code: PA)", a
+    transient failure) or a success, by the shares `model_errors`, `content_policy_errors`,
+    `aborted` and `interrupted`. `out_of_credit` answers every create with Replicate's 402.
     """
 
     server_errors: Mapping[str, float] = field(default_factory=lambda: _frozen({}))
@@ -69,6 +75,8 @@ class Faults:
     model_errors: float = 0.0
     content_policy_errors: float = 0.0
     aborted: float = 0.0
+    interrupted: float = 0.0
+    out_of_credit: bool = False
     truncated_downloads: float = 0.0
     lost_create_responses: float = 0.0  # the prediction is created, then the answer is cut
     download_bytes_per_s: float | None = None
@@ -90,12 +98,16 @@ class Faults:
             "model_errors",
             "content_policy_errors",
             "aborted",
+            "interrupted",
             "truncated_downloads",
             "lost_create_responses",
         ):
             _check_share(name, getattr(self, name))
-        if self.model_errors + self.content_policy_errors + self.aborted > 1.0:
-            raise InputError("model_errors + content_policy_errors + aborted must not exceed 1")
+        ends = self.model_errors + self.content_policy_errors + self.aborted + self.interrupted
+        if ends > 1.0:
+            raise InputError(
+                "model_errors + content_policy_errors + aborted + interrupted must not exceed 1"
+            )
         if self.download_bytes_per_s is not None and self.download_bytes_per_s <= 0:
             raise InputError("download_bytes_per_s must be positive")
 

@@ -56,6 +56,7 @@ class FaultDice:
             ("model_error", faults.model_errors),
             ("content_policy", faults.content_policy_errors),
             ("aborted", faults.aborted),
+            ("interrupted", faults.interrupted),
         )
         for outcome, share in shares:
             if draw < share:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 Status = Literal["starting", "processing", "succeeded", "failed", "canceled", "aborted"]
-Outcome = Literal["succeeded", "model_error", "content_policy", "aborted"]
+Outcome = Literal["succeeded", "model_error", "content_policy", "interrupted", "aborted"]
 Event = Literal["start", "output", "completed", "removed"]
 
 TERMINAL: frozenset[str] = frozenset({"succeeded", "failed", "canceled", "aborted"})
@@ -25,6 +25,14 @@ MODEL_ERROR = "Prediction failed: the model raised an error while generating the
 CONTENT_POLICY_ERROR = (
     "The input or output was flagged as sensitive. Please try again with different inputs. (E005)"
 )
+INTERRUPTED_ERROR = "Prediction interrupted; please retry (code: PA)"
+"""Replicate's answer when the machine running a prediction was taken away: not the inputs'
+fault, the same prediction created again usually succeeds."""
+FAILURE_ERRORS: dict[str, str] = {
+    "model_error": MODEL_ERROR,
+    "content_policy": CONTENT_POLICY_ERROR,
+    "interrupted": INTERRUPTED_ERROR,
+}
 
 
 @dataclass(frozen=True)
@@ -119,7 +127,7 @@ def advance(
                 state = replace(state, status="succeeded", completed_at=done)
                 events.extend(("output", "completed"))
             else:
-                error = MODEL_ERROR if schedule.outcome == "model_error" else CONTENT_POLICY_ERROR
+                error = FAILURE_ERRORS[schedule.outcome]
                 state = replace(state, status="failed", completed_at=done, error=error)
                 events.append("completed")
     if (

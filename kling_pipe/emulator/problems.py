@@ -83,6 +83,17 @@ def unauthenticated() -> dict[str, Any]:
     return problem(401, "Unauthenticated", "You did not pass a valid authentication token")
 
 
+def insufficient_credit() -> dict[str, Any]:
+    """The 402 body a create gets when the account has run out of credit."""
+    return problem(
+        402,
+        "Insufficient credit",
+        "You have insufficient credit to run this model. Go to "
+        "https://replicate.com/account/billing#billing to purchase credit. Once you purchase "
+        "credit, please wait a few minutes before trying again.",
+    )
+
+
 SERVER_ERROR_TITLES = {
     500: "Internal Server Error",
     502: "Bad Gateway",

@@ -17,7 +17,7 @@ import shutil
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -286,6 +286,8 @@ class EmulatorServer:
         body: dict[str, Any] | None = None,
     ) -> web.StreamResponse:
         config = self._config
+        if config.faults.out_of_credit:
+            return _json(problems.insufficient_credit(), 402)
         if self._bucket is not None:
             self._bucket, refill_s = self._bucket.take(self._clock())
             if refill_s > 0:
@@ -532,24 +534,51 @@ class EmulatorServer:
         return _json(self._payload(prediction))
 
     async def _list(self, request: web.Request) -> web.StreamResponse:
-        """`GET /v1/predictions`: 100 a page, newest first, `cursor` to page on."""
+        """`GET /v1/predictions`: 100 a page, newest first, `cursor` to page on, optionally only
+        those created at or after `created_after` and before `created_before`."""
         try:
             start = max(0, int(request.query.get("cursor", "0")))
         except ValueError:
             return _json(problems.problem(400, "Bad request", "cursor must be a number"), 400)
-        newest_first = list(reversed(self._predictions.values()))
+        bounds: dict[str, datetime] = {}
+        for name in ("created_after", "created_before"):
+            text = request.query.get(name)
+            if text is None:
+                continue
+            try:
+                bound = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            except ValueError:
+                detail = f"{name} must be an ISO 8601 date-time"
+                return _json(problems.problem(400, "Bad request", detail), 400)
+            bounds[name] = bound if bound.tzinfo else bound.replace(tzinfo=UTC)
+        newest_first = [
+            p
+            for p in reversed(self._predictions.values())
+            if self._created_within(p, bounds.get("created_after"), bounds.get("created_before"))
+        ]
         page = newest_first[start : start + _PAGE]
         for prediction in page:
             self._refresh(prediction)
         more = start + _PAGE < len(newest_first)
-        base = str(request.url.with_query(None))
+        kept = {k: v for k, v in request.query.items() if k in ("created_after", "created_before")}
+        base = request.url.with_query(None)
         return _json(
             {
-                "next": f"{base}?cursor={start + _PAGE}" if more else None,
-                "previous": f"{base}?cursor={max(0, start - _PAGE)}" if start else None,
+                "next": str(base.with_query({**kept, "cursor": start + _PAGE})) if more else None,
+                "previous": (
+                    str(base.with_query({**kept, "cursor": max(0, start - _PAGE)}))
+                    if start
+                    else None
+                ),
                 "results": [self._payload(p) for p in page],
             }
         )
+
+    def _created_within(
+        self, prediction: _Prediction, after: datetime | None, before: datetime | None
+    ) -> bool:
+        created = self._wall.instant(prediction.state.schedule.created)
+        return (after is None or created >= after) and (before is None or created < before)
 
     async def _cancel(self, request: web.Request) -> web.StreamResponse:
         prediction = self._known(request)

@@ -266,8 +266,8 @@ def test_a_bad_token_stops_the_run_with_a_clear_message(project: Path, emulator:
 
 def test_without_a_token_the_replicate_backend_says_how_to_get_one(project: Path) -> None:
     result = kling("run", "campaign.yaml", "--yes", cwd=project)
-    assert result.returncode == 1
-    assert "REPLICATE_API_TOKEN" in result.stderr
+    assert result.returncode == 2
+    assert "REPLICATE_API_TOKEN" in result.stderr and "--backend preview" in result.stderr
     assert "Traceback" not in result.stderr
 
 
