@@ -19,9 +19,11 @@ def test_the_package_exports_the_protocol_and_the_factory() -> None:
     assert set(backends.__all__) == {
         "BACKEND_NAMES",
         "Backend",
+        "BackendFacts",
         "FailureKind",
         "Fetched",
         "Prediction",
         "Request",
+        "describe_backend",
         "make_backend",
     }
