@@ -50,6 +50,13 @@ def describe_backend(name: str) -> BackendFacts:
     raise _unknown(name)
 
 
+def made_for_free(journal: str) -> bool:
+    """Whether an output journaled under `journal` (a `BackendFacts.name`) was free to make,
+    a preview rather than a generation."""
+    base = journal.partition("@")[0]
+    return base in BACKEND_NAMES and describe_backend(base).free
+
+
 def _unknown(name: str) -> InputError:
     close = difflib.get_close_matches(name, BACKEND_NAMES, n=1)
     hint = f"did you mean '{close[0]}'? " if close else ""
@@ -87,5 +94,6 @@ __all__ = [
     "Prediction",
     "Request",
     "describe_backend",
+    "made_for_free",
     "make_backend",
 ]

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from kling_pipe.backends import describe_backend
 from kling_pipe.campaign import Campaign
 from kling_pipe.cli.app import LockOption, OutOption, StoreOption, app, err, out, user_errors
 from kling_pipe.report import write_report
@@ -45,9 +46,9 @@ def stitch(
     out/<name>/cuts/<cut>/<market>/<ratio>.mp4 with an .srt beside, recorded in run.json.
     Unchanged clips are not encoded again; report.html is refreshed. Exit 0 every cut made, 1
     some missing or failed."""
-    if backend not in (None, "replicate", "preview"):
-        err.print(f"--backend must be replicate or preview, not {backend!r}", style="red")
-        raise typer.Exit(2)
+    with user_errors():
+        if backend is not None:
+            describe_backend(backend)  # an unknown name is a usage error
     options = StitchOptions(
         cut=cut,
         only=only,

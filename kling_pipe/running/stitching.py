@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
+from kling_pipe.backends import made_for_free
 from kling_pipe.campaign import Campaign
 from kling_pipe.errors import InputError, KlingPipeError
 from kling_pipe.manifest.schema import Cut
@@ -86,7 +87,7 @@ def choose_output(records: Sequence[OutputRecord], backend: str | None) -> Outpu
     if backend is not None:
         mine = [r for r in records if r.backend == backend or r.backend.startswith(f"{backend}@")]
         return mine[0] if mine else None
-    real = [r for r in records if r.backend != "preview"]
+    real = [r for r in records if not made_for_free(r.backend)]
     newest = real or list(records)
     return newest[0] if newest else None
 

@@ -25,5 +25,6 @@ def test_the_package_exports_the_protocol_and_the_factory() -> None:
         "Prediction",
         "Request",
         "describe_backend",
+        "made_for_free",
         "make_backend",
     }

@@ -68,6 +68,7 @@ def preview_run(project: Path, *args: str) -> None:
         cwd=project,
     )
     assert result.returncode == 0, result.stderr
+    assert "(free)" in result.stderr and "$" not in result.stderr + result.stdout
 
 
 def mean_rgb(path: Path, seconds: float) -> tuple[float, float, float]:

@@ -251,6 +251,8 @@ def test_sigint_cancels_the_predictions_in_flight_and_exits_130(
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr
     assert emulator.stats()["canceled"] == 4
+    assert "4 prediction(s) canceled on the provider, 0 job(s) never submitted" in stderr
+    assert "again to resume" in stderr
     journal = sqlite3.connect(project / ".kling-pipe/journal.sqlite")
     statuses = [row[0] for row in journal.execute("SELECT status FROM predictions")]
     assert statuses == ["canceled"] * 4
