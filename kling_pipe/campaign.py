@@ -6,7 +6,7 @@ The entry point for Python users and the CLI alike: `Campaign.open(path).plan()`
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,19 +77,27 @@ class Campaign:
         return read_lock(self.lock_path, self.name)
 
     def holds(self, sha256: str) -> bool:
-        """Whether the store holds the output with this hash."""
+        """Whether the store has a file for the output with this hash (`ObjectStore.holds`
+        also verifies it)."""
         return self.workspace.object_path(sha256).is_file()
 
-    def plan(self, only: str | None = None, *, stored_keys: Collection[str] = ()) -> Plan:
+    def plan(
+        self,
+        only: str | None = None,
+        *,
+        stored_keys: Collection[str] = (),
+        held: Callable[[str], bool] | None = None,
+    ) -> Plan:
         """The jobs compared with the lock and the store: new, changed (and why), unchanged,
-        lost (paid for, no store holds it), removed. `stored_keys`: see `diff_plan`."""
+        lost (paid for, no store holds it), removed. `held` says whether the store holds an
+        output (default: its file exists); `stored_keys`: see `diff_plan`."""
         return diff_plan(
             self.name,
             self.job_plan.jobs,
             self.lock(),
             only=only,
             warnings=self.job_plan.warnings,
-            held=self.holds,
+            held=held or self.holds,
             stored_keys=stored_keys,
         )
 

@@ -6,7 +6,10 @@ shows up in a pull request as a small, readable diff. Written atomically.
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -94,3 +97,21 @@ def read_lock(path: Path, manifest_name: str) -> LockFile:
 def write_lock(path: Path, lock: LockFile) -> None:
     """Write `lock` atomically: readers see the old file or the new one, never a part."""
     write_atomically(path, lock_bytes(lock))
+
+
+def update_lock(path: Path, manifest: str, entries: Mapping[str, LockEntry]) -> LockFile:
+    """Add `entries` to the lock as it is on disk now, atomically.
+
+    Another run (with another store, or another shard) may have added entries since this one
+    read the lock: they are kept, not overwritten. Writers take turns on a lock of the lock's
+    folder, so nothing is left beside the file in the repository.
+    """
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        fcntl.flock(folder, fcntl.LOCK_EX)
+        current = read_lock(path, manifest)
+        lock = LockFile(manifest=manifest, jobs={**current.jobs, **entries})
+        write_lock(path, lock)
+        return lock
+    finally:
+        os.close(folder)  # releases the flock

@@ -7,7 +7,7 @@ directory. Nothing else in kling-pipe derives a path or names a file.
                                     manifest's folder
     <project>/.kling-pipe/          the store (or the nearest .kling-pipe/ between the
         objects/ab/abcdef….mp4      manifest's folder and the project root)
-        tmp/  journal.sqlite  run.lock  previews/  intermediates/  models/
+        tmp/  journal.sqlite  run.lock  previews/  intermediates/  models/  quarantine/
     <project>/out/<name>/           clips <job id>.mp4, cuts/, run.json, report.html, posters/
     <manifest stem>.lock.json       the lock, beside the manifest
 
@@ -131,6 +131,11 @@ class Workspace:
     def tmp(self) -> Path:
         """Downloads in progress (in the store: renames into `objects/` are atomic)."""
         return self.store / "tmp"
+
+    @property
+    def quarantine(self) -> Path:
+        """Objects found damaged, moved out of the way."""
+        return self.store / "quarantine"
 
     @property
     def journal(self) -> Path:

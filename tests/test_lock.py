@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from kling_pipe.errors import InputError
-from kling_pipe.lock import LockEntry, LockFile, lock_bytes, read_lock, write_lock
+from kling_pipe.lock import LockEntry, LockFile, lock_bytes, read_lock, update_lock, write_lock
 
 
 def entry(key: str) -> LockEntry:
@@ -40,3 +40,21 @@ def test_a_corrupt_lock_is_an_input_error_that_says_what_to_do(tmp_path: Path) -
     path.write_text('{"manifest": "m", "jobs": {"a": {"key": 1}}}')
     with pytest.raises(InputError, match="restore it from git or delete it"):
         read_lock(path, "m")
+
+
+def test_two_runs_writing_one_lock_keep_each_others_entries(tmp_path: Path) -> None:
+    path = tmp_path / "c.lock.json"
+    write_lock(path, LockFile(manifest="c"))
+    update_lock(path, "c", {"a/us": entry("k1")})  # one run (its own store)
+    update_lock(path, "c", {"b/jp": entry("k2")})  # another, which read the lock before
+    assert sorted(read_lock(path, "c").jobs) == ["a/us", "b/jp"]
+
+
+def test_a_lock_of_another_manifest_or_a_newer_version_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "c.lock.json"
+    path.write_text(json.dumps({"version": 1, "manifest": "other", "jobs": {}}))
+    with pytest.raises(InputError, match="lock of manifest 'other'"):
+        read_lock(path, "c")
+    path.write_text(json.dumps({"version": 99, "manifest": "c", "jobs": {}}))
+    with pytest.raises(InputError, match="newer kling-pipe"):
+        read_lock(path, "c")

@@ -21,6 +21,7 @@ from kling_pipe.plan.diff import Plan, PlannedJob
 from kling_pipe.plan.jobs import Job
 from kling_pipe.running.journal import Journal, OutputRecord
 from kling_pipe.running.selection import check_glob
+from kling_pipe.running.store import ObjectStore
 
 
 @dataclass(frozen=True)
@@ -121,8 +122,9 @@ def prepare_run(campaign: Campaign, options: RunOptions) -> RunPlan:
     check_glob(campaign, options.force, "--force")
     backend = describe_backend(options.backend)
     workspace = campaign.workspace
-    stored = _stored_outputs(campaign, backend.name) if workspace.journal.is_file() else {}
-    plan = campaign.plan(options.only, stored_keys=stored.keys())
+    store = ObjectStore(workspace)
+    stored = _stored_outputs(campaign, store, backend.name) if workspace.journal.is_file() else {}
+    plan = campaign.plan(options.only, stored_keys=stored.keys(), held=store.holds)
     forced = {
         p.job.id
         for p in plan.jobs
@@ -166,14 +168,16 @@ def prepare_run(campaign: Campaign, options: RunOptions) -> RunPlan:
     )
 
 
-def _stored_outputs(campaign: Campaign, backend: str) -> dict[str, OutputRecord]:
+def _stored_outputs(
+    campaign: Campaign, store: ObjectStore, backend: str
+) -> dict[str, OutputRecord]:
     """Outputs of `backend` in the store by key, for the campaign's jobs."""
     journal = Journal(campaign.workspace.journal)
     try:
         found: dict[str, OutputRecord] = {}
         for job in campaign.job_plan.jobs:
             record = journal.output(job.key, backend)
-            if record is not None and campaign.holds(record.sha256):
+            if record is not None and store.holds(record.sha256):
                 found[job.key] = record
         return found
     finally:

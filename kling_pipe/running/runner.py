@@ -23,7 +23,7 @@ from kling_pipe.backends import make_backend
 from kling_pipe.backends.protocol import Backend
 from kling_pipe.campaign import Campaign
 from kling_pipe.errors import InputError
-from kling_pipe.lock import LockEntry, LockFile, write_lock
+from kling_pipe.lock import LockEntry, LockFile, update_lock
 from kling_pipe.plan.jobs import Job
 from kling_pipe.running.events import Notice, RunEvent, RunFinished, RunStarted, UnitFinished
 from kling_pipe.running.journal import Journal, OutputRecord
@@ -96,9 +96,9 @@ async def run_campaign(
 
     with StoreClaim(workspace.run_lock, f"kling-pipe run {workspace.manifest_path}"):
         store = ObjectStore(workspace)
+        store.clean_tmp()
         journal = Journal(workspace.journal)
-        lock_box = [campaign.lock()]
-        scheduler: Scheduler | None = None
+        lock = campaign.lock()
         try:
             dangling = journal.dangling_intents(backend.name)
             if dangling:
@@ -108,7 +108,7 @@ async def run_campaign(
                     "adopted rather than created again"
                 )
             for planned in run_plan.reuse:
-                sha = _lock_sha(lock_box[0], planned.job.id)
+                sha = _lock_sha(lock, planned.job.id)
                 if sha is not None:
                     store.materialise(sha, workspace.clip_path(planned.job.id))
 
@@ -121,11 +121,20 @@ async def run_campaign(
                 output = result.output
                 if output is None or result.status not in ("done", "cached"):
                     return
+                if backend.records_to_lock:  # first: what was paid for is never lost
+                    update_lock(
+                        workspace.lock_path,
+                        campaign.name,
+                        _entries(result, output, jobs_by_id),
+                    )
                 for job_id in result.unit.job_ids:
-                    store.materialise(output.sha256, workspace.clip_path(job_id))
-                if backend.records_to_lock:
-                    lock_box[0] = _with_entries(lock_box[0], result, output, jobs_by_id)
-                    write_lock(workspace.lock_path, lock_box[0])
+                    try:
+                        store.materialise(output.sha256, workspace.clip_path(job_id))
+                    except OSError as exc:
+                        notice(
+                            f"{job_id}: stored, but not placed in {workspace.output_dir} "
+                            f"({exc.strerror}); `kling-pipe run` again places it for free"
+                        )
 
             emit(
                 RunStarted(
@@ -168,10 +177,10 @@ def _lock_sha(lock: LockFile, job_id: str) -> str | None:
     return entry.output_sha256 if entry is not None else None
 
 
-def _with_entries(
-    lock: LockFile, result: UnitResult, output: OutputRecord, jobs_by_id: dict[str, Job]
-) -> LockFile:
-    entries = dict(lock.jobs)
+def _entries(
+    result: UnitResult, output: OutputRecord, jobs_by_id: dict[str, Job]
+) -> dict[str, LockEntry]:
+    entries = {}
     for job_id in result.unit.job_ids:
         job = jobs_by_id[job_id]
         entries[job_id] = LockEntry(
@@ -186,7 +195,7 @@ def _with_entries(
             created_at=output.created_at,
             completed_at=output.completed_at,
         )
-    return LockFile(manifest=lock.manifest, jobs=entries)
+    return entries
 
 
 def _record(

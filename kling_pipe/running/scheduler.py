@@ -194,7 +194,7 @@ class Scheduler:
         unit = result.unit
         backend = self.backend.name
         stored = self.journal.output(unit.key, backend)
-        if stored is not None and not self.store.has(stored.sha256):
+        if stored is not None and not self.store.holds(stored.sha256):
             self.journal.forget_output(unit.key, backend)
             result.notes.append("stored output was missing from the store; generating again")
             stored = None

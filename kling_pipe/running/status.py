@@ -7,6 +7,7 @@ from typing import Literal
 
 from kling_pipe.campaign import Campaign
 from kling_pipe.running.journal import Journal
+from kling_pipe.running.store import ObjectStore
 
 State = Literal["done", "lost", "in flight", "failed", "refused", "canceled", "changed", "not run"]
 
@@ -27,6 +28,7 @@ def job_states(campaign: Campaign) -> list[JobState]:
     lost (paid for, in no store), in flight, failed/refused/canceled (and why), changed since
     its output was made, or not run."""
     lock = campaign.lock()
+    store = ObjectStore(campaign.workspace)
     journal_path = campaign.workspace.journal
     records = {}
     if journal_path.is_file():
@@ -55,7 +57,7 @@ def job_states(campaign: Campaign) -> list[JobState]:
             )
             continue
         if entry is not None and entry.key == job.key and entry.output_sha256:
-            if campaign.holds(entry.output_sha256):
+            if store.holds(entry.output_sha256):
                 states.append(JobState(job.id, "done", "", entry.prediction_id))
             else:
                 states.append(

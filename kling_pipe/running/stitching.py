@@ -177,14 +177,14 @@ def stored_clips(
                 and entry is not None
                 and entry.key == clip.job.key
                 and entry.output_sha256 is not None
-                and store.has(entry.output_sha256)
+                and store.holds(entry.output_sha256)
             ):
                 clips[clip.job.id] = store.path_for(entry.output_sha256)
                 continue
             if journal is None:
                 continue
             output = choose_output(journal.outputs_for(clip.job.key), backend)
-            if output is not None and store.has(output.sha256):
+            if output is not None and store.holds(output.sha256):
                 clips[clip.job.id] = store.path_for(output.sha256)
     return clips
 

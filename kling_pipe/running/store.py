@@ -14,35 +14,62 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Self
 
+from kling_pipe.canonical import file_sha256
 from kling_pipe.errors import StoreLockedError
 from kling_pipe.workspace import Workspace
 
 
 class ObjectStore:
-    """Files by sha256 in the workspace's store, written atomically and kept read-only."""
+    """Files by sha256 in the workspace's store, written atomically, kept read-only, and
+    trusted only as far as they are verified.
+
+    An object's modification time is sealed to a value derived from its hash when it enters the
+    store. Anything that writes to it changes that time, so `holds` costs one `stat` for an
+    untouched object and a full hash only when in doubt; a damaged object is quarantined, and
+    the job that needs it is planned again.
+    """
 
     def __init__(self, workspace: Workspace) -> None:
         self.workspace = workspace
         self.root = workspace.store
         self.tmp = workspace.tmp
-        workspace.objects.mkdir(parents=True, exist_ok=True)
-        self.tmp.mkdir(parents=True, exist_ok=True)
 
     def path_for(self, sha256: str) -> Path:
         """Where the object with this hash is (or would be) stored."""
         return self.workspace.object_path(sha256)
 
-    def has(self, sha256: str) -> bool:
-        """Whether the object is in the store."""
-        return self.path_for(sha256).is_file()
+    def holds(self, sha256: str) -> bool:
+        """Whether the store holds the object intact (see the class docstring)."""
+        path = self.path_for(sha256)
+        try:
+            stat = path.stat()
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+        if stat.st_mtime_ns == _sealed_mtime(sha256):
+            return True
+        if file_sha256(path) == sha256:
+            os.utime(path, ns=(stat.st_atime_ns, _sealed_mtime(sha256)))
+            return True
+        self.quarantine(sha256)
+        return False
+
+    def quarantine(self, sha256: str) -> Path:
+        """Move a damaged object out of the way (kept for a look, never used again)."""
+        target = self.workspace.quarantine / f"{sha256}.{uuid.uuid4().hex[:8]}.mp4"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(self.path_for(sha256), target)
+        return target
 
     def temp_path(self, suffix: str = ".part") -> Path:
         """A fresh path in the store's temporary folder."""
+        self.tmp.mkdir(parents=True, exist_ok=True)
         return self.tmp / f"{uuid.uuid4().hex}{suffix}"
 
     def clean_tmp(self) -> int:
         """Remove what a killed run left half-written in tmp/ (call while holding the claim)."""
         removed = 0
+        if not self.tmp.is_dir():
+            return 0
         for leftover in self.tmp.iterdir():
             if leftover.is_file():
                 leftover.unlink(missing_ok=True)
@@ -53,10 +80,11 @@ class ObjectStore:
         """Move a verified file into the store under its hash (`source` is consumed)."""
         target = self.path_for(sha256)
         target.parent.mkdir(parents=True, exist_ok=True)
-        if target.is_file():
+        if self.holds(sha256):
             source.unlink(missing_ok=True)
         else:
             source.chmod(0o444)
+            os.utime(source, ns=(time.time_ns(), _sealed_mtime(sha256)))
             os.replace(source, target)
         return target
 
@@ -81,6 +109,11 @@ class ObjectStore:
         finally:
             staging.unlink(missing_ok=True)
         return destination
+
+
+def _sealed_mtime(sha256: str) -> int:
+    """The modification time an untouched object has: within 2001-2033, from its hash."""
+    return (1_000_000_000 + int(sha256[:8], 16) % 1_000_000_000) * 1_000_000_000
 
 
 _FICLONE = 0x40049409  # linux/fs.h: share the blocks copy-on-write (btrfs, xfs)

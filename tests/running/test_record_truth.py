@@ -9,6 +9,7 @@ every case the estimate equals what is spent, and nothing is created twice.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from datetime import UTC, datetime, timedelta
@@ -242,3 +243,37 @@ def test_an_output_expired_sooner_than_its_date_says_is_refused_not_repaid(
     assert {j["status"] for j in record["jobs"]} == {"refused"}
     assert all("--regenerate-lost" in j["error"] for j in record["jobs"])
     assert record["summary"]["spent_usd"] == 0
+
+
+def test_a_damaged_store_object_is_planned_as_lost_and_fetched_again_not_served(
+    repo: Path, emulator: Emulator
+) -> None:
+    assert run(emulator, repo, "pipelines/launch.yaml").returncode == 0
+    lock = json.loads((repo / "pipelines/launch.lock.json").read_text())
+    damaged = lock["jobs"]["pour/jp/16x9"]["output_sha256"]
+    obj = next((repo / ".kling-pipe/objects").glob(f"*/{damaged}.mp4"))
+    obj.chmod(0o644)
+    data = bytearray(obj.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    obj.write_bytes(bytes(data))
+
+    sharing = {i for i, e in lock["jobs"].items() if e["output_sha256"] == damaged}
+    plan = plan_json(repo, "pipelines/launch.yaml")
+    assert {j["id"] for j in plan["jobs"] if j["status"] == "lost"} == sharing
+    again = run(emulator, repo, "pipelines/launch.yaml")
+    assert again.returncode == 0, again.stderr
+    assert emulator.stats()["creates"] == 4  # fetched again from Replicate, not paid again
+    for job_id in sharing:
+        clip = repo / "out/demo" / f"{job_id}.mp4"
+        assert hashlib.sha256(clip.read_bytes()).hexdigest() == damaged
+
+
+def test_an_output_folder_that_cannot_be_written_is_found_before_anything_is_paid(
+    repo: Path, emulator: Emulator
+) -> None:
+    blocked = repo / "out"
+    blocked.write_text("a file where the output folder should be")
+    refused = run(emulator, repo, "pipelines/launch.yaml")
+    assert refused.returncode == 2, refused.stderr
+    assert "out" in refused.stderr and "Traceback" not in refused.stderr
+    assert emulator.stats()["creates"] == 0
