@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from enum import StrEnum
 from importlib import resources
 from pathlib import Path
@@ -73,9 +74,10 @@ def plan(
         _print_warnings(campaign.job_plan.warnings, strict)
         the_plan = campaign.plan(only)
     if json_output or output_format is PlanFormat.json:
-        out.print_json(data=plan_as_json(the_plan), ensure_ascii=False)
+        # Machine output bypasses rich: its JSON highlighter was 95% of `plan --json` at 10k jobs.
+        sys.stdout.write(json.dumps(plan_as_json(the_plan), indent=2, ensure_ascii=False) + "\n")
     elif output_format is PlanFormat.markdown:
-        out.print(plan_as_markdown(the_plan), markup=False, highlight=False)
+        sys.stdout.write(plan_as_markdown(the_plan) + "\n")
     else:
         _print_plan_table(the_plan)
 
@@ -183,7 +185,7 @@ def schema(
     }
     text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
     if output is None:
-        out.print(text, markup=False, highlight=False, end="")
+        sys.stdout.write(text)
     else:
         output.write_text(text, "utf-8")
         err.print(f"wrote {output}")
