@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -106,3 +107,12 @@ def test_a_mistyped_command_exits_2_and_suggests_the_right_one() -> None:
     result = kling("stich", str(SPRING))
     assert result.returncode == 2
     assert "Did you mean 'stitch'?" in result.stderr
+
+
+def test_plan_json_is_indented_unescaped_json_with_nothing_else_on_stdout() -> None:
+    result = kling("plan", SPRING, "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert result.stdout == json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    assert "アクメ" in result.stdout
+    assert "\x1b" not in result.stdout
