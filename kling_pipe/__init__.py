@@ -12,56 +12,127 @@ or without one (a script, a worker thread): `kling_pipe.run_sync(...)`, `plan_sy
 `stitch_sync`, `report_sync`, `status_sync`. Cancel a run with your own cancel scope.
 """
 
-from kling_pipe.api import (
-    plan,
-    plan_sync,
-    report,
-    report_sync,
-    run,
-    run_sync,
-    status,
-    status_sync,
-    stitch,
-    stitch_sync,
-)
-from kling_pipe.campaign import Campaign
-from kling_pipe.errors import (
-    AccountError,
-    BackendError,
-    BudgetError,
-    InputError,
-    JobRejectedError,
-    KlingPipeError,
-    LostOutputsError,
-    ManifestError,
-    MediaError,
-    Problem,
-    StoreLockedError,
-)
-from kling_pipe.lock import LockEntry, LockFile, read_lock, write_lock
-from kling_pipe.manifest.loader import LoadedManifest, load_manifest
-from kling_pipe.models.registry import ModelRegistry, ModelSpec, bundled_registry
-from kling_pipe.plan.cuts import CutPlan, PlannedCut, plan_cuts
-from kling_pipe.plan.diff import Plan, PlannedJob, diff_plan
-from kling_pipe.plan.jobs import Job, JobPlan, plan_jobs
-from kling_pipe.plan.matrix import expand_matrix
-from kling_pipe.running.events import (
-    Notice,
-    PredictionCreated,
-    ProgressChanged,
-    RunEvent,
-    RunFinished,
-    RunProgress,
-    RunStarted,
-    Throttled,
-    UnitFinished,
-)
-from kling_pipe.running.record import RunRecord
-from kling_pipe.running.run_plan import RunOptions, RunPlan, prepare_run
-from kling_pipe.running.runner import RunResult, run_campaign
-from kling_pipe.running.status import JobState
-from kling_pipe.running.stitching import StitchOptions, StitchResult
-from kling_pipe.workspace import Workspace
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from kling_pipe.api import (
+        plan,
+        plan_sync,
+        report,
+        report_sync,
+        run,
+        run_sync,
+        status,
+        status_sync,
+        stitch,
+        stitch_sync,
+    )
+    from kling_pipe.campaign import Campaign
+    from kling_pipe.errors import (
+        AccountError,
+        BackendError,
+        BudgetError,
+        InputError,
+        JobRejectedError,
+        KlingPipeError,
+        LostOutputsError,
+        ManifestError,
+        MediaError,
+        Problem,
+        StoreLockedError,
+    )
+    from kling_pipe.lock import LockEntry, LockFile, read_lock, write_lock
+    from kling_pipe.manifest.loader import LoadedManifest, load_manifest
+    from kling_pipe.models.registry import ModelRegistry, ModelSpec, bundled_registry
+    from kling_pipe.plan.cuts import CutPlan, PlannedCut, plan_cuts
+    from kling_pipe.plan.diff import Plan, PlannedJob, diff_plan
+    from kling_pipe.plan.jobs import Job, JobPlan, plan_jobs
+    from kling_pipe.plan.matrix import expand_matrix
+    from kling_pipe.running.events import (
+        Notice,
+        PredictionCreated,
+        ProgressChanged,
+        RunEvent,
+        RunFinished,
+        RunProgress,
+        RunStarted,
+        Throttled,
+        UnitFinished,
+    )
+    from kling_pipe.running.record import RunRecord
+    from kling_pipe.running.run_plan import RunOptions, RunPlan, prepare_run
+    from kling_pipe.running.runner import RunResult, run_campaign
+    from kling_pipe.running.status import JobState
+    from kling_pipe.running.stitching import StitchOptions, StitchResult
+    from kling_pipe.workspace import Workspace
+
+# Imported on first use (PEP 562), so that `kling-pipe plan` and `import kling_pipe.cli` do not
+# load the run core, backends and their HTTP clients for a command that needs none of them.
+_EXPORTS = {
+    "AccountError": "kling_pipe.errors",
+    "BackendError": "kling_pipe.errors",
+    "BudgetError": "kling_pipe.errors",
+    "Campaign": "kling_pipe.campaign",
+    "CutPlan": "kling_pipe.plan.cuts",
+    "InputError": "kling_pipe.errors",
+    "Job": "kling_pipe.plan.jobs",
+    "JobPlan": "kling_pipe.plan.jobs",
+    "JobRejectedError": "kling_pipe.errors",
+    "JobState": "kling_pipe.running.status",
+    "KlingPipeError": "kling_pipe.errors",
+    "LoadedManifest": "kling_pipe.manifest.loader",
+    "LockEntry": "kling_pipe.lock",
+    "LockFile": "kling_pipe.lock",
+    "LostOutputsError": "kling_pipe.errors",
+    "ManifestError": "kling_pipe.errors",
+    "MediaError": "kling_pipe.errors",
+    "ModelRegistry": "kling_pipe.models.registry",
+    "ModelSpec": "kling_pipe.models.registry",
+    "Notice": "kling_pipe.running.events",
+    "Plan": "kling_pipe.plan.diff",
+    "PlannedCut": "kling_pipe.plan.cuts",
+    "PlannedJob": "kling_pipe.plan.diff",
+    "PredictionCreated": "kling_pipe.running.events",
+    "Problem": "kling_pipe.errors",
+    "ProgressChanged": "kling_pipe.running.events",
+    "RunEvent": "kling_pipe.running.events",
+    "RunFinished": "kling_pipe.running.events",
+    "RunOptions": "kling_pipe.running.run_plan",
+    "RunPlan": "kling_pipe.running.run_plan",
+    "RunProgress": "kling_pipe.running.events",
+    "RunRecord": "kling_pipe.running.record",
+    "RunResult": "kling_pipe.running.runner",
+    "RunStarted": "kling_pipe.running.events",
+    "StitchOptions": "kling_pipe.running.stitching",
+    "StitchResult": "kling_pipe.running.stitching",
+    "StoreLockedError": "kling_pipe.errors",
+    "Throttled": "kling_pipe.running.events",
+    "UnitFinished": "kling_pipe.running.events",
+    "Workspace": "kling_pipe.workspace",
+    "bundled_registry": "kling_pipe.models.registry",
+    "diff_plan": "kling_pipe.plan.diff",
+    "expand_matrix": "kling_pipe.plan.matrix",
+    "load_manifest": "kling_pipe.manifest.loader",
+    "plan": "kling_pipe.api",
+    "plan_cuts": "kling_pipe.plan.cuts",
+    "plan_jobs": "kling_pipe.plan.jobs",
+    "plan_sync": "kling_pipe.api",
+    "prepare_run": "kling_pipe.running.run_plan",
+    "read_lock": "kling_pipe.lock",
+    "report": "kling_pipe.api",
+    "report_sync": "kling_pipe.api",
+    "run": "kling_pipe.api",
+    "run_campaign": "kling_pipe.running.runner",
+    "run_sync": "kling_pipe.api",
+    "status": "kling_pipe.api",
+    "status_sync": "kling_pipe.api",
+    "stitch": "kling_pipe.api",
+    "stitch_sync": "kling_pipe.api",
+    "write_lock": "kling_pipe.lock",
+}
 
 __version__ = "0.1.0"
 
@@ -127,3 +198,19 @@ __all__ = [
     "stitch_sync",
     "write_lock",
 ]
+
+
+if not TYPE_CHECKING:  # mypy sees the imports above, so a misspelt name stays a type error
+
+    def __getattr__(name: str) -> object:
+        """Import a public name's module the first time the name is used."""
+        module = _EXPORTS.get(name)
+        if module is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(module), name)
+        globals()[name] = value
+        return value
+
+    def __dir__() -> list[str]:
+        """The module's names, including the public names not imported yet."""
+        return sorted({*globals(), *__all__})

@@ -3,6 +3,8 @@ decision this test makes visible (as httpx's test_exported_members does)."""
 
 from __future__ import annotations
 
+import pytest
+
 import kling_pipe
 
 PUBLIC = {
@@ -29,8 +31,16 @@ def test_all_lists_exactly_the_public_surface() -> None:
     assert len(kling_pipe.__all__) == len(PUBLIC)
 
 
-def test_every_public_name_resolves_and_is_documented() -> None:
+def test_every_public_name_resolves_on_first_use_and_is_documented() -> None:
     for name in kling_pipe.__all__:
         member = getattr(kling_pipe, name)
-        if callable(member) and not name.endswith("Event"):
-            assert member.__doc__, f"kling_pipe.{name} has no docstring"
+        if name == "RunEvent":  # a union of the event types
+            continue
+        assert member.__name__ == name, f"kling_pipe.{name} is {member!r}"
+        assert member.__doc__, f"kling_pipe.{name} has no docstring"
+    assert set(kling_pipe.__all__) <= set(dir(kling_pipe))
+
+
+def test_an_unknown_name_is_an_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="no_such_name"):
+        kling_pipe.no_such_name  # type: ignore[attr-defined]  # noqa: B018

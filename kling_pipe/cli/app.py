@@ -2,18 +2,62 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from typer.core import TyperGroup
 
 from kling_pipe.errors import KlingPipeError, ManifestError
 
+# The module that defines each command, in the order `--help` lists them. A command imports its
+# own module only: `plan` must not pay for the run core, the backends and their HTTP clients.
+_COMMAND_MODULES = {
+    "validate": "planning",
+    "plan": "planning",
+    "schema": "planning",
+    "init": "planning",
+    "report": "reporting",
+    "stitch": "stitching",
+    "run": "running",
+    "status": "running",
+    "emulate": "emulate",
+    "models": "models",
+}
+
+
+class _LazyCommands(TyperGroup):
+    """The command group, importing a command's module when the command is looked up."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        self._register(dict.fromkeys(_COMMAND_MODULES.values()))
+        return super().list_commands(ctx)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name not in self.commands:
+            # An unknown name loads every command, so the did-you-mean sees them all.
+            module = _COMMAND_MODULES.get(cmd_name)
+            self._register([module] if module else dict.fromkeys(_COMMAND_MODULES.values()))
+        return super().get_command(ctx, cmd_name)
+
+    def _register(self, modules: Iterable[str]) -> None:
+        for module in modules:
+            if module == "emulate":
+                _register_optional_commands()
+            else:
+                importlib.import_module(f"kling_pipe.cli.{module}")
+        built = typer.main.get_command(app)
+        assert isinstance(built, TyperGroup)
+        self.commands = built.commands
+
+
 app = typer.Typer(
+    cls=_LazyCommands,
     name="kling-pipe",
     help=(
         "Declarative YAML pipelines for Kling video models on Replicate: validate and plan "
@@ -54,6 +98,12 @@ LockOption = Annotated[
 ]
 
 
+@app.callback()
+def _group() -> None:
+    # Keeps `app` a group of subcommands while no command module is imported yet.
+    pass
+
+
 @contextmanager
 def user_errors(strict_warnings: bool = False) -> Iterator[None]:
     """Turn kling-pipe's own errors into a message on stderr and their exit status."""
@@ -73,10 +123,6 @@ def user_errors(strict_warnings: bool = False) -> Iterator[None]:
 
 def main() -> None:
     """Entry point of the `kling-pipe` console script."""
-    # Importing the command modules registers their commands.
-    from kling_pipe.cli import models, planning, reporting, running, stitching  # noqa: F401
-
-    _register_optional_commands()
     try:
         app()
     except KeyboardInterrupt:
@@ -85,6 +131,8 @@ def main() -> None:
 
 
 def _register_optional_commands() -> None:
+    if any(command.name == "emulate" for command in app.registered_commands):
+        return
     try:
         from kling_pipe.cli.emulate import emulate
     except ImportError:

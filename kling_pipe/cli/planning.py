@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from enum import StrEnum
 from importlib import resources
 from pathlib import Path
@@ -79,9 +80,10 @@ def plan(
         _print_warnings(campaign.job_plan.warnings, strict)
         the_plan = prepare_run(campaign, RunOptions(only=only)).plan
     if json_output or output_format is PlanFormat.json:
-        out.print_json(data=plan_json(the_plan), ensure_ascii=False)
+        # Machine output bypasses rich: its JSON highlighter was 95% of `plan --json` at 10k jobs.
+        sys.stdout.write(json.dumps(plan_json(the_plan), indent=2, ensure_ascii=False) + "\n")
     elif output_format is PlanFormat.markdown:
-        out.print(plan_markdown(the_plan), markup=False, highlight=False)
+        sys.stdout.write(plan_markdown(the_plan) + "\n")
     else:
         print_plan_table(the_plan)
 
@@ -131,7 +133,7 @@ def schema(
     }
     text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
     if output is None:
-        out.print(text, markup=False, highlight=False, end="")
+        sys.stdout.write(text)
     else:
         output.write_text(text, "utf-8")
         err.print(f"wrote {output}")
