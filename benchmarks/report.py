@@ -20,7 +20,7 @@ from pathlib import Path
 
 from kling_pipe.campaign import Campaign
 from kling_pipe.canonical import file_sha256
-from kling_pipe.report import write_report
+from kling_pipe.reporting import write_report
 
 REPO = Path(__file__).resolve().parents[1]
 

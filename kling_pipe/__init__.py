@@ -47,10 +47,10 @@ if TYPE_CHECKING:
     from kling_pipe.lock import LockEntry, LockFile, read_lock, write_lock
     from kling_pipe.manifest.loader import LoadedManifest, load_manifest
     from kling_pipe.models.registry import ModelRegistry, ModelSpec, bundled_registry
-    from kling_pipe.plan.cuts import CutPlan, PlannedCut, plan_cuts
-    from kling_pipe.plan.diff import Plan, PlannedJob, diff_plan
-    from kling_pipe.plan.jobs import Job, JobPlan, plan_jobs
-    from kling_pipe.plan.matrix import expand_matrix
+    from kling_pipe.planning.cuts import CutPlan, PlannedCut, plan_cuts
+    from kling_pipe.planning.diff import Plan, PlannedJob, diff_plan
+    from kling_pipe.planning.jobs import Job, JobPlan, plan_jobs
+    from kling_pipe.planning.matrix import expand_matrix
     from kling_pipe.running.events import (
         Notice,
         PredictionCreated,
@@ -76,10 +76,10 @@ _EXPORTS = {
     "BackendError": "kling_pipe.errors",
     "BudgetError": "kling_pipe.errors",
     "Campaign": "kling_pipe.campaign",
-    "CutPlan": "kling_pipe.plan.cuts",
+    "CutPlan": "kling_pipe.planning.cuts",
     "InputError": "kling_pipe.errors",
-    "Job": "kling_pipe.plan.jobs",
-    "JobPlan": "kling_pipe.plan.jobs",
+    "Job": "kling_pipe.planning.jobs",
+    "JobPlan": "kling_pipe.planning.jobs",
     "JobRejectedError": "kling_pipe.errors",
     "JobState": "kling_pipe.running.status",
     "KlingPipeError": "kling_pipe.errors",
@@ -92,9 +92,9 @@ _EXPORTS = {
     "ModelRegistry": "kling_pipe.models.registry",
     "ModelSpec": "kling_pipe.models.registry",
     "Notice": "kling_pipe.running.events",
-    "Plan": "kling_pipe.plan.diff",
-    "PlannedCut": "kling_pipe.plan.cuts",
-    "PlannedJob": "kling_pipe.plan.diff",
+    "Plan": "kling_pipe.planning.diff",
+    "PlannedCut": "kling_pipe.planning.cuts",
+    "PlannedJob": "kling_pipe.planning.diff",
     "PredictionCreated": "kling_pipe.running.events",
     "Problem": "kling_pipe.errors",
     "ProgressChanged": "kling_pipe.running.events",
@@ -113,12 +113,12 @@ _EXPORTS = {
     "UnitFinished": "kling_pipe.running.events",
     "Workspace": "kling_pipe.workspace",
     "bundled_registry": "kling_pipe.models.registry",
-    "diff_plan": "kling_pipe.plan.diff",
-    "expand_matrix": "kling_pipe.plan.matrix",
+    "diff_plan": "kling_pipe.planning.diff",
+    "expand_matrix": "kling_pipe.planning.matrix",
     "load_manifest": "kling_pipe.manifest.loader",
     "plan": "kling_pipe.api",
-    "plan_cuts": "kling_pipe.plan.cuts",
-    "plan_jobs": "kling_pipe.plan.jobs",
+    "plan_cuts": "kling_pipe.planning.cuts",
+    "plan_jobs": "kling_pipe.planning.jobs",
     "plan_sync": "kling_pipe.api",
     "prepare_run": "kling_pipe.running.run_plan",
     "read_lock": "kling_pipe.lock",

@@ -22,8 +22,8 @@ import anyio
 import anyio.to_thread
 
 from kling_pipe.campaign import Campaign
-from kling_pipe.plan.diff import Plan
-from kling_pipe.report.writing import plan_since, write_report
+from kling_pipe.planning.diff import Plan
+from kling_pipe.reporting.writing import plan_since, write_report
 from kling_pipe.running.events import RunEvent
 from kling_pipe.running.record import CutRun
 from kling_pipe.running.run_plan import RunOptions, RunPlan, prepare_run

@@ -17,8 +17,8 @@ from kling_pipe.campaign import Campaign
 from kling_pipe.cli.app import LockOption, OutOption, StoreOption, app, err, out, user_errors
 from kling_pipe.errors import ManifestError, Problem
 from kling_pipe.manifest.schema import Manifest
-from kling_pipe.plan.diff import Plan
-from kling_pipe.plan.formats import plan_json, plan_markdown, plan_summary_line
+from kling_pipe.planning.diff import Plan
+from kling_pipe.planning.formats import plan_json, plan_markdown, plan_summary_line
 from kling_pipe.running.run_plan import RunOptions, prepare_run
 
 Strict = Annotated[bool, typer.Option("--strict", help="Treat warnings as errors (exit 2).")]

@@ -9,8 +9,8 @@ import typer
 
 from kling_pipe.campaign import Campaign
 from kling_pipe.cli.app import LockOption, OutOption, StoreOption, app, err, out, user_errors
-from kling_pipe.report.junit import write_junit
-from kling_pipe.report.writing import plan_since, read_run_json, write_report
+from kling_pipe.reporting.junit import write_junit
+from kling_pipe.reporting.writing import plan_since, read_run_json, write_report
 
 
 @app.command()

@@ -18,7 +18,7 @@ from kling_pipe.cli.interrupt import run_until_interrupted
 from kling_pipe.cli.planning import print_plan_table
 from kling_pipe.cli.progress import RunDisplay
 from kling_pipe.cli.stitching import stitch_and_tell
-from kling_pipe.report import write_junit, write_report
+from kling_pipe.reporting import write_junit, write_report
 from kling_pipe.running.record import RunRecord, read_record
 from kling_pipe.running.run_plan import RunOptions, RunPlan, prepare_run
 from kling_pipe.running.runner import run_campaign

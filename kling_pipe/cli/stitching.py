@@ -10,7 +10,7 @@ import typer
 from kling_pipe.backends import describe_backend
 from kling_pipe.campaign import Campaign
 from kling_pipe.cli.app import LockOption, OutOption, StoreOption, app, err, out, user_errors
-from kling_pipe.report import write_report
+from kling_pipe.reporting import write_report
 from kling_pipe.running.record import CutRun
 from kling_pipe.running.stitching import StitchOptions, StitchResult, stitch_campaign
 

@@ -27,7 +27,7 @@ from kling_pipe.manifest.schema import (
     Transition,
 )
 from kling_pipe.manifest.yaml_source import Path_, YamlDocument, parse_yaml
-from kling_pipe.plan.matrix import RESERVED, matrix_problems
+from kling_pipe.planning.matrix import RESERVED, matrix_problems
 
 _KNOWN_FIELDS = sorted(
     {

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict
 from kling_pipe.durable import write_atomically
 
 if TYPE_CHECKING:
-    from kling_pipe.plan.jobs import Job
+    from kling_pipe.planning.jobs import Job
 
 
 class JobRun(BaseModel):

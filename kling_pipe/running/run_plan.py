@@ -17,8 +17,8 @@ from kling_pipe.backends import describe_backend
 from kling_pipe.backends.protocol import Request
 from kling_pipe.campaign import Campaign
 from kling_pipe.errors import BudgetError, KlingPipeError, LostOutputsError
-from kling_pipe.plan.diff import Plan, PlannedJob
-from kling_pipe.plan.jobs import Job
+from kling_pipe.planning.diff import Plan, PlannedJob
+from kling_pipe.planning.jobs import Job
 from kling_pipe.running.journal import Journal, OutputRecord
 from kling_pipe.running.selection import check_glob
 from kling_pipe.running.store import ObjectStore

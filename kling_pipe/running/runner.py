@@ -24,7 +24,7 @@ from kling_pipe.backends.protocol import Backend
 from kling_pipe.campaign import Campaign
 from kling_pipe.errors import InputError
 from kling_pipe.lock import LockEntry, LockFile, update_lock
-from kling_pipe.plan.jobs import Job
+from kling_pipe.planning.jobs import Job
 from kling_pipe.running.events import Notice, RunEvent, RunFinished, RunStarted, UnitFinished
 from kling_pipe.running.journal import Journal, OutputRecord
 from kling_pipe.running.record import JobRun, RunRecord, RunSummary, write_record

@@ -19,7 +19,7 @@ from kling_pipe.manifest.schema import Cut
 from kling_pipe.media.cards import Card
 from kling_pipe.media.house import HouseFormat, house_format_for_ratio
 from kling_pipe.media.stitch import CutClip, CutRequest, CutResult, Transition, stitch_cuts
-from kling_pipe.plan.cuts import CardText, PlannedCut
+from kling_pipe.planning.cuts import CardText, PlannedCut
 from kling_pipe.running.journal import Journal, OutputRecord
 from kling_pipe.running.record import CutRun, write_cuts
 from kling_pipe.running.selection import check_cut_glob

@@ -22,11 +22,13 @@ HEAVY = (
     "ffmpeg",
     "imageio_ffmpeg",
     "rich.live",
-    "kling_pipe.backends",
+    "kling_pipe.backends.replicate",
+    "kling_pipe.backends.preview",
     "kling_pipe.emulator",
     "kling_pipe.media",
-    "kling_pipe.report",
-    "kling_pipe.run",
+    "kling_pipe.reporting",
+    "kling_pipe.running.scheduler",
+    "kling_pipe.running.runner",
 )
 
 COMMANDS = [

@@ -26,7 +26,7 @@ from kling_pipe.media.preview import (
     wrap_text,
 )
 from kling_pipe.media.probe import probe, scan_packets, verify_video
-from kling_pipe.plan.dialogue import speaking_seconds
+from kling_pipe.planning.dialogue import speaking_seconds
 
 KEY_A = sha256_hex("job a")
 KEY_B = sha256_hex("job b")

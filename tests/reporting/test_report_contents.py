@@ -7,7 +7,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 from kling_pipe.campaign import Campaign
-from kling_pipe.report.contents import (
+from kling_pipe.reporting.contents import (
     NOT_RUN,
     Caption,
     Media,
@@ -16,7 +16,7 @@ from kling_pipe.report.contents import (
     cut_entry_from_path,
     describe_value,
 )
-from kling_pipe.report.gallery import render_gallery
+from kling_pipe.reporting.gallery import render_gallery
 from kling_pipe.running.record import JobRun, RunRecord, RunSummary
 from tests.conftest import REPO
 

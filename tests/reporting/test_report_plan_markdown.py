@@ -7,7 +7,7 @@ from pathlib import Path
 
 from kling_pipe.campaign import Campaign
 from tests.conftest import kling
-from tests.report.conftest import lock_as_if_generated
+from tests.reporting.conftest import lock_as_if_generated
 
 ROW = re.compile(
     r"^\| `(?P<id>[^`]+)` \| (?P<status>\w+) \| (?P<reason>.*) \| \$(?P<cost>[\d.]+) \|$"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kling_pipe.plan.matrix import expand_matrix, matrix_problems
+from kling_pipe.planning.matrix import expand_matrix, matrix_problems
 
 
 def test_single_dimension() -> None:

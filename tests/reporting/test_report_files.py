@@ -12,10 +12,10 @@ import pytest
 from kling_pipe.campaign import Campaign
 from kling_pipe.media.ffmpeg import run_ffmpeg
 from kling_pipe.media.probe import probe
-from kling_pipe.report import write_report
+from kling_pipe.reporting import write_report
 from tests.conftest import kling
-from tests.report.conftest import JOB_IDS, NAME, lock_as_if_generated
-from tests.report.test_report_contents import parse
+from tests.reporting.conftest import JOB_IDS, NAME, lock_as_if_generated
+from tests.reporting.test_report_contents import parse
 
 
 def out_dir(project: Path) -> Path:

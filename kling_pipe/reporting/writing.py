@@ -18,15 +18,15 @@ from kling_pipe.durable import write_atomically
 from kling_pipe.errors import InputError
 from kling_pipe.lock import read_lock
 from kling_pipe.media.poster import poster_frames
-from kling_pipe.plan.diff import Plan, diff_plan
-from kling_pipe.report.contents import (
+from kling_pipe.planning.diff import Plan, diff_plan
+from kling_pipe.reporting.contents import (
     CutCard,
     Media,
     build_gallery,
     cut_card,
     cut_entry_from_path,
 )
-from kling_pipe.report.gallery import render_gallery
+from kling_pipe.reporting.gallery import render_gallery
 from kling_pipe.running.record import RunRecord
 
 

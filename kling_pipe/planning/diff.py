@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from kling_pipe.errors import Problem
 from kling_pipe.lock import LockEntry, LockFile
-from kling_pipe.plan.jobs import Job
+from kling_pipe.planning.jobs import Job
 
 Status = Literal["new", "changed", "unchanged", "lost"]
 

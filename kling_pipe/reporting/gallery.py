@@ -10,7 +10,7 @@ from __future__ import annotations
 from html import escape
 from urllib.parse import quote
 
-from kling_pipe.report.contents import NOT_RUN, ClipCard, CutCard, Gallery, Media, ShotGrid
+from kling_pipe.reporting.contents import NOT_RUN, ClipCard, CutCard, Gallery, Media, ShotGrid
 
 FACETS = (("market", "Market"), ("ratio", "Ratio"), ("status", "Status"))
 PROMPT_PREVIEW_CHARS = 110

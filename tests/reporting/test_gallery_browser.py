@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from tests.conftest import kling
-from tests.report.conftest import JOB_IDS, NAME
+from tests.reporting.conftest import JOB_IDS, NAME
 
 CHROMIUM = Path("/usr/bin/chromium")
 FAILED = "pour/us/9x16"

@@ -11,7 +11,7 @@ import pytest
 
 from kling_pipe.emulator import Emulator, EmulatorConfig, LatencyRange
 from tests.conftest import kling_command
-from tests.report.conftest import two_market_campaign
+from tests.reporting.conftest import two_market_campaign
 
 TOKEN = "r8_ci_token_not_real"
 

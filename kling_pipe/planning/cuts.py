@@ -14,9 +14,14 @@ from typing import Any
 from kling_pipe.errors import Problem
 from kling_pipe.manifest.loader import LoadedManifest
 from kling_pipe.manifest.schema import Card, Cut
-from kling_pipe.plan.dialogue import extract_dialogue
-from kling_pipe.plan.jobs import Job, template_context
-from kling_pipe.plan.templates import PromptTemplates, TemplateFailure, TemplateReader, ratio_slug
+from kling_pipe.planning.dialogue import extract_dialogue
+from kling_pipe.planning.jobs import Job, template_context
+from kling_pipe.planning.templates import (
+    PromptTemplates,
+    TemplateFailure,
+    TemplateReader,
+    ratio_slug,
+)
 
 DEFAULT_PER = ("market", "aspect_ratio")
 

@@ -24,9 +24,14 @@ from kling_pipe.models.registry import (
     estimate_cost,
     split_model_ref,
 )
-from kling_pipe.plan.dialogue import extract_dialogue, speaking_seconds
-from kling_pipe.plan.matrix import RESERVED, expand_matrix
-from kling_pipe.plan.templates import INLINE_PREFIX, PromptTemplates, TemplateFailure, ratio_slug
+from kling_pipe.planning.dialogue import extract_dialogue, speaking_seconds
+from kling_pipe.planning.matrix import RESERVED, expand_matrix
+from kling_pipe.planning.templates import (
+    INLINE_PREFIX,
+    PromptTemplates,
+    TemplateFailure,
+    ratio_slug,
+)
 
 _REMOTE = re.compile(r"^(https?|data):", re.IGNORECASE)
 _WARNING_KINDS = {"length", "deprecated"}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kling_pipe.report.junit import write_junit
-from kling_pipe.report.writing import write_report
+from kling_pipe.reporting.junit import write_junit
+from kling_pipe.reporting.writing import write_report
 
 __all__ = ["write_junit", "write_report"]

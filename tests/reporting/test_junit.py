@@ -12,10 +12,10 @@ import pytest
 import xmlschema
 
 from kling_pipe.emulator import Emulator, EmulatorConfig, Faults, LatencyRange
-from kling_pipe.report.junit import junit_xml
+from kling_pipe.reporting.junit import junit_xml
 from kling_pipe.running.record import JobRun, RunRecord, RunSummary
 from tests.conftest import kling
-from tests.report.conftest import JOB_IDS, NAME, two_market_campaign
+from tests.reporting.conftest import JOB_IDS, NAME, two_market_campaign
 
 TOKEN = "r8_junit_token_not_real"
 WHEN = datetime(2026, 3, 14, 9, 26, 53, tzinfo=UTC)

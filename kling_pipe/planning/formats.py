@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kling_pipe.plan.diff import Plan
+from kling_pipe.planning.diff import Plan
 
 
 def plan_json(the_plan: Plan) -> dict[str, Any]:

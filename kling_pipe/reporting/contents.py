@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from kling_pipe.plan.diff import Plan, PlannedJob
+from kling_pipe.planning.diff import Plan, PlannedJob
 from kling_pipe.running.record import JobRun, RunRecord
 
 NOT_RUN = "not run"

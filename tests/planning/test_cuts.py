@@ -4,7 +4,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from kling_pipe.campaign import Campaign
-from kling_pipe.plan.cuts import plan_cuts
+from kling_pipe.planning.cuts import plan_cuts
 
 Write = Callable[..., Path]
 
