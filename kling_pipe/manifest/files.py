@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from kling_pipe.canonical import file_sha256
+from kling_pipe.manifest.encoding import decode_source
 from kling_pipe.manifest.loader import LoadedManifest
 
 
@@ -21,13 +22,18 @@ class DiskSources:
         self._templates: dict[str, tuple[str, str] | None] = {}
 
     def template(self, name: str) -> tuple[str, str] | None:
-        """(source, path to show) of the first template called `name`, or None."""
+        """(source, path to show) of the first template called `name`, or None.
+
+        ManifestError, located in the template, when the file is not UTF-8.
+        """
         if name not in self._templates:
             self._templates[name] = None
             for folder in self._template_dirs:
                 candidate = folder / name
                 if candidate.is_file():
-                    self._templates[name] = (candidate.read_text("utf-8"), _shown(candidate))
+                    shown = _shown(candidate)
+                    text = decode_source(candidate.read_bytes(), shown)
+                    self._templates[name] = (text, shown)
                     break
         return self._templates[name]
 

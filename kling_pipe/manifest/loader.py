@@ -6,10 +6,11 @@ Every problem is reported at `FILE:LINE:COL` with its field path, several at onc
 from __future__ import annotations
 
 import difflib
+import types
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Union, get_args, get_origin
 
 import pydantic
 
@@ -131,16 +132,22 @@ def load_manifest_text(
 
 
 def _pydantic_problems(exc: pydantic.ValidationError, document: YamlDocument) -> list[Problem]:
+    errors = exc.errors(include_url=False)
+    guesses, misspelt = _guess_unknown_keys(
+        [tuple(e["loc"]) for e in errors if e["type"] == "extra_forbidden"],
+        {tuple(e["loc"]) for e in errors if e["type"] == "missing"},
+    )
     problems: list[Problem] = []
-    for error in exc.errors(include_url=False):
+    for error in errors:
         loc = tuple(error["loc"])
         kind = error["type"]
         if kind == "extra_forbidden":
-            name = str(loc[-1])
-            guess = difflib.get_close_matches(name, _KNOWN_FIELDS, n=1, cutoff=0.7)
-            hint = f"; did you mean {guess[0]!r}?" if guess else ""
-            message = f"unknown key {name!r}{hint}"
+            guess = guesses.get(loc)
+            hint = f"; did you mean {guess!r}?" if guess else ""
+            message = f"unknown key {str(loc[-1])!r}{hint}"
             where = document.location(loc, key=True)
+        elif kind == "missing" and loc in misspelt:
+            continue  # reported once, at the unknown key that is its misspelling
         elif kind == "missing":
             message = f"required key {loc[-1]!r} is missing"
             where = document.location(loc[:-1])
@@ -155,6 +162,63 @@ def _pydantic_problems(exc: pydantic.ValidationError, document: YamlDocument) ->
             where = document.location(loc)
         problems.append(Problem(message, where, dotted(loc)))
     return _dedupe(problems)
+
+
+def _guess_unknown_keys(
+    unknown: list[tuple[Any, ...]], missing: set[tuple[Any, ...]]
+) -> tuple[dict[tuple[Any, ...], str], set[tuple[Any, ...]]]:
+    """A did-you-mean for each unknown key, from the fields of the model it was written in.
+
+    A required field that is missing beside a close unknown key is that key misspelt: the pair
+    is one mistake, so the missing field is returned to be left unreported.
+    """
+    guesses: dict[tuple[Any, ...], str] = {}
+    misspelt: set[tuple[Any, ...]] = set()
+    for loc in unknown:
+        parent, name = loc[:-1], str(loc[-1])
+        absent = [str(m[-1]) for m in missing - misspelt if m[:-1] == parent]
+        guess = difflib.get_close_matches(name, absent, n=1, cutoff=0.6)
+        if guess:
+            misspelt.add((*parent, guess[0]))
+        else:
+            model = _model_at(parent)
+            fields = sorted(model.model_fields) if model else _KNOWN_FIELDS
+            guess = difflib.get_close_matches(name, fields, n=1, cutoff=0.7)
+        if guess:
+            guesses[loc] = guess[0]
+    return guesses, misspelt
+
+
+def _model_at(loc: tuple[Any, ...]) -> type[pydantic.BaseModel] | None:
+    """The schema model whose fields are the keys of the mapping at `loc`, if there is one."""
+    annotation: Any = Manifest
+    for part in loc:
+        model = _model_in(annotation)
+        if model is not None:
+            field = model.model_fields.get(str(part))
+            if field is None:
+                return None
+            annotation = field.annotation
+        elif get_origin(annotation) is list:
+            annotation = get_args(annotation)[0]
+        elif get_origin(annotation) is dict:
+            annotation = get_args(annotation)[1]
+        else:
+            return None
+    return _model_in(annotation)
+
+
+def _model_in(annotation: Any) -> type[pydantic.BaseModel] | None:
+    """The model an annotation stands for, seeing through `Annotated` and `X | None`."""
+    if isinstance(annotation, type) and issubclass(annotation, pydantic.BaseModel):
+        return annotation
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _model_in(get_args(annotation)[0])
+    if origin in (Union, types.UnionType):
+        models = [m for m in map(_model_in, get_args(annotation)) if m is not None]
+        return models[0] if len(models) == 1 else None
+    return None
 
 
 def _dedupe(problems: list[Problem]) -> list[Problem]:

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from kling_pipe.errors import ManifestError, Problem, SourceLocation
+from kling_pipe.manifest.encoding import decode_source
 
 Path_ = tuple[str | int, ...]
 
@@ -194,34 +195,18 @@ class _Builder:
 def parse_yaml(text: str | bytes, file: str) -> YamlDocument:
     """Parse one YAML document into plain data with positions; ManifestError on any problem."""
     if isinstance(text, bytes):
-        try:
-            text = text.decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            raise ManifestError(
-                [Problem(f"not UTF-8 text (byte {exc.start}): {exc.reason}", SourceLocation(file))]
-            ) from None
+        text = decode_source(text, file)
     doc = YamlDocument(file=file, data=None)
     try:
         loader = _ComposeLoader(text)
     except yaml.reader.ReaderError as exc:
-        raise ManifestError(
-            [Problem(f"not YAML text: {exc.reason}", SourceLocation(file))]
-        ) from None
+        raise ManifestError([_reader_problem(exc, text, file)]) from None
     try:
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = (
-            SourceLocation(file, mark.line + 1, mark.column + 1) if mark else SourceLocation(file)
-        )
-        message = str(exc.problem or exc.context or "invalid YAML")
-        if exc.context and exc.problem:
-            message = f"{exc.problem} ({exc.context})"
-        raise ManifestError([Problem(f"YAML syntax: {message}", where)]) from None
+        raise ManifestError([_syntax_problem(exc, file)]) from None
     except yaml.reader.ReaderError as exc:
-        raise ManifestError(
-            [Problem(f"not YAML text: {exc.reason}", SourceLocation(file))]
-        ) from None
+        raise ManifestError([_reader_problem(exc, text, file)]) from None
     except yaml.YAMLError as exc:
         raise ManifestError([Problem(f"YAML syntax: {exc}", SourceLocation(file))]) from None
     finally:
@@ -238,3 +223,54 @@ def parse_yaml(text: str | bytes, file: str) -> YamlDocument:
     if builder.problems:
         raise ManifestError(builder.problems)
     return doc
+
+
+# Scanner and parser errors that almost always mean a line is indented wrongly (or, for mapping
+# values, that a plain value contains ": " and needs quotes).
+_INDENTATION_PROBLEMS = (
+    "mapping values are not allowed here",
+    "did not find expected key",
+    "did not find expected '-' indicator",
+    "could not find expected ':'",
+    "expected <block end>",
+    "expected a block",
+)
+_TOKEN_NAMES = {
+    "'?'": "a key",
+    "'-'": "a list item",
+    "'<block mapping start>'": "an indented mapping",
+    "'<block sequence start>'": "an indented list",
+    "'<block end>'": "the end of an indented block",
+    "'<scalar>'": "a value",
+}
+
+
+def _syntax_problem(exc: yaml.MarkedYAMLError, file: str) -> Problem:
+    mark = exc.problem_mark or exc.context_mark
+    where = SourceLocation(file, mark.line + 1, mark.column + 1) if mark else SourceLocation(file)
+    problem = str(exc.problem or exc.context or "invalid YAML")
+    for token, name in _TOKEN_NAMES.items():
+        problem = problem.replace(f"found {token}", f"found {name}")
+    message = f"{problem} ({exc.context})" if exc.context and exc.problem else problem
+    if "found character '\\t'" in problem:
+        message += "; YAML is indented with spaces, never tabs"
+    elif mark is not None and problem.startswith(_INDENTATION_PROBLEMS):
+        message += (
+            f"; check the indentation at line {mark.line + 1}: keys of one mapping start in the "
+            "same column, nested ones further right"
+        )
+        if problem.startswith("mapping values"):
+            message += ", and a value containing ': ' needs quotes"
+    return Problem(f"YAML syntax: {message}", where)
+
+
+def _reader_problem(exc: yaml.reader.ReaderError, text: str, file: str) -> Problem:
+    """A character YAML does not allow (a control character), located by line and column."""
+    before = text[: exc.position]
+    line = before.count("\n") + 1
+    column = exc.position - (before.rfind("\n") + 1) + 1
+    character = exc.character if isinstance(exc.character, int) else ord(exc.character[:1] or " ")
+    return Problem(
+        f"not YAML text: {exc.reason} (character U+{character:04X})",
+        SourceLocation(file, line, column),
+    )

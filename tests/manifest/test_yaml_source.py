@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from kling_pipe.errors import ManifestError
+from kling_pipe.errors import ManifestError, SourceLocation
 from kling_pipe.manifest.yaml_source import parse_yaml
 
 
@@ -53,3 +53,39 @@ def test_recursive_alias_is_refused_not_a_crash() -> None:
 def test_undecodable_or_empty_input_is_a_product_error(raw: bytes) -> None:
     with pytest.raises(ManifestError):
         parse_yaml(raw, "m.yaml")
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ("shots:\n  - id: hero\n     prompt: x\n", (3, 12)),  # deeper than its sibling
+        ("shots:\n  - id: hero\n    prompt: x\n  model: y\n", (4, 3)),  # shallower
+        ("shots:\n  - id: hero\n    prompt: x\n   model: y\n", (4, 4)),  # in between
+        ("version: 1\n name: demo\n", (2, 6)),
+    ],
+)
+def test_indentation_errors_say_to_check_the_indentation_at_their_line(
+    text: str, where: tuple[int, int]
+) -> None:
+    with pytest.raises(ManifestError) as caught:
+        parse_yaml(text, "m.yaml")
+    (problem,) = caught.value.problems
+    assert problem.location == SourceLocation("m.yaml", *where)
+    assert f"check the indentation at line {where[0]}" in problem.message
+
+
+def test_a_tab_used_for_indentation_is_named() -> None:
+    with pytest.raises(ManifestError) as caught:
+        parse_yaml("vars:\n\tbrand: Acme\n", "m.yaml")
+    assert str(caught.value) == (
+        "m.yaml:2:1: YAML syntax: found character '\\t' that cannot start any token "
+        "(while scanning for the next token); YAML is indented with spaces, never tabs"
+    )
+
+
+def test_a_control_character_is_located() -> None:
+    with pytest.raises(ManifestError) as caught:
+        parse_yaml("a: 1\nb: x\x01y\n", "m.yaml")
+    assert str(caught.value) == (
+        "m.yaml:2:5: not YAML text: special characters are not allowed (character U+0001)"
+    )

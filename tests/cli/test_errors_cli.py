@@ -1,0 +1,86 @@
+"""Errors as a new user meets them through `kling-pipe`: located, actionable, exit 2, verbatim."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+from tests.conftest import kling
+
+Write = Callable[..., Path]
+
+MANIFEST = """
+version: 1
+name: demo
+model: kwaivgi/kling-v2.6
+defaults: {generate_audio: false}
+markets:
+  us: {product: Kettle}
+  jp: {product: ケトル}
+matrix:
+  market: [us, jp]
+  aspect_ratio: ["16:9", "9:16"]
+shots:
+  - id: hero
+    prompt: "A {{ product }} on a table"
+"""
+
+
+def assert_user_error(result: subprocess.CompletedProcess[str], *lines: str) -> None:
+    """Exit 2, no traceback, and each expected line printed on stderr."""
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    for line in lines:
+        assert line in result.stderr.splitlines(), result.stderr
+
+
+def test_a_misspelt_required_key_is_one_error(write_manifest: Write) -> None:
+    path = write_manifest(MANIFEST.replace("    prompt:", "    promt:"))
+    result = kling("validate", path)
+    assert_user_error(
+        result,
+        f"{path}:13:5: shots[0].promt: unknown key 'promt'; did you mean 'prompt'?",
+        "1 error(s)",
+    )
+    assert "is missing" not in result.stderr
+
+
+def test_a_badly_indented_line_says_to_check_its_indentation(write_manifest: Write) -> None:
+    path = write_manifest(MANIFEST.replace("    prompt:", "     prompt:"))
+    result = kling("validate", path)
+    assert_user_error(result)
+    assert f"{path}:13:12: YAML syntax: mapping values are not allowed here; " in result.stderr
+    assert "check the indentation at line 13" in result.stderr
+
+
+def test_a_manifest_saved_as_windows_1252_names_the_byte_and_the_encoding(
+    write_manifest: Write,
+) -> None:
+    path = write_manifest(MANIFEST)
+    path.write_bytes(MANIFEST.lstrip().replace("ケトル", "Théière").encode("cp1252"))
+    assert_user_error(
+        kling("validate", path),
+        f"{path}:7:19: not UTF-8: byte 0xE9 cannot be decoded; it looks like Windows-1252 "
+        "(Western European); save it as UTF-8",
+    )
+
+
+def test_a_manifest_saved_as_utf16_says_so(write_manifest: Write) -> None:
+    path = write_manifest(MANIFEST)
+    path.write_bytes(MANIFEST.lstrip().encode("utf-16"))
+    assert_user_error(
+        kling("validate", path),
+        f"{path}:1:1: the file is UTF-16 (it starts with a UTF-16 byte order mark); "
+        "save it as UTF-8",
+    )
+
+
+def test_a_template_file_in_shift_jis_is_located_in_the_template(write_manifest: Write) -> None:
+    path = write_manifest(MANIFEST.replace("A {{ product }} on a table", "{% include 'h.j2' %}"))
+    (path.parent / "templates/h.j2").write_bytes("{{ product }}\n湯気が立つ\n".encode("shift_jis"))
+    assert_user_error(
+        kling("validate", path, cwd=path.parent),
+        "templates/h.j2:2:1: not UTF-8: byte 0x93 cannot be decoded; it looks like Shift-JIS "
+        "(Japanese); save it as UTF-8",
+    )
