@@ -82,6 +82,8 @@ class YamlDocument:
     value_positions: dict[Path_, tuple[int, int]] = field(default_factory=dict)
     key_positions: dict[Path_, tuple[int, int]] = field(default_factory=dict)
     block_scalars: set[Path_] = field(default_factory=set)  # `|` or `>`: text starts a line later
+    source: str = ""
+    scalar_spans: dict[Path_, tuple[int, int]] = field(default_factory=dict)  # [start, end)
 
     def location(self, path: Path_, *, key: bool = False) -> SourceLocation:
         """Where `path` is written; the nearest enclosing node when it is not (a missing field)."""
@@ -97,6 +99,34 @@ class YamlDocument:
             probe = probe[:-1]
         line, col = self.value_positions.get((), (1, 1))
         return SourceLocation(self.file, line, col)
+
+    def word_location(
+        self, path: Path_, value: str, line: int, column: int, word: str
+    ) -> SourceLocation | None:
+        """Where `word`, found at `line`:`column` of the scalar `value` at `path`, is written.
+
+        Quotes, escapes, line folding and block indentation move text about but never split a
+        word, so the n-th occurrence of the word in the value is its n-th in the scalar's source.
+        None when that does not hold (a word spelt with escapes).
+        """
+        span = self.scalar_spans.get(path)
+        if span is None or not self.source:
+            return None
+        lines = re.split(r"\r\n|\r|\n", value)
+        offset = sum(len(text) + 1 for text in lines[: line - 1]) + column - 1
+        pattern = re.compile(rf"(?<!\w){re.escape(word)}(?!\w)")
+        nth = sum(1 for found in pattern.finditer(value) if found.start() < offset)
+        start, end = span
+        if path in self.block_scalars:  # skip the `|` line: it may hold a comment
+            start = self.source.find("\n", start, end) + 1 or end
+        matches = list(pattern.finditer(self.source, start, end))
+        if nth >= len(matches):
+            return None
+        index = matches[nth].start()
+        line_start = self.source.rfind("\n", 0, index) + 1
+        return SourceLocation(
+            self.file, self.source.count("\n", 0, index) + 1, index - line_start + 1
+        )
 
 
 def _mark(node: yaml.Node) -> tuple[int, int]:
@@ -118,6 +148,7 @@ class _Builder:
             )
             return None
         if isinstance(node, yaml.ScalarNode):
+            self._doc.scalar_spans.setdefault(path, (node.start_mark.index, node.end_mark.index))
             if node.style in ("|", ">"):
                 self._doc.block_scalars.add(path)
             try:
@@ -196,7 +227,7 @@ def parse_yaml(text: str | bytes, file: str) -> YamlDocument:
     """Parse one YAML document into plain data with positions; ManifestError on any problem."""
     if isinstance(text, bytes):
         text = decode_source(text, file)
-    doc = YamlDocument(file=file, data=None)
+    doc = YamlDocument(file=file, data=None, source=text)
     try:
         loader = _ComposeLoader(text)
     except yaml.reader.ReaderError as exc:

@@ -199,26 +199,30 @@ class _Planner:
         try:
             return self.templates.render(source, context)
         except TemplateFailure as failure:
-            if failure.file and failure.file != INLINE_PREFIX:
-                where = f"{failure.file}:{failure.line}" if failure.line else failure.file
-                self.errors_append(
-                    Problem(
-                        f"{failure.message} (in {where})",
-                        self.loaded.location(path),
-                        dotted(path),
-                        job,
-                    )
-                )
-            else:
-                location = self.loaded.location(path)
-                if failure.line and location.line is not None:
-                    offset = 1 if path in self.loaded.document.block_scalars else 0
-                    line = location.line + offset + failure.line - 1
-                    location = SourceLocation(
-                        location.file, line, None if offset or failure.line > 1 else location.column
-                    )
-                self.errors_append(Problem(failure.message, location, dotted(path), job))
+            self.errors_append(self.template_problem(failure, source, path, job))
             return None
+
+    def template_problem(
+        self, failure: TemplateFailure, source: str, path: Path_, job: str
+    ) -> Problem:
+        """A template failure located where it is fixed: the template file, else the manifest."""
+        field_at = self.loaded.location(path)
+        if failure.file and failure.file != INLINE_PREFIX:
+            where = SourceLocation(failure.file, failure.line, failure.column)
+            return Problem(f"{failure.message} (included at {field_at})", where, dotted(path), job)
+        location = None
+        if failure.name and failure.line and failure.column:
+            location = self.loaded.document.word_location(
+                path, source, failure.line, failure.column, failure.name
+            )
+        if location is None:
+            location = field_at
+            if failure.line and field_at.line is not None:
+                offset = 1 if path in self.loaded.document.block_scalars else 0
+                line = field_at.line + offset + failure.line - 1
+                column = None if offset or failure.line > 1 else field_at.column
+                location = SourceLocation(field_at.file, line, column)
+        return Problem(failure.message, location, dotted(path), job)
 
     def errors_append(self, problem: Problem) -> None:
         ident = (problem.message, str(problem.location), problem.field_path)

@@ -84,3 +84,28 @@ def test_a_template_file_in_shift_jis_is_located_in_the_template(write_manifest:
         "templates/h.j2:2:1: not UTF-8: byte 0x93 cannot be decoded; it looks like Shift-JIS "
         "(Japanese); save it as UTF-8",
     )
+
+
+def test_an_undefined_template_variable_gets_its_column_and_a_did_you_mean(
+    write_manifest: Write,
+) -> None:
+    path = write_manifest(MANIFEST.replace("{{ product }}", "{{ prodcut }}"))
+    assert_user_error(
+        kling("validate", path),
+        f"{path}:13:19: shots[0].prompt: undefined variable 'prodcut'; did you mean 'product'? "
+        "(job hero/us/16x9)",
+    )
+
+
+def test_an_undefined_variable_in_a_template_file_points_into_that_file(
+    write_manifest: Write,
+) -> None:
+    path = write_manifest(
+        MANIFEST.replace("A {{ product }} on a table", "{% include 'h.j2' %}"),
+        files={"templates/h.j2": "Close-up.\nA {{ prodcut }} pouring\n"},
+    )
+    assert_user_error(
+        kling("validate", path, cwd=path.parent),
+        "templates/h.j2:2:6: shots[0].prompt: undefined variable 'prodcut'; did you mean "
+        f"'product'? (included at {path}:13:13) (job hero/us/16x9)",
+    )

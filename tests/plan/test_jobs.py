@@ -179,9 +179,11 @@ def test_render_error_names_the_job_and_the_template_file_and_line(
     text = BASE.replace(PROMPT, "    prompt: \"{% include 'h.j2' %}\"")
     path = write_manifest(text, files={"templates/h.j2": "line one\n{{ missing_var }}\n"})
     (error,) = errors_of(path)
-    assert "undefined variable: 'missing_var' is undefined" in error
-    assert "templates/h.j2:2" in error
-    assert error.endswith("(job hero/us/16x9)")
+    assert error == (
+        f"{path.parent}/templates/h.j2:2:4: shots[0].prompt: undefined variable 'missing_var' "
+        "(defined: aspect_ratio, brand, line, market, product, shot) "
+        f"(included at {path}:14:13) (job hero/us/16x9)"
+    )
 
 
 def test_render_error_in_a_block_prompt_points_at_the_manifest_line(write_manifest: Write) -> None:
@@ -191,7 +193,8 @@ def test_render_error_in_a_block_prompt_points_at_the_manifest_line(write_manife
     )
     path = write_manifest(text)
     assert errors_of(path) == [
-        f"{path}:16: shots[0].prompt: undefined variable: 'nope' is undefined (job hero/us/16x9)"
+        f"{path}:16:10: shots[0].prompt: undefined variable 'nope' "
+        "(defined: aspect_ratio, brand, line, market, product, shot) (job hero/us/16x9)"
     ]
 
 
@@ -264,3 +267,31 @@ def test_colliding_job_ids_are_an_error(write_manifest: Write) -> None:
     text = BASE.replace('["16:9", "9:16"]', '["16:9", "16x9"]')
     errors = errors_of(write_manifest(text))
     assert any("two combinations give the job id 'hero/us/16x9'" in e for e in errors)
+
+
+@pytest.mark.parametrize(
+    ("prompt", "where"),
+    [
+        ("prompt: A {{ brand }} {{ prodcut }}", "14:30"),
+        ("prompt: 'it''s {{ prodcut }}'", "14:23"),
+        ('prompt: "A \\"{{ brand }}\\" and\n      then {{ prodcut }}"', "15:15"),
+        ("prompt: |  # prodcut\n      A prodcut {{ brand }}\n        and {{ prodcut }}", "16:16"),
+        ("prompt: >-\n      A {{ brand }}\n      and {{ prodcut }}", "16:14"),
+    ],
+)
+def test_an_undefined_variable_in_a_manifest_prompt_points_at_its_line_and_column(
+    write_manifest: Write, prompt: str, where: str
+) -> None:
+    path = write_manifest(BASE.replace(PROMPT, f"    {prompt}"))
+    assert errors_of(path) == [
+        f"{path}:{where}: shots[0].prompt: undefined variable 'prodcut'; did you mean 'product'? "
+        "(job hero/us/16x9)"
+    ]
+
+
+def test_an_undefined_variable_in_a_default_input_is_located_once(write_manifest: Write) -> None:
+    path = write_manifest(BASE.replace("blurry {{ brand }}", "blurry {{ bran }}"))
+    assert errors_of(path) == [
+        f"{path}:4:76: defaults.negative_prompt: undefined variable 'bran'; "
+        "did you mean 'brand'? (job hero/us/16x9)"
+    ]
