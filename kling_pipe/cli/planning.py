@@ -14,18 +14,25 @@ from rich.table import Table
 
 from kling_pipe.campaign import Campaign
 from kling_pipe.cli.app import app, err, out, user_errors
-from kling_pipe.errors import ManifestError, Problem
+from kling_pipe.errors import Problem
 from kling_pipe.manifest.schema import Manifest
 from kling_pipe.plan.diff import Plan
 
 Strict = Annotated[bool, typer.Option("--strict", help="Treat warnings as errors (exit 2).")]
 
 
-def _print_warnings(warnings: tuple[Problem, ...] | list[Problem], strict: bool) -> None:
-    if strict and warnings:
-        raise ManifestError(list(warnings))
+def _print_warnings(
+    warnings: tuple[Problem, ...] | list[Problem], strict: bool, file: Path | None = None
+) -> None:
+    """Print each warning at its location; with --strict, then fail saying that they did it."""
     for warning in warnings:
         err.print(str(warning), style="yellow", markup=False)
+    if strict and warnings:
+        count = len(warnings)
+        what = "1 warning is an error" if count == 1 else f"{count} warnings are errors"
+        prefix = f"{file}: " if file else ""
+        err.print(f"{prefix}failed: {what} with --strict (listed above)", style="red")
+        raise typer.Exit(2)
 
 
 @app.command()
@@ -39,7 +46,7 @@ def validate(
         try:
             with user_errors():
                 campaign = Campaign.open(path)
-                _print_warnings(campaign.job_plan.warnings, strict)
+                _print_warnings(campaign.job_plan.warnings, strict, path)
                 out.print(f"{path}: ok, {len(campaign.job_plan.jobs)} jobs", markup=False)
         except typer.Exit:
             failed = True

@@ -252,7 +252,9 @@ def _cross_field_problems(loaded: LoadedManifest) -> list[Problem]:
                 market_values.append((("matrix", section, i, "market"), entry["market"]))
     for where, value in market_values:
         if not isinstance(value, str) or value not in m.markets:
-            at(where, f"unknown market {value!r} (markets: {known_markets})")
+            guess = difflib.get_close_matches(str(value), list(m.markets), n=1, cutoff=0.6)
+            hint = f"; did you mean {guess[0]!r}?" if guess else ""
+            at(where, f"unknown market {value!r} (markets: {known_markets}){hint}")
     if (
         m.markets
         and "market" not in m.matrix

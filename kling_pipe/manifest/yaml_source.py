@@ -235,7 +235,7 @@ def parse_yaml(text: str | bytes, file: str) -> YamlDocument:
     try:
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
-        raise ManifestError([_syntax_problem(exc, file)]) from None
+        raise ManifestError([_syntax_problem(exc, text, file)]) from None
     except yaml.reader.ReaderError as exc:
         raise ManifestError([_reader_problem(exc, text, file)]) from None
     except yaml.YAMLError as exc:
@@ -276,15 +276,24 @@ _TOKEN_NAMES = {
 }
 
 
-def _syntax_problem(exc: yaml.MarkedYAMLError, file: str) -> Problem:
+def _syntax_problem(exc: yaml.MarkedYAMLError, text: str, file: str) -> Problem:
     mark = exc.problem_mark or exc.context_mark
     where = SourceLocation(file, mark.line + 1, mark.column + 1) if mark else SourceLocation(file)
     problem = str(exc.problem or exc.context or "invalid YAML")
     for token, name in _TOKEN_NAMES.items():
         problem = problem.replace(f"found {token}", f"found {name}")
     message = f"{problem} ({exc.context})" if exc.context and exc.problem else problem
+    rows = text.splitlines()
+    row = rows[mark.line] if mark and mark.line < len(rows) else ""
+    after_a_value = mark is not None and bool(row[: mark.column].strip(" -"))
     if "found character '\\t'" in problem:
         message += "; YAML is indented with spaces, never tabs"
+    elif after_a_value and problem.endswith("but found a value"):
+        # `b: "say "hi" now"`: the value ended at the second quote and text follows it.
+        message += (
+            "; text follows a quoted value: put a value that contains quotes in the other kind "
+            "of quotes (or double a ' inside '…')"
+        )
     elif mark is not None and problem.startswith(_INDENTATION_PROBLEMS):
         message += (
             f"; check the indentation at line {mark.line + 1}: keys of one mapping start in the "

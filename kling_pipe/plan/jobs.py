@@ -25,7 +25,7 @@ from kling_pipe.models.registry import (
     split_model_ref,
 )
 from kling_pipe.plan.dialogue import extract_dialogue, speaking_seconds
-from kling_pipe.plan.matrix import RESERVED, expand_matrix
+from kling_pipe.plan.matrix import RESERVED, expand_matrix, unmatched_excludes
 from kling_pipe.plan.templates import INLINE_PREFIX, PromptTemplates, TemplateFailure, ratio_slug
 
 _REMOTE = re.compile(r"^(https?|data):", re.IGNORECASE)
@@ -253,6 +253,8 @@ class _Planner:
                 ids[job.id] = combination
                 jobs.append(job)
         self.check_start_images_across_ratios(jobs)
+        for unmatched in unmatched_excludes(self.m.matrix):
+            self.report(("matrix", *unmatched.path), unmatched.message, "", warning=True)
         if self.errors:
             raise ManifestError(self.errors + self.warnings)
         return JobPlan(tuple(jobs), tuple(self.warnings))

@@ -109,3 +109,46 @@ def test_an_undefined_variable_in_a_template_file_points_into_that_file(
         "templates/h.j2:2:6: shots[0].prompt: undefined variable 'prodcut'; did you mean "
         f"'product'? (included at {path}:13:13) (job hero/us/16x9)",
     )
+
+
+EXCLUDE_AT = '  aspect_ratio: ["16:9", "9:16"]\n'
+
+
+def test_an_exclude_that_matches_nothing_is_a_warning_and_an_error_with_strict(
+    write_manifest: Write,
+) -> None:
+    path = write_manifest(
+        MANIFEST.replace(EXCLUDE_AT, EXCLUDE_AT + '  exclude: [{aspect_ratio: "1:1"}]\n')
+    )
+    warning = (
+        f"{path}:11:28: warning: matrix.exclude[0].aspect_ratio: this exclude matches no "
+        "combination: '1:1' is not a value of aspect_ratio ('16:9', '9:16')"
+    )
+    relaxed = kling("validate", path)
+    assert relaxed.returncode == 0, relaxed.stderr
+    assert warning in relaxed.stderr.splitlines()
+    assert_user_error(
+        kling("validate", "--strict", path),
+        warning,
+        f"{path}: failed: 1 warning is an error with --strict (listed above)",
+    )
+
+
+def test_an_exclude_naming_an_unknown_market_suggests_the_market(write_manifest: Write) -> None:
+    path = write_manifest(MANIFEST.replace(EXCLUDE_AT, EXCLUDE_AT + "  exclude: [{market: jpn}]\n"))
+    assert_user_error(
+        kling("validate", path),
+        f"{path}:11:22: matrix.exclude[0].market: unknown market 'jpn' (markets: us, jp); "
+        "did you mean 'jp'?",
+    )
+
+
+def test_validate_strict_counts_the_warnings_that_failed_it(write_manifest: Write) -> None:
+    text = MANIFEST.replace(EXCLUDE_AT, EXCLUDE_AT + '  exclude: [{aspect_ratio: "1:1"}]\n')
+    path = write_manifest(
+        text.replace('"A {{ product }} on a table"', "'A {{ product }}, a voice says \"hi there\"'")
+    )
+    result = kling("validate", "--strict", path)
+    assert_user_error(result, f"{path}: failed: 2 warnings are errors with --strict (listed above)")
+    assert sum("warning:" in line for line in result.stderr.splitlines()) == 2
+    assert "0 error(s)" not in result.stderr

@@ -89,3 +89,13 @@ def test_a_control_character_is_located() -> None:
     assert str(caught.value) == (
         "m.yaml:2:5: not YAML text: special characters are not allowed (character U+0001)"
     )
+
+
+@pytest.mark.parametrize("text", ['a: 1\nb: "say "hi" now"\n', "a: 1\nb: 'it's here'\n"])
+def test_text_after_a_closing_quote_is_explained_not_blamed_on_indentation(text: str) -> None:
+    with pytest.raises(ManifestError) as caught:
+        parse_yaml(text, "m.yaml")
+    (problem,) = caught.value.problems
+    assert problem.location is not None and problem.location.line == 2
+    assert "text follows a quoted value" in problem.message
+    assert "indentation" not in problem.message

@@ -295,3 +295,19 @@ def test_an_undefined_variable_in_a_default_input_is_located_once(write_manifest
         f"{path}:4:76: defaults.negative_prompt: undefined variable 'bran'; "
         "did you mean 'brand'? (job hero/us/16x9)"
     ]
+
+
+def test_an_exclude_that_matches_no_combination_is_a_warning_at_its_value(
+    write_manifest: Write,
+) -> None:
+    text = BASE.replace(
+        '  aspect_ratio: ["16:9", "9:16"]\n',
+        '  aspect_ratio: ["16:9", "9:16"]\n  exclude: [{market: jp, aspect_ratio: "1:1"}]\n',
+    )
+    path = write_manifest(text)
+    plan = Campaign.open(path).job_plan
+    assert len(plan.jobs) == 4
+    assert [str(w) for w in plan.warnings] == [
+        f"{path}:12:40: warning: matrix.exclude[0].aspect_ratio: this exclude matches no "
+        "combination: '1:1' is not a value of aspect_ratio ('16:9', '9:16')"
+    ]
