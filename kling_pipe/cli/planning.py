@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from kling_pipe.campaign import Campaign
 from kling_pipe.cli.app import app, err, out, user_errors
@@ -149,12 +150,14 @@ def _print_plan_table(the_plan: Plan) -> None:
             f"{p.job.duration:g}",
             p.job.aspect_ratio,
             "yes" if p.job.has_audio else "no",
-            f"[{colours[p.status]}]{p.status}[/]",
+            Text(p.status, style=colours[p.status]),
             f"{p.cost_usd:.2f}",
             p.reason,
         )
     for removed in the_plan.removed:
-        table.add_row(removed, "", "", "", "", "[red]removed[/]", "", "gone from the manifest")
+        table.add_row(
+            removed, "", "", "", "", Text("removed", style="red"), "", "gone from the manifest"
+        )
     out.print(table)
     out.print(_summary_line(the_plan), markup=False)
 

@@ -207,7 +207,7 @@ def status(
         counts[state] = counts.get(state, 0) + 1
         table.add_row(
             job.id,
-            f"[{colours.get(state, 'white')}]{state}[/]",
+            Text(state, style=colours.get(state, "white")),
             (rec.prediction_id or "") if rec else "",
             str(rec.attempts) if rec else "",
             (rec.error or "") if rec else "",

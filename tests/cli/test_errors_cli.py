@@ -6,6 +6,8 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
+from kling_pipe.campaign import Campaign
+from kling_pipe.lock import LockEntry, LockFile, write_lock
 from tests.conftest import kling
 
 Write = Callable[..., Path]
@@ -152,3 +154,36 @@ def test_validate_strict_counts_the_warnings_that_failed_it(write_manifest: Writ
     assert_user_error(result, f"{path}: failed: 2 warnings are errors with --strict (listed above)")
     assert sum("warning:" in line for line in result.stderr.splitlines()) == 2
     assert "0 error(s)" not in result.stderr
+
+
+def test_error_text_is_printed_verbatim_without_emoji_or_markup(write_manifest: Write) -> None:
+    path = write_manifest(MANIFEST.replace("  - id: hero", '  - id: ":x: [red]hero[/red]"'))
+    result = kling("validate", path)
+    assert_user_error(result)
+    assert "got ':x: [red]hero[/red]'" in result.stderr
+    assert "❌" not in result.stderr
+
+
+def test_plan_table_shows_statuses_and_user_values_verbatim(write_manifest: Write) -> None:
+    path = write_manifest(MANIFEST)
+    campaign = Campaign.open(path)
+    job = campaign.job_plan.jobs[0]
+    material = job.key_material()
+    material["inputs"] = {**material["inputs"], "aspect_ratio": ":x: [bold]y[/]"}
+    lock = LockFile(
+        manifest=campaign.name, jobs={job.id: LockEntry(key="0" * 64, material=material)}
+    )
+    write_lock(campaign.lock_path, lock)
+    result = kling("plan", path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("│ new ") == 3
+    assert "│ changed │" in result.stdout
+    assert "aspect_ratio ':x: [bold]y[/]' → '16:9'" in result.stdout
+
+
+def test_version_prints_the_installed_version() -> None:
+    from importlib.metadata import version
+
+    result = kling("--version")
+    assert result.returncode == 0
+    assert result.stdout == f"kling-pipe {version('kling-pipe')}\n"
