@@ -29,9 +29,7 @@ app = typer.Typer(
 # Off a terminal (CI logs, pipes) tables get room instead of the 80 columns rich assumes.
 # Emoji codes and markup are off: user and error text (":x:", "[red]") is printed verbatim;
 # styling is given with `style=` or rich Text, never inside the printed string.
-out = Console(
-    soft_wrap=True, width=None if sys.stdout.isatty() else 200, emoji=False, markup=False
-)
+out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200, emoji=False, markup=False)
 err = Console(stderr=True, soft_wrap=True, highlight=False, emoji=False, markup=False)
 
 

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from kling_pipe.campaign import Campaign
 from kling_pipe.cli.app import app, err, out, user_errors
