@@ -40,3 +40,11 @@ def test_a_corrupt_lock_is_an_input_error_that_says_what_to_do(tmp_path: Path) -
     path.write_text('{"manifest": "m", "jobs": {"a": {"key": 1}}}')
     with pytest.raises(InputError, match="restore it from git or delete it"):
         read_lock(path, "m")
+
+
+def test_non_ascii_text_is_written_as_readable_utf8_not_escapes() -> None:
+    material = {"model": "m", "inputs": {"prompt": "アクメ電気ケトル, Théière, «60秒»"}}
+    lock = LockFile(manifest="m", jobs={"hero/jp": LockEntry(key="k", material=material)})
+    data = lock_bytes(lock)
+    assert '"prompt": "アクメ電気ケトル, Théière, «60秒»"' in data.decode("utf-8")
+    assert b"\\u" not in data

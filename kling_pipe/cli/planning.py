@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 from enum import StrEnum
 from importlib import resources
@@ -16,7 +15,7 @@ from rich.text import Text
 from kling_pipe.campaign import Campaign
 from kling_pipe.cli.app import app, err, out, user_errors
 from kling_pipe.errors import Problem
-from kling_pipe.manifest.schema import Manifest
+from kling_pipe.manifest.schema import manifest_json_schema
 from kling_pipe.plan.diff import Plan
 
 Strict = Annotated[bool, typer.Option("--strict", help="Treat warnings as errors (exit 2).")]
@@ -186,12 +185,7 @@ def schema(
     ] = None,
 ) -> None:
     """Print the manifest's JSON Schema, for editors (`# yaml-language-server: $schema=…`)."""
-    document = {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "title": "kling-pipe manifest",
-        **Manifest.model_json_schema(),
-    }
-    text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    text = manifest_json_schema()
     if output is None:
         out.print(text, markup=False, highlight=False, end="")
     else:
@@ -203,7 +197,11 @@ def schema(
 def init(
     directory: Annotated[Path, typer.Argument(help="Where to create the starter.")] = Path("."),
 ) -> None:
-    """Create a working starter manifest and prompt template in DIRECTORY."""
+    """Create a working starter manifest and prompt template in DIRECTORY.
+
+    The manifest's JSON Schema is written beside them, as manifest.schema.json, and the starter
+    points its `# yaml-language-server: $schema=` comment at it, so editors validate offline.
+    """
     starter = resources.files("kling_pipe") / "starter"
     targets = {
         "pipelines/starter.yaml": "starter.yaml",
@@ -219,4 +217,8 @@ def init(
         with resources.as_file(starter / source) as src:
             shutil.copyfile(src, target)
         out.print(f"created {target}")
+    schema_file = directory / "manifest.schema.json"
+    done = "updated" if schema_file.exists() else "created"
+    schema_file.write_text(manifest_json_schema(), "utf-8")
+    out.print(f"{done} {schema_file}")
     out.print(f"next: kling-pipe plan {directory / 'pipelines/starter.yaml'}")

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
+
+import jsonschema
+import yaml
 
 from kling_pipe.campaign import Campaign
 from kling_pipe.lock import LockEntry, LockFile, write_lock
@@ -187,3 +191,18 @@ def test_version_prints_the_installed_version() -> None:
     result = kling("--version")
     assert result.returncode == 0
     assert result.stdout == f"kling-pipe {version('kling-pipe')}\n"
+
+
+def test_init_writes_the_schema_locally_and_the_starter_points_at_it(tmp_path: Path) -> None:
+    (tmp_path / ".git").mkdir()
+    result = kling("init", tmp_path)
+    assert result.returncode == 0, result.stderr
+    starter = tmp_path / "pipelines/starter.yaml"
+    first_line = starter.read_text("utf-8").splitlines()[0]
+    prefix = "# yaml-language-server: $schema="
+    assert first_line.startswith(prefix)
+    schema_file = (starter.parent / first_line.removeprefix(prefix)).resolve()
+    assert schema_file == (tmp_path / "manifest.schema.json").resolve()
+    assert schema_file.read_text("utf-8") == kling("schema").stdout
+    schema = json.loads(schema_file.read_text("utf-8"))
+    jsonschema.validate(yaml.safe_load(starter.read_text("utf-8")), schema)
