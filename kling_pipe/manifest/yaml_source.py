@@ -278,7 +278,6 @@ _TOKEN_NAMES = {
 
 def _syntax_problem(exc: yaml.MarkedYAMLError, text: str, file: str) -> Problem:
     mark = exc.problem_mark or exc.context_mark
-    where = SourceLocation(file, mark.line + 1, mark.column + 1) if mark else SourceLocation(file)
     problem = str(exc.problem or exc.context or "invalid YAML")
     for token, name in _TOKEN_NAMES.items():
         problem = problem.replace(f"found {token}", f"found {name}")
@@ -286,8 +285,27 @@ def _syntax_problem(exc: yaml.MarkedYAMLError, text: str, file: str) -> Problem:
     rows = text.splitlines()
     row = rows[mark.line] if mark and mark.line < len(rows) else ""
     after_a_value = mark is not None and bool(row[: mark.column].strip(" -"))
+    opened = exc.context_mark
+    opened_at = f"line {opened.line + 1} column {opened.column + 1}" if opened else ""
     if "found character '\\t'" in problem:
         message += "; YAML is indented with spaces, never tabs"
+    elif "that cannot start any token" in problem:
+        message += "; quote a value that starts with this character"
+    elif "unknown escape character" in problem:
+        message += "; inside double quotes a backslash starts an escape: use single quotes"
+    elif opened and problem.endswith("end of stream") and "quoted scalar" in str(exc.context):
+        # The scanner only notices at the end of the file; the mistake is the opening quote.
+        mark = opened
+        message = "this quoted value is never closed: add the closing quote"
+    elif opened and problem.startswith("could not find expected ':'"):
+        mark = opened
+        message = f"{problem} after this key: write `key: value`, a colon and a space after it"
+    elif opened and exc.context in (
+        "while parsing a flow sequence",
+        "while parsing a flow mapping",
+    ):
+        bracket = "[" if "sequence" in exc.context else "{"
+        message += f"; the {bracket!r} opened at {opened_at} is not closed before this"
     elif after_a_value and problem.endswith("but found a value"):
         # `b: "say "hi" now"`: the value ended at the second quote and text follows it.
         message += (
@@ -301,6 +319,7 @@ def _syntax_problem(exc: yaml.MarkedYAMLError, text: str, file: str) -> Problem:
         )
         if problem.startswith("mapping values"):
             message += ", and a value containing ': ' needs quotes"
+    where = SourceLocation(file, mark.line + 1, mark.column + 1) if mark else SourceLocation(file)
     return Problem(f"YAML syntax: {message}", where)
 
 

@@ -99,3 +99,41 @@ def test_text_after_a_closing_quote_is_explained_not_blamed_on_indentation(text:
     assert problem.location is not None and problem.location.line == 2
     assert "text follows a quoted value" in problem.message
     assert "indentation" not in problem.message
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            'a: 1\nb: "unclosed\nc: 2\n',
+            "m.yaml:2:4: YAML syntax: this quoted value is never closed: add the closing quote",
+        ),
+        (
+            "a:\n  b: 1\n  c 2\n  d: 3\n",
+            "m.yaml:3:3: YAML syntax: could not find expected ':' after this key: write "
+            "`key: value`, a colon and a space after it",
+        ),
+        (
+            "a: [1, 2\nb: 3\n",
+            "m.yaml:2:2: YAML syntax: expected ',' or ']', but got ':' (while parsing a flow "
+            "sequence); the '[' opened at line 1 column 4 is not closed before this",
+        ),
+        (
+            'a: "C:\\path"\n',
+            "m.yaml:1:8: YAML syntax: found unknown escape character 'p' (while scanning a "
+            "double-quoted scalar); inside double quotes a backslash starts an escape: use "
+            "single quotes",
+        ),
+        (
+            "a: @me\n",
+            "m.yaml:1:4: YAML syntax: found character '@' that cannot start any token (while "
+            "scanning for the next token); quote a value that starts with this character",
+        ),
+    ],
+)
+def test_syntax_errors_are_located_where_the_mistake_is_and_say_what_to_do(
+    text: str, expected: str
+) -> None:
+    with pytest.raises(ManifestError) as caught:
+        parse_yaml(text, "m.yaml")
+    assert str(caught.value) == expected
