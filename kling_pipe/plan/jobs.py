@@ -199,17 +199,28 @@ class _Planner:
         try:
             return self.templates.render(source, context)
         except TemplateFailure as failure:
-            self.errors_append(self.template_problem(failure, source, path, job))
+            message = failure.message + self.markets_defining(failure, context)
+            self.errors_append(self.template_problem(failure, message, source, path, job))
             return None
 
+    def markets_defining(self, failure: TemplateFailure, context: Mapping[str, Any]) -> str:
+        """For a variable only some markets define: which do, so the user knows where to add it."""
+        market = context.get("market")
+        if not (failure.name and failure.message.startswith("undefined variable")):
+            return ""
+        having = [name for name, values in self.m.markets.items() if failure.name in values]
+        if not having or not isinstance(market, str):
+            return ""
+        return f"; set it in markets.{market} (defined by {', '.join(having)})"
+
     def template_problem(
-        self, failure: TemplateFailure, source: str, path: Path_, job: str
+        self, failure: TemplateFailure, message: str, source: str, path: Path_, job: str
     ) -> Problem:
         """A template failure located where it is fixed: the template file, else the manifest."""
         field_at = self.loaded.location(path)
         if failure.file and failure.file != INLINE_PREFIX:
             where = SourceLocation(failure.file, failure.line, failure.column)
-            return Problem(f"{failure.message} (included at {field_at})", where, dotted(path), job)
+            return Problem(f"{message} (included at {field_at})", where, dotted(path), job)
         location = None
         if failure.name and failure.line and failure.column:
             location = self.loaded.document.word_location(
@@ -222,7 +233,7 @@ class _Planner:
                 line = field_at.line + offset + failure.line - 1
                 column = None if offset or failure.line > 1 else field_at.column
                 location = SourceLocation(field_at.file, line, column)
-        return Problem(failure.message, location, dotted(path), job)
+        return Problem(message, location, dotted(path), job)
 
     def errors_append(self, problem: Problem) -> None:
         ident = (problem.message, str(problem.location), problem.field_path)

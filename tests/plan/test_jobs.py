@@ -311,3 +311,13 @@ def test_an_exclude_that_matches_no_combination_is_a_warning_at_its_value(
         f"{path}:12:40: warning: matrix.exclude[0].aspect_ratio: this exclude matches no "
         "combination: '1:1' is not a value of aspect_ratio ('16:9', '9:16')"
     ]
+
+
+def test_a_variable_only_some_markets_define_says_where_to_add_it(write_manifest: Write) -> None:
+    text = BASE.replace('  jp: {product: ケトル, line: "すぐ沸く。"}', "  jp: {product: ケトル}")
+    path = write_manifest(text.replace(" at {{ aspect_ratio }}", " says {{ line }}"))
+    assert errors_of(path) == [
+        f"{path}:14:48: shots[0].prompt: undefined variable 'line' "
+        "(defined: aspect_ratio, brand, market, product, shot); set it in markets.jp "
+        "(defined by us) (job hero/jp/16x9)"
+    ]
