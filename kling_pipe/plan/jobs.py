@@ -211,7 +211,7 @@ class _Planner:
         having = [name for name, values in self.m.markets.items() if failure.name in values]
         if not having or not isinstance(market, str):
             return ""
-        return f"; set it in markets.{market} (defined by {', '.join(having)})"
+        return f"; add it to markets.{market} (as in {', '.join(f'markets.{h}' for h in having)})"
 
     def template_problem(
         self, failure: TemplateFailure, message: str, source: str, path: Path_, job: str

@@ -318,6 +318,6 @@ def test_a_variable_only_some_markets_define_says_where_to_add_it(write_manifest
     path = write_manifest(text.replace(" at {{ aspect_ratio }}", " says {{ line }}"))
     assert errors_of(path) == [
         f"{path}:14:48: shots[0].prompt: undefined variable 'line' "
-        "(defined: aspect_ratio, brand, market, product, shot); set it in markets.jp "
-        "(defined by us) (job hero/jp/16x9)"
+        "(defined: aspect_ratio, brand, market, product, shot); add it to markets.jp "
+        "(as in markets.us) (job hero/jp/16x9)"
     ]
