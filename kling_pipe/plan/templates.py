@@ -7,6 +7,7 @@ tagline containing `{{` stays literal.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import functools
 import re
@@ -130,7 +131,9 @@ class PromptTemplates:
             try:
                 code = self._env.compile(source, name=None, filename=INLINE_PREFIX)
             except jinja2.TemplateSyntaxError as exc:
-                raise _failure(exc, None, self._loader.served) from None
+                raise self._hint_unknown_filter_or_test(
+                    _failure(exc, None, self._loader.served), source
+                ) from None
             template = self._env.template_class.from_code(self._env, code, self._env.globals)
             self._compiled[source] = template
         return template
@@ -143,9 +146,30 @@ class PromptTemplates:
         except _UndefinedName as exc:
             raise self._undefined_failure(exc, source, context) from None
         except jinja2.TemplateError as exc:
-            raise _failure(exc, exc.__traceback__, self._loader.served) from None
+            failure = _failure(exc, exc.__traceback__, self._loader.served)
+            raise self._hint_unknown_filter_or_test(failure, source) from None
         except (TypeError, ValueError, ArithmeticError, LookupError) as exc:
             raise _failure(exc, exc.__traceback__, self._loader.served) from None
+
+    def _hint_unknown_filter_or_test(
+        self, failure: TemplateFailure, source: str
+    ) -> TemplateFailure:
+        """An unknown filter or test gets its column and the closest one that exists."""
+        unknown = _UNKNOWN_FILTER_OR_TEST.search(failure.message)
+        if unknown is None:
+            return failure
+        kind, name = unknown.groups()
+        known = list(self._env.filters if kind == "filter" else self._env.tests)
+        text = (
+            source if failure.file == INLINE_PREFIX else self._loader.texts.get(failure.file or "")
+        )
+        column = _column_of(name, text, failure.line)
+        return dataclasses.replace(
+            failure,
+            message=f"unknown {kind} {name!r}" + _did_you_mean(name, known, listing=False),
+            column=column,
+            name=name if column else None,
+        )
 
     def _undefined_failure(
         self, exc: _UndefinedName, source: str, context: Mapping[str, Any]
@@ -165,14 +189,17 @@ class PromptTemplates:
         return TemplateFailure(message, file, line, column, name if column else None)
 
 
-def _did_you_mean(name: str | None, candidates: list[str]) -> str:
+_UNKNOWN_FILTER_OR_TEST = re.compile(r"No (filter|test) named '(\w+)'")
+
+
+def _did_you_mean(name: str | None, candidates: list[str], *, listing: bool = True) -> str:
     """`; did you mean 'product'?`, or the names there are when none is close; '' if none."""
     if name is None or not candidates:
         return ""
     close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
     if close:
         return f"; did you mean {close[0]!r}?"
-    if len(candidates) <= 12:
+    if listing and len(candidates) <= 12:
         return f" (defined: {', '.join(sorted(candidates))})"
     return ""
 

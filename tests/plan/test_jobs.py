@@ -321,3 +321,13 @@ def test_a_variable_only_some_markets_define_says_where_to_add_it(write_manifest
         "(defined: aspect_ratio, brand, market, product, shot); add it to markets.jp "
         "(as in markets.us) (job hero/jp/16x9)"
     ]
+
+
+def test_an_unknown_filter_in_a_template_file_points_into_that_file(write_manifest: Write) -> None:
+    text = BASE.replace(PROMPT, "    prompt: \"{% include 'h.j2' %}\"")
+    path = write_manifest(text, files={"templates/h.j2": "A {{ product | uppr }}\n"})
+    (error,) = errors_of(path)
+    assert error.startswith(
+        f"{path.parent}/templates/h.j2:1:16: shots[0].prompt: unknown filter 'uppr'; "
+        "did you mean 'upper'?"
+    )

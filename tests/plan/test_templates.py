@@ -50,3 +50,18 @@ def test_an_undefined_name_in_an_included_file_is_located_in_that_file() -> None
 def test_the_sandbox_still_refuses_unsafe_attributes() -> None:
     failure = failure_of("{{ product.__class__ }}")
     assert failure.message.startswith("refused by the template sandbox")
+
+
+@pytest.mark.parametrize(
+    ("source", "message", "column"),
+    [
+        ("A {{ product | uppr }}", "unknown filter 'uppr'; did you mean 'upper'?", 16),
+        ("{{ product | dialog }}", "unknown filter 'dialog'; did you mean 'dialogue'?", 14),
+        ("{% if product is evn %}x{% endif %}", "unknown test 'evn'; did you mean 'even'?", 18),
+    ],
+)
+def test_an_unknown_filter_or_test_gets_its_column_and_the_closest_one(
+    source: str, message: str, column: int
+) -> None:
+    failure = failure_of(source)
+    assert (failure.message, failure.line, failure.column) == (message, 1, column)
