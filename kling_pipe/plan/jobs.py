@@ -6,6 +6,7 @@ never touches the disk, the network or the clock itself.
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -354,7 +355,7 @@ class _Planner:
         if failed:
             return None
 
-        for issue in check_inputs(spec, rendered):
+        for issue in _one_issue_per_misspelling(check_inputs(spec, rendered)):
             self.report_input(issue, origin, shot_path, model_path, jid)
         files = self.hash_files(spec, rendered, origin, jid)
         if files is None:
@@ -459,6 +460,19 @@ class _Planner:
                 jid,
                 warning=True,
             )
+
+
+def _one_issue_per_misspelling(issues: Sequence[InputIssue]) -> list[InputIssue]:
+    """Drop each missing required input that a close unknown input is the misspelling of.
+
+    The unknown input's did-you-mean already names it: reporting both tells one mistake twice.
+    """
+    unknown = [issue.field for issue in issues if issue.kind == "unknown"]
+    return [
+        issue
+        for issue in issues
+        if not (issue.kind == "required" and difflib.get_close_matches(issue.field, unknown, n=1))
+    ]
 
 
 def plan_jobs(loaded: LoadedManifest, registry: ModelRegistry, sources: PlanSources) -> JobPlan:

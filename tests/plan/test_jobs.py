@@ -331,3 +331,16 @@ def test_an_unknown_filter_in_a_template_file_points_into_that_file(write_manife
         f"{path.parent}/templates/h.j2:1:16: shots[0].prompt: unknown filter 'uppr'; "
         "did you mean 'upper'?"
     )
+
+
+def test_a_misspelt_required_input_is_one_error_at_the_misspelling(write_manifest: Write) -> None:
+    text = (
+        BASE.replace("kwaivgi/kling-v2.6", "kwaivgi/kling-v2.1")
+        .replace('  aspect_ratio: ["16:9", "9:16"]\n', "")
+        .replace("defaults: {duration: 5, generate_audio: false, ", "defaults: {duration: 5, ")
+        .replace(" at {{ aspect_ratio }}", "")
+    )
+    path = write_manifest(text + "    inputs: {start_imag: a.png}\n")
+    (error,) = errors_of(path)
+    assert error.startswith(f"{path}:14:14: shots[0].inputs.start_imag: unknown input")
+    assert "did you mean 'start_image'?" in error
