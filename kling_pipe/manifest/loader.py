@@ -133,7 +133,7 @@ def load_manifest_text(
 
 def _pydantic_problems(exc: pydantic.ValidationError, document: YamlDocument) -> list[Problem]:
     errors = exc.errors(include_url=False)
-    guesses, misspelt = _guess_unknown_keys(
+    hints, explained = _unknown_key_hints(
         [tuple(e["loc"]) for e in errors if e["type"] == "extra_forbidden"],
         {tuple(e["loc"]) for e in errors if e["type"] == "missing"},
     )
@@ -142,15 +142,21 @@ def _pydantic_problems(exc: pydantic.ValidationError, document: YamlDocument) ->
         loc = tuple(error["loc"])
         kind = error["type"]
         if kind == "extra_forbidden":
-            guess = guesses.get(loc)
-            hint = f"; did you mean {guess!r}?" if guess else ""
-            message = f"unknown key {str(loc[-1])!r}{hint}"
+            message = f"unknown key {str(loc[-1])!r}{hints.get(loc, '')}"
             where = document.location(loc, key=True)
-        elif kind == "missing" and loc in misspelt:
-            continue  # reported once, at the unknown key that is its misspelling
+        elif kind == "missing" and loc in explained:
+            continue  # reported once, at the unknown key that is misspelt or misplaced
         elif kind == "missing":
-            message = f"required key {loc[-1]!r} is missing"
+            message = f"required key {loc[-1]!r} is missing" + _written_elsewhere(loc, document)
             where = document.location(loc[:-1])
+        elif kind == "list_type":
+            message = f"must be a list, one item per '- ' line; got {_kind_of(error['input'])}"
+            where = document.location(loc)
+        elif kind in ("dict_type", "model_type"):
+            message = f"must be a mapping of `key: value` lines; got {_kind_of(error['input'])}"
+            if isinstance(error["input"], list):
+                message += " (remove the '- ')"
+            where = document.location(loc)
         elif kind == "string_pattern_mismatch":
             pattern = str((error.get("ctx") or {}).get("pattern", ""))
             message = _PATTERN_MESSAGES.get(pattern, error["msg"]) + f", got {error.get('input')!r}"
@@ -164,29 +170,64 @@ def _pydantic_problems(exc: pydantic.ValidationError, document: YamlDocument) ->
     return _dedupe(problems)
 
 
-def _guess_unknown_keys(
+def _unknown_key_hints(
     unknown: list[tuple[Any, ...]], missing: set[tuple[Any, ...]]
 ) -> tuple[dict[tuple[Any, ...], str], set[tuple[Any, ...]]]:
-    """A did-you-mean for each unknown key, from the fields of the model it was written in.
+    """What to add to each unknown key's error, and the missing fields those hints explain.
 
-    A required field that is missing beside a close unknown key is that key misspelt: the pair
-    is one mistake, so the missing field is returned to be left unreported.
+    A required field missing beside a close unknown key is that key misspelt; missing elsewhere
+    under the same name, it is that key indented into the wrong mapping. Either way the pair is
+    one mistake, reported once at the key. Otherwise: a did-you-mean from the key's own model.
     """
-    guesses: dict[tuple[Any, ...], str] = {}
-    misspelt: set[tuple[Any, ...]] = set()
+    hints: dict[tuple[Any, ...], str] = {}
+    explained: set[tuple[Any, ...]] = set()
     for loc in unknown:
         parent, name = loc[:-1], str(loc[-1])
-        absent = [str(m[-1]) for m in missing - misspelt if m[:-1] == parent]
-        guess = difflib.get_close_matches(name, absent, n=1, cutoff=0.6)
-        if guess:
-            misspelt.add((*parent, guess[0]))
+        absent = [str(m[-1]) for m in missing - explained if m[:-1] == parent]
+        close = difflib.get_close_matches(name, absent, n=1, cutoff=0.6)
+        misplaced = sorted((m for m in missing - explained if str(m[-1]) == name), key=str)
+        if close:
+            explained.add((*parent, close[0]))
+            hints[loc] = f"; did you mean {close[0]!r}?"
+        elif misplaced:
+            explained.add(misplaced[0])
+            owner = dotted(misplaced[0][:-1]) or "the top level"
+            hints[loc] = f"; {owner} is missing {name!r}: check the indentation of this line"
         else:
             model = _model_at(parent)
             fields = sorted(model.model_fields) if model else _KNOWN_FIELDS
-            guess = difflib.get_close_matches(name, fields, n=1, cutoff=0.7)
-        if guess:
-            guesses[loc] = guess[0]
-    return guesses, misspelt
+            close = difflib.get_close_matches(name, fields, n=1, cutoff=0.7)
+            if close:
+                hints[loc] = f"; did you mean {close[0]!r}?"
+    return hints, explained
+
+
+def _written_elsewhere(loc: tuple[Any, ...], document: YamlDocument) -> str:
+    """A missing key that is written deeper in the file was likely indented too far."""
+    deeper = sorted(
+        path
+        for path in document.key_positions
+        if path[-1] == loc[-1] and path[: len(loc) - 1] == loc[:-1] and len(path) > len(loc)
+    )
+    if not deeper:
+        return ""
+    line, _ = document.key_positions[deeper[0]]
+    return f" (there is one in {dotted(deeper[0][:-1])} at line {line}: check its indentation)"
+
+
+def _kind_of(value: Any) -> str:
+    """How YAML wrote `value`, in the words of the error messages."""
+    if value is None:
+        return "nothing"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, bool):
+        return f"{str(value).lower()}"
+    if isinstance(value, int | float):
+        return f"the number {value!r}"
+    return f"the text {str(value)!r}"
 
 
 def _model_at(loc: tuple[Any, ...]) -> type[pydantic.BaseModel] | None:

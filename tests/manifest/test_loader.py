@@ -147,3 +147,48 @@ def test_a_missing_field_beside_an_unrelated_unknown_key_stays_two_errors(
         "shots[0].prompt: required key 'prompt' is missing",
         "shots[0].colour: unknown key 'colour'",
     ]
+
+
+def test_a_required_key_indented_into_the_wrong_mapping_is_one_error_at_it(
+    write_manifest: Write,
+) -> None:
+    path = write_manifest(
+        VALID.replace('    prompt: "A {{ product }}"', 'prompt: "A {{ product }}"')
+    )
+    assert problems_of(path) == [
+        f"{path}:11:1: prompt: unknown key 'prompt'; shots[0] is missing 'prompt': check the "
+        "indentation of this line"
+    ]
+
+
+def test_a_missing_key_written_deeper_in_the_file_points_at_it(write_manifest: Write) -> None:
+    text = VALID.replace("model: kwaivgi/kling-v2.6\n", "")
+    path = write_manifest(text.replace("    prompt:", "    model: kwaivgi/kling-v2.6\n    prompt:"))
+    assert problems_of(path) == [
+        f"{path}:1:1: model: required key 'model' is missing (there is one in shots[0] at "
+        "line 10: check its indentation)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("replace", "expected"),
+    [
+        (
+            ("  - id: hero\n    prompt:", "    id: hero\n    prompt:"),
+            "10:5: shots: must be a list, one item per '- ' line; got a mapping",
+        ),
+        (
+            ("markets:\n  us: {product: Kettle}", "markets:\n  - us: {product: Kettle}"),
+            "5:3: markets: must be a mapping of `key: value` lines; got a list (remove the '- ')",
+        ),
+        (
+            ("  us: {product: Kettle}", "  us: Kettle"),
+            "5:7: markets.us: must be a mapping of `key: value` lines; got the text 'Kettle'",
+        ),
+    ],
+)
+def test_a_list_where_a_mapping_belongs_or_the_reverse_says_how_to_write_it(
+    write_manifest: Write, replace: tuple[str, str], expected: str
+) -> None:
+    path = write_manifest(VALID.replace(*replace))
+    assert problems_of(path) == [f"{path}:{expected}"]
