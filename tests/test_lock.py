@@ -58,3 +58,11 @@ def test_a_lock_of_another_manifest_or_a_newer_version_is_refused(tmp_path: Path
     path.write_text(json.dumps({"version": 99, "manifest": "c", "jobs": {}}))
     with pytest.raises(InputError, match="newer kling-pipe"):
         read_lock(path, "c")
+
+
+def test_non_ascii_text_is_written_as_readable_utf8_not_escapes() -> None:
+    material = {"model": "m", "inputs": {"prompt": "アクメ電気ケトル, Théière, «60秒»"}}
+    lock = LockFile(manifest="m", jobs={"hero/jp": LockEntry(key="k", material=material)})
+    data = lock_bytes(lock)
+    assert '"prompt": "アクメ電気ケトル, Théière, «60秒»"' in data.decode("utf-8")
+    assert b"\\u" not in data

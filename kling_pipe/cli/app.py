@@ -72,8 +72,35 @@ app = typer.Typer(
 )
 
 # Off a terminal (CI logs, pipes) tables get room instead of the 80 columns rich assumes.
-out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
-err = Console(stderr=True, soft_wrap=True, highlight=False)
+# Emoji codes and markup are off: user and error text (":x:", "[red]") is printed verbatim;
+# styling is given with `style=` or rich Text, never inside the printed string.
+out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200, emoji=False, markup=False)
+err = Console(stderr=True, soft_wrap=True, highlight=False, emoji=False, markup=False)
+
+
+def _print_version(requested: bool) -> None:
+    if not requested:
+        return
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        installed = version("kling-pipe")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        from kling_pipe import __version__ as installed
+    out.print(f"kling-pipe {installed}", markup=False, highlight=False)
+    raise typer.Exit()
+
+
+@app.callback()
+def _global_options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Options that come before the command."""
 
 
 StoreOption = Annotated[

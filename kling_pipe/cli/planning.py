@@ -12,11 +12,12 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from kling_pipe.campaign import Campaign
 from kling_pipe.cli.app import LockOption, OutOption, StoreOption, app, err, out, user_errors
-from kling_pipe.errors import ManifestError, Problem
-from kling_pipe.manifest.schema import Manifest
+from kling_pipe.errors import Problem
+from kling_pipe.manifest.schema import manifest_json_schema
 from kling_pipe.planning.diff import Plan
 from kling_pipe.planning.formats import plan_json, plan_markdown, plan_summary_line
 from kling_pipe.running.run_plan import RunOptions, prepare_run
@@ -24,11 +25,18 @@ from kling_pipe.running.run_plan import RunOptions, prepare_run
 Strict = Annotated[bool, typer.Option("--strict", help="Treat warnings as errors (exit 2).")]
 
 
-def _print_warnings(warnings: tuple[Problem, ...] | list[Problem], strict: bool) -> None:
-    if strict and warnings:
-        raise ManifestError(list(warnings))
+def _print_warnings(
+    warnings: tuple[Problem, ...] | list[Problem], strict: bool, file: Path | None = None
+) -> None:
+    """Print each warning at its location; with --strict, then fail saying that they did it."""
     for warning in warnings:
         err.print(str(warning), style="yellow", markup=False)
+    if strict and warnings:
+        count = len(warnings)
+        what = "1 warning is an error" if count == 1 else f"{count} warnings are errors"
+        prefix = f"{file}: " if file else ""
+        err.print(f"{prefix}failed: {what} with --strict (listed above)", style="red")
+        raise typer.Exit(2)
 
 
 @app.command()
@@ -42,7 +50,7 @@ def validate(
         try:
             with user_errors():
                 campaign = Campaign.open(path)
-                _print_warnings(campaign.job_plan.warnings, strict)
+                _print_warnings(campaign.job_plan.warnings, strict, path)
                 out.print(f"{path}: ok, {len(campaign.job_plan.jobs)} jobs", markup=False)
         except typer.Exit:
             failed = True
@@ -109,12 +117,14 @@ def print_plan_table(the_plan: Plan) -> None:
             f"{p.job.duration:g}",
             p.job.aspect_ratio,
             "yes" if p.job.has_audio else "no",
-            f"[{colours[p.status]}]{p.status}[/]",
+            Text(p.status, style=colours[p.status]),
             f"{p.cost_usd:.2f}",
             p.reason,
         )
     for removed in the_plan.removed:
-        table.add_row(removed, "", "", "", "", "[red]removed[/]", "", "gone from the manifest")
+        table.add_row(
+            removed, "", "", "", "", Text("removed", style="red"), "", "gone from the manifest"
+        )
     out.print(table)
     out.print(plan_summary_line(the_plan), markup=False)
 
@@ -126,12 +136,7 @@ def schema(
     ] = None,
 ) -> None:
     """Print the manifest's JSON Schema, for editors (`# yaml-language-server: $schema=…`)."""
-    document = {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "title": "kling-pipe manifest",
-        **Manifest.model_json_schema(),
-    }
-    text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    text = manifest_json_schema()
     if output is None:
         sys.stdout.write(text)
     else:
@@ -143,7 +148,11 @@ def schema(
 def init(
     directory: Annotated[Path, typer.Argument(help="Where to create the starter.")] = Path("."),
 ) -> None:
-    """Create a working starter manifest and prompt template in DIRECTORY."""
+    """Create a working starter manifest and prompt template in DIRECTORY.
+
+    The manifest's JSON Schema is written beside them, as manifest.schema.json, and the starter
+    points its `# yaml-language-server: $schema=` comment at it, so editors validate offline.
+    """
     starter = resources.files("kling_pipe") / "starter"
     targets = {
         "pipelines/starter.yaml": "starter.yaml",
@@ -159,4 +168,8 @@ def init(
         with resources.as_file(starter / source) as src:
             shutil.copyfile(src, target)
         out.print(f"created {target}")
+    schema_file = directory / "manifest.schema.json"
+    done = "updated" if schema_file.exists() else "created"
+    schema_file.write_text(manifest_json_schema(), "utf-8")
+    out.print(f"{done} {schema_file}")
     out.print(f"next: kling-pipe plan {directory / 'pipelines/starter.yaml'}")

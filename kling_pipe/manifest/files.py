@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from kling_pipe.canonical import file_sha256
+from kling_pipe.errors import ManifestError, Problem, SourceLocation
+from kling_pipe.manifest.encoding import decode_source
 from kling_pipe.manifest.loader import LoadedManifest
 
 
@@ -21,13 +23,22 @@ class DiskSources:
         self._templates: dict[str, tuple[str, str] | None] = {}
 
     def template(self, name: str) -> tuple[str, str] | None:
-        """(source, path to show) of the first template called `name`, or None."""
+        """(source, path to show) of the first template called `name`, or None.
+
+        ManifestError, located in the template, when the file cannot be read or is not UTF-8.
+        """
         if name not in self._templates:
             self._templates[name] = None
             for folder in self._template_dirs:
                 candidate = folder / name
                 if candidate.is_file():
-                    self._templates[name] = (candidate.read_text("utf-8"), _shown(candidate))
+                    shown = _shown(candidate)
+                    try:
+                        raw = candidate.read_bytes()
+                    except OSError as exc:
+                        problem = Problem(f"cannot read: {exc.strerror}", SourceLocation(shown))
+                        raise ManifestError([problem]) from None
+                    self._templates[name] = (decode_source(raw, shown), shown)
                     break
         return self._templates[name]
 

@@ -6,10 +6,11 @@ Every problem is reported at `FILE:LINE:COL` with its field path, several at onc
 from __future__ import annotations
 
 import difflib
+import types
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Union, get_args, get_origin
 
 import pydantic
 
@@ -131,19 +132,31 @@ def load_manifest_text(
 
 
 def _pydantic_problems(exc: pydantic.ValidationError, document: YamlDocument) -> list[Problem]:
+    errors = exc.errors(include_url=False)
+    hints, explained = _unknown_key_hints(
+        [tuple(e["loc"]) for e in errors if e["type"] == "extra_forbidden"],
+        {tuple(e["loc"]) for e in errors if e["type"] == "missing"},
+    )
     problems: list[Problem] = []
-    for error in exc.errors(include_url=False):
+    for error in errors:
         loc = tuple(error["loc"])
         kind = error["type"]
         if kind == "extra_forbidden":
-            name = str(loc[-1])
-            guess = difflib.get_close_matches(name, _KNOWN_FIELDS, n=1, cutoff=0.7)
-            hint = f"; did you mean {guess[0]!r}?" if guess else ""
-            message = f"unknown key {name!r}{hint}"
+            message = f"unknown key {str(loc[-1])!r}{hints.get(loc, '')}"
             where = document.location(loc, key=True)
+        elif kind == "missing" and loc in explained:
+            continue  # reported once, at the unknown key that is misspelt or misplaced
         elif kind == "missing":
-            message = f"required key {loc[-1]!r} is missing"
+            message = f"required key {loc[-1]!r} is missing" + _written_elsewhere(loc, document)
             where = document.location(loc[:-1])
+        elif kind == "list_type":
+            message = f"must be a list, one item per '- ' line; got {_kind_of(error['input'])}"
+            where = document.location(loc)
+        elif kind in ("dict_type", "model_type"):
+            message = f"must be a mapping of `key: value` lines; got {_kind_of(error['input'])}"
+            if isinstance(error["input"], list):
+                message += " (remove the '- ')"
+            where = document.location(loc)
         elif kind == "string_pattern_mismatch":
             pattern = str((error.get("ctx") or {}).get("pattern", ""))
             message = _PATTERN_MESSAGES.get(pattern, error["msg"]) + f", got {error.get('input')!r}"
@@ -155,6 +168,98 @@ def _pydantic_problems(exc: pydantic.ValidationError, document: YamlDocument) ->
             where = document.location(loc)
         problems.append(Problem(message, where, dotted(loc)))
     return _dedupe(problems)
+
+
+def _unknown_key_hints(
+    unknown: list[tuple[Any, ...]], missing: set[tuple[Any, ...]]
+) -> tuple[dict[tuple[Any, ...], str], set[tuple[Any, ...]]]:
+    """What to add to each unknown key's error, and the missing fields those hints explain.
+
+    A required field missing beside a close unknown key is that key misspelt; missing elsewhere
+    under the same name, it is that key indented into the wrong mapping. Either way the pair is
+    one mistake, reported once at the key. Otherwise: a did-you-mean from the key's own model.
+    """
+    hints: dict[tuple[Any, ...], str] = {}
+    explained: set[tuple[Any, ...]] = set()
+    for loc in unknown:
+        parent, name = loc[:-1], str(loc[-1])
+        absent = [str(m[-1]) for m in missing - explained if m[:-1] == parent]
+        close = difflib.get_close_matches(name, absent, n=1, cutoff=0.6)
+        misplaced = sorted((m for m in missing - explained if str(m[-1]) == name), key=str)
+        if close:
+            explained.add((*parent, close[0]))
+            hints[loc] = f"; did you mean {close[0]!r}?"
+        elif misplaced:
+            explained.add(misplaced[0])
+            owner = dotted(misplaced[0][:-1]) or "the top level"
+            hints[loc] = f"; {owner} is missing {name!r}: check the indentation of this line"
+        else:
+            model = _model_at(parent)
+            fields = sorted(model.model_fields) if model else _KNOWN_FIELDS
+            close = difflib.get_close_matches(name, fields, n=1, cutoff=0.7)
+            if close:
+                hints[loc] = f"; did you mean {close[0]!r}?"
+    return hints, explained
+
+
+def _written_elsewhere(loc: tuple[Any, ...], document: YamlDocument) -> str:
+    """A missing key that is written deeper in the file was likely indented too far."""
+    deeper = sorted(
+        path
+        for path in document.key_positions
+        if path[-1] == loc[-1] and path[: len(loc) - 1] == loc[:-1] and len(path) > len(loc)
+    )
+    if not deeper:
+        return ""
+    line, _ = document.key_positions[deeper[0]]
+    return f" (there is one in {dotted(deeper[0][:-1])} at line {line}: check its indentation)"
+
+
+def _kind_of(value: Any) -> str:
+    """How YAML wrote `value`, in the words of the error messages."""
+    if value is None:
+        return "nothing"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, bool):
+        return f"{str(value).lower()}"
+    if isinstance(value, int | float):
+        return f"the number {value!r}"
+    return f"the text {str(value)!r}"
+
+
+def _model_at(loc: tuple[Any, ...]) -> type[pydantic.BaseModel] | None:
+    """The schema model whose fields are the keys of the mapping at `loc`, if there is one."""
+    annotation: Any = Manifest
+    for part in loc:
+        model = _model_in(annotation)
+        if model is not None:
+            field = model.model_fields.get(str(part))
+            if field is None:
+                return None
+            annotation = field.annotation
+        elif get_origin(annotation) is list:
+            annotation = get_args(annotation)[0]
+        elif get_origin(annotation) is dict:
+            annotation = get_args(annotation)[1]
+        else:
+            return None
+    return _model_in(annotation)
+
+
+def _model_in(annotation: Any) -> type[pydantic.BaseModel] | None:
+    """The model an annotation stands for, seeing through `Annotated` and `X | None`."""
+    if isinstance(annotation, type) and issubclass(annotation, pydantic.BaseModel):
+        return annotation
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _model_in(get_args(annotation)[0])
+    if origin in (Union, types.UnionType):
+        models = [m for m in map(_model_in, get_args(annotation)) if m is not None]
+        return models[0] if len(models) == 1 else None
+    return None
 
 
 def _dedupe(problems: list[Problem]) -> list[Problem]:
@@ -188,7 +293,9 @@ def _cross_field_problems(loaded: LoadedManifest) -> list[Problem]:
                 market_values.append((("matrix", section, i, "market"), entry["market"]))
     for where, value in market_values:
         if not isinstance(value, str) or value not in m.markets:
-            at(where, f"unknown market {value!r} (markets: {known_markets})")
+            guess = difflib.get_close_matches(str(value), list(m.markets), n=1, cutoff=0.6)
+            hint = f"; did you mean {guess[0]!r}?" if guess else ""
+            at(where, f"unknown market {value!r} (markets: {known_markets}){hint}")
     if (
         m.markets
         and "market" not in m.matrix

@@ -6,6 +6,7 @@ naming an unknown market, a cut naming an unknown shot) live in `kling_pipe.mani
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -158,3 +159,13 @@ class Manifest(_Strict):
             if not isinstance(name, str) or not name.isidentifier():
                 raise ValueError(f"{name!r} is not a valid name (letters, digits, '_')")
         return value
+
+
+def manifest_json_schema() -> str:
+    """The manifest's JSON Schema (draft 2020-12) as the text editors read, ending in a newline."""
+    document = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "kling-pipe manifest",
+        **Manifest.model_json_schema(),
+    }
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"

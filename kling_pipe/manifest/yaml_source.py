@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from kling_pipe.errors import ManifestError, Problem, SourceLocation
+from kling_pipe.manifest.encoding import decode_source
 
 Path_ = tuple[str | int, ...]
 
@@ -81,6 +82,8 @@ class YamlDocument:
     value_positions: dict[Path_, tuple[int, int]] = field(default_factory=dict)
     key_positions: dict[Path_, tuple[int, int]] = field(default_factory=dict)
     block_scalars: set[Path_] = field(default_factory=set)  # `|` or `>`: text starts a line later
+    source: str = ""
+    scalar_spans: dict[Path_, tuple[int, int]] = field(default_factory=dict)  # [start, end)
 
     def location(self, path: Path_, *, key: bool = False) -> SourceLocation:
         """Where `path` is written; the nearest enclosing node when it is not (a missing field)."""
@@ -96,6 +99,34 @@ class YamlDocument:
             probe = probe[:-1]
         line, col = self.value_positions.get((), (1, 1))
         return SourceLocation(self.file, line, col)
+
+    def word_location(
+        self, path: Path_, value: str, line: int, column: int, word: str
+    ) -> SourceLocation | None:
+        """Where `word`, found at `line`:`column` of the scalar `value` at `path`, is written.
+
+        Quotes, escapes, line folding and block indentation move text about but never split a
+        word, so the n-th occurrence of the word in the value is its n-th in the scalar's source.
+        None when that does not hold (a word spelt with escapes).
+        """
+        span = self.scalar_spans.get(path)
+        if span is None or not self.source:
+            return None
+        lines = re.split(r"\r\n|\r|\n", value)
+        offset = sum(len(text) + 1 for text in lines[: line - 1]) + column - 1
+        pattern = re.compile(rf"(?<!\w){re.escape(word)}(?!\w)")
+        nth = sum(1 for found in pattern.finditer(value) if found.start() < offset)
+        start, end = span
+        if path in self.block_scalars:  # skip the `|` line: it may hold a comment
+            start = self.source.find("\n", start, end) + 1 or end
+        matches = list(pattern.finditer(self.source, start, end))
+        if nth >= len(matches):
+            return None
+        index = matches[nth].start()
+        line_start = self.source.rfind("\n", 0, index) + 1
+        return SourceLocation(
+            self.file, self.source.count("\n", 0, index) + 1, index - line_start + 1
+        )
 
 
 def _mark(node: yaml.Node) -> tuple[int, int]:
@@ -117,6 +148,7 @@ class _Builder:
             )
             return None
         if isinstance(node, yaml.ScalarNode):
+            self._doc.scalar_spans.setdefault(path, (node.start_mark.index, node.end_mark.index))
             if node.style in ("|", ">"):
                 self._doc.block_scalars.add(path)
             try:
@@ -194,34 +226,18 @@ class _Builder:
 def parse_yaml(text: str | bytes, file: str) -> YamlDocument:
     """Parse one YAML document into plain data with positions; ManifestError on any problem."""
     if isinstance(text, bytes):
-        try:
-            text = text.decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            raise ManifestError(
-                [Problem(f"not UTF-8 text (byte {exc.start}): {exc.reason}", SourceLocation(file))]
-            ) from None
-    doc = YamlDocument(file=file, data=None)
+        text = decode_source(text, file)
+    doc = YamlDocument(file=file, data=None, source=text)
     try:
         loader = _ComposeLoader(text)
     except yaml.reader.ReaderError as exc:
-        raise ManifestError(
-            [Problem(f"not YAML text: {exc.reason}", SourceLocation(file))]
-        ) from None
+        raise ManifestError([_reader_problem(exc, text, file)]) from None
     try:
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = (
-            SourceLocation(file, mark.line + 1, mark.column + 1) if mark else SourceLocation(file)
-        )
-        message = str(exc.problem or exc.context or "invalid YAML")
-        if exc.context and exc.problem:
-            message = f"{exc.problem} ({exc.context})"
-        raise ManifestError([Problem(f"YAML syntax: {message}", where)]) from None
+        raise ManifestError([_syntax_problem(exc, text, file)]) from None
     except yaml.reader.ReaderError as exc:
-        raise ManifestError(
-            [Problem(f"not YAML text: {exc.reason}", SourceLocation(file))]
-        ) from None
+        raise ManifestError([_reader_problem(exc, text, file)]) from None
     except yaml.YAMLError as exc:
         raise ManifestError([Problem(f"YAML syntax: {exc}", SourceLocation(file))]) from None
     finally:
@@ -238,3 +254,82 @@ def parse_yaml(text: str | bytes, file: str) -> YamlDocument:
     if builder.problems:
         raise ManifestError(builder.problems)
     return doc
+
+
+# Scanner and parser errors that almost always mean a line is indented wrongly (or, for mapping
+# values, that a plain value contains ": " and needs quotes).
+_INDENTATION_PROBLEMS = (
+    "mapping values are not allowed here",
+    "did not find expected key",
+    "did not find expected '-' indicator",
+    "could not find expected ':'",
+    "expected <block end>",
+    "expected a block",
+)
+_TOKEN_NAMES = {
+    "'?'": "a key",
+    "'-'": "a list item",
+    "'<block mapping start>'": "an indented mapping",
+    "'<block sequence start>'": "an indented list",
+    "'<block end>'": "the end of an indented block",
+    "'<scalar>'": "a value",
+}
+
+
+def _syntax_problem(exc: yaml.MarkedYAMLError, text: str, file: str) -> Problem:
+    mark = exc.problem_mark or exc.context_mark
+    problem = str(exc.problem or exc.context or "invalid YAML")
+    for token, name in _TOKEN_NAMES.items():
+        problem = problem.replace(f"found {token}", f"found {name}")
+    message = f"{problem} ({exc.context})" if exc.context and exc.problem else problem
+    rows = text.splitlines()
+    row = rows[mark.line] if mark and mark.line < len(rows) else ""
+    after_a_value = mark is not None and bool(row[: mark.column].strip(" -"))
+    opened = exc.context_mark
+    opened_at = f"line {opened.line + 1} column {opened.column + 1}" if opened else ""
+    if "found character '\\t'" in problem:
+        message += "; YAML is indented with spaces, never tabs"
+    elif "that cannot start any token" in problem:
+        message += "; quote a value that starts with this character"
+    elif "unknown escape character" in problem:
+        message += "; inside double quotes a backslash starts an escape: use single quotes"
+    elif opened and problem.endswith("end of stream") and "quoted scalar" in str(exc.context):
+        # The scanner only notices at the end of the file; the mistake is the opening quote.
+        mark = opened
+        message = "this quoted value is never closed: add the closing quote"
+    elif opened and problem.startswith("could not find expected ':'"):
+        mark = opened
+        message = f"{problem} after this key: write `key: value`, a colon and a space after it"
+    elif opened and exc.context in (
+        "while parsing a flow sequence",
+        "while parsing a flow mapping",
+    ):
+        bracket = "[" if "sequence" in exc.context else "{"
+        message += f"; the {bracket!r} opened at {opened_at} is not closed before this"
+    elif after_a_value and problem.endswith("but found a value"):
+        # `b: "say "hi" now"`: the value ended at the second quote and text follows it.
+        message += (
+            "; text follows a quoted value: put a value that contains quotes in the other kind "
+            "of quotes (or double a ' inside '…')"
+        )
+    elif mark is not None and problem.startswith(_INDENTATION_PROBLEMS):
+        message += (
+            f"; check the indentation at line {mark.line + 1}: keys of one mapping start in the "
+            "same column, nested ones further right"
+        )
+        if problem.startswith("mapping values"):
+            message += ", and a value containing ': ' needs quotes"
+    where = SourceLocation(file, mark.line + 1, mark.column + 1) if mark else SourceLocation(file)
+    return Problem(f"YAML syntax: {message}", where)
+
+
+def _reader_problem(exc: yaml.reader.ReaderError, text: str, file: str) -> Problem:
+    """A character YAML does not allow (a control character), located by line and column."""
+    before = text[: exc.position]
+    line = before.count("\n") + 1
+    column = exc.position - (before.rfind("\n") + 1) + 1
+    character = exc.character if isinstance(exc.character, int) else ord(exc.character[:1] or " ")
+    return Problem(
+        f"not YAML text: {exc.reason} (character U+{character:04X})",
+        SourceLocation(file, line, column),
+    )

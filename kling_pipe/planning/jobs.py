@@ -6,6 +6,7 @@ never touches the disk, the network or the clock itself.
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from kling_pipe.models.registry import (
     split_model_ref,
 )
 from kling_pipe.planning.dialogue import extract_dialogue, speaking_seconds
-from kling_pipe.planning.matrix import RESERVED, expand_matrix
+from kling_pipe.planning.matrix import RESERVED, expand_matrix, unmatched_excludes
 from kling_pipe.planning.templates import (
     INLINE_PREFIX,
     PromptTemplates,
@@ -204,26 +205,41 @@ class _Planner:
         try:
             return self.templates.render(source, context)
         except TemplateFailure as failure:
-            if failure.file and failure.file != INLINE_PREFIX:
-                where = f"{failure.file}:{failure.line}" if failure.line else failure.file
-                self.errors_append(
-                    Problem(
-                        f"{failure.message} (in {where})",
-                        self.loaded.location(path),
-                        dotted(path),
-                        job,
-                    )
-                )
-            else:
-                location = self.loaded.location(path)
-                if failure.line and location.line is not None:
-                    offset = 1 if path in self.loaded.document.block_scalars else 0
-                    line = location.line + offset + failure.line - 1
-                    location = SourceLocation(
-                        location.file, line, None if offset or failure.line > 1 else location.column
-                    )
-                self.errors_append(Problem(failure.message, location, dotted(path), job))
+            message = failure.message + self.markets_defining(failure, context)
+            self.errors_append(self.template_problem(failure, message, source, path, job))
             return None
+
+    def markets_defining(self, failure: TemplateFailure, context: Mapping[str, Any]) -> str:
+        """For a variable only some markets define: which do, so the user knows where to add it."""
+        market = context.get("market")
+        if not (failure.name and failure.message.startswith("undefined variable")):
+            return ""
+        having = [name for name, values in self.m.markets.items() if failure.name in values]
+        if not having or not isinstance(market, str):
+            return ""
+        return f"; add it to markets.{market} (as in {', '.join(f'markets.{h}' for h in having)})"
+
+    def template_problem(
+        self, failure: TemplateFailure, message: str, source: str, path: Path_, job: str
+    ) -> Problem:
+        """A template failure located where it is fixed: the template file, else the manifest."""
+        field_at = self.loaded.location(path)
+        if failure.file and failure.file != INLINE_PREFIX:
+            where = SourceLocation(failure.file, failure.line, failure.column)
+            return Problem(f"{message} (included at {field_at})", where, dotted(path), job)
+        location = None
+        if failure.name and failure.line and failure.column:
+            location = self.loaded.document.word_location(
+                path, source, failure.line, failure.column, failure.name
+            )
+        if location is None:
+            location = field_at
+            if failure.line and field_at.line is not None:
+                offset = 1 if path in self.loaded.document.block_scalars else 0
+                line = field_at.line + offset + failure.line - 1
+                column = None if offset or failure.line > 1 else field_at.column
+                location = SourceLocation(field_at.file, line, column)
+        return Problem(message, location, dotted(path), job)
 
     def errors_append(self, problem: Problem) -> None:
         ident = (problem.message, str(problem.location), problem.field_path)
@@ -254,6 +270,8 @@ class _Planner:
                 ids[job.id] = combination
                 jobs.append(job)
         self.check_start_images_across_ratios(jobs)
+        for unmatched in unmatched_excludes(self.m.matrix):
+            self.report(("matrix", *unmatched.path), unmatched.message, "", warning=True)
         if self.errors:
             raise ManifestError(self.errors + self.warnings)
         return JobPlan(tuple(jobs), tuple(self.warnings))
@@ -342,7 +360,7 @@ class _Planner:
         if failed:
             return None
 
-        for issue in check_inputs(spec, rendered):
+        for issue in _one_issue_per_misspelling(check_inputs(spec, rendered)):
             self.report_input(issue, origin, shot_path, model_path, jid)
         files = self.hash_files(spec, rendered, origin, jid)
         if files is None:
@@ -447,6 +465,19 @@ class _Planner:
                 jid,
                 warning=True,
             )
+
+
+def _one_issue_per_misspelling(issues: Sequence[InputIssue]) -> list[InputIssue]:
+    """Drop each missing required input that a close unknown input is the misspelling of.
+
+    The unknown input's did-you-mean already names it: reporting both tells one mistake twice.
+    """
+    unknown = [issue.field for issue in issues if issue.kind == "unknown"]
+    return [
+        issue
+        for issue in issues
+        if not (issue.kind == "required" and difflib.get_close_matches(issue.field, unknown, n=1))
+    ]
 
 
 def plan_jobs(loaded: LoadedManifest, registry: ModelRegistry, sources: PlanSources) -> JobPlan:

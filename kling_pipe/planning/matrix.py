@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import difflib
 import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -61,6 +62,33 @@ def matrix_problems(matrix: Mapping[str, Any]) -> list[MatrixProblem]:
                                 f"(axes: {known})",
                             )
                         )
+    return problems
+
+
+def unmatched_excludes(matrix: Mapping[str, Any]) -> list[MatrixProblem]:
+    """`exclude` entries that remove nothing, at the value no combination has (likely a typo).
+
+    Assumes `matrix_problems` is empty. An entry matches part of the cartesian product exactly
+    when each of its values is one of its axis's values.
+    """
+    axes = {k: v for k, v in matrix.items() if k not in RESERVED}
+    problems: list[MatrixProblem] = []
+    for i, entry in enumerate(matrix.get("exclude", [])):
+        for key, value in entry.items():
+            values = axes.get(key, [])
+            if value in values:
+                continue
+            texts = [str(v) for v in values if isinstance(v, str | int | float)]
+            guess = difflib.get_close_matches(str(value), texts, n=1, cutoff=0.6)
+            hint = f"; did you mean {guess[0]!r}?" if guess else ""
+            problems.append(
+                MatrixProblem(
+                    ("exclude", i, key),
+                    f"this exclude matches no combination: {value!r} is not a value of "
+                    f"{key} ({', '.join(map(repr, values))}){hint}",
+                )
+            )
+            break
     return problems
 
 

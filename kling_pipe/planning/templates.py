@@ -7,14 +7,18 @@ tagline containing `{{` stays literal.
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
+import functools
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 
 import jinja2
 import jinja2.sandbox
+from jinja2.utils import missing
 
 TemplateReader = Callable[[str], tuple[str, str] | None]
 """Returns (source, display filename) of a template name in the templates folders, or None."""
@@ -37,20 +41,55 @@ FILTERS: dict[str, Callable[..., Any]] = {"ratio_slug": ratio_slug, "dialogue": 
 
 @dataclass(frozen=True)
 class TemplateFailure(Exception):
-    """A template failed to compile or render; `file`/`line` point into the template's text."""
+    """A template failed to compile or render; `file`/`line`/`column` point into its text.
+
+    `name` is the undefined name the column points at, when that is what failed.
+    """
 
     message: str
     file: str | None
     line: int | None
+    column: int | None = None
+    name: str | None = None
 
     def __str__(self) -> str:
         return self.message
+
+
+class _UndefinedName(jinja2.UndefinedError):
+    """An undefined name, with the object it was looked up on (`missing`: the context)."""
+
+    def __init__(self, message: str | None = None, *, name: Any = None, owner: Any = missing):
+        super().__init__(message)
+        self.name = name
+        self.owner = owner
+
+
+class _StrictUndefined(jinja2.StrictUndefined):
+    """StrictUndefined whose error remembers which name was undefined, for a did-you-mean."""
+
+    __slots__ = ()
+
+    def __init__(
+        self,
+        hint: str | None = None,
+        obj: Any = missing,
+        name: str | None = None,
+        exc: type[jinja2.TemplateRuntimeError] = jinja2.UndefinedError,
+    ) -> None:
+        super().__init__(hint, obj, name, exc)
+        if exc is jinja2.UndefinedError:  # the sandbox passes its SecurityError: keep that
+            self._undefined_exception = cast(
+                type[jinja2.TemplateRuntimeError],
+                functools.partial(_UndefinedName, name=name, owner=obj),
+            )
 
 
 class _SafeNamesLoader(jinja2.BaseLoader):
     def __init__(self, reader: TemplateReader) -> None:
         self._reader = reader
         self.served: set[str] = {INLINE_PREFIX}
+        self.texts: dict[str, str] = {}  # display filename → source, to find columns in
 
     def get_source(
         self, environment: jinja2.Environment, template: str
@@ -64,6 +103,7 @@ class _SafeNamesLoader(jinja2.BaseLoader):
             raise jinja2.TemplateNotFound(template)
         source, filename = found
         self.served.add(filename)
+        self.texts[filename] = source
         return source, filename, lambda: True
 
 
@@ -77,7 +117,7 @@ class PromptTemplates:
         self._loader = _SafeNamesLoader(reader)
         self._env = jinja2.sandbox.ImmutableSandboxedEnvironment(
             loader=self._loader,
-            undefined=jinja2.StrictUndefined,
+            undefined=_StrictUndefined,
             autoescape=False,
             keep_trailing_newline=False,
         )
@@ -91,7 +131,9 @@ class PromptTemplates:
             try:
                 code = self._env.compile(source, name=None, filename=INLINE_PREFIX)
             except jinja2.TemplateSyntaxError as exc:
-                raise _failure(exc, None, self._loader.served) from None
+                raise self._hint_unknown_filter_or_test(
+                    _failure(exc, None, self._loader.served), source
+                ) from None
             template = self._env.template_class.from_code(self._env, code, self._env.globals)
             self._compiled[source] = template
         return template
@@ -101,10 +143,85 @@ class PromptTemplates:
         template = self.compile(source)
         try:
             return template.render(context)
+        except _UndefinedName as exc:
+            raise self._undefined_failure(exc, source, context) from None
         except jinja2.TemplateError as exc:
-            raise _failure(exc, exc.__traceback__, self._loader.served) from None
+            failure = _failure(exc, exc.__traceback__, self._loader.served)
+            raise self._hint_unknown_filter_or_test(failure, source) from None
         except (TypeError, ValueError, ArithmeticError, LookupError) as exc:
             raise _failure(exc, exc.__traceback__, self._loader.served) from None
+
+    def _hint_unknown_filter_or_test(
+        self, failure: TemplateFailure, source: str
+    ) -> TemplateFailure:
+        """An unknown filter or test gets its column and the closest one that exists."""
+        unknown = _UNKNOWN_FILTER_OR_TEST.search(failure.message)
+        if unknown is None:
+            return failure
+        kind, name = unknown.groups()
+        known = list(self._env.filters if kind == "filter" else self._env.tests)
+        text = (
+            source if failure.file == INLINE_PREFIX else self._loader.texts.get(failure.file or "")
+        )
+        column = _column_of(name, text, failure.line)
+        return dataclasses.replace(
+            failure,
+            message=f"unknown {kind} {name!r}" + _did_you_mean(name, known, listing=False),
+            column=column,
+            name=name if column else None,
+        )
+
+    def _undefined_failure(
+        self, exc: _UndefinedName, source: str, context: Mapping[str, Any]
+    ) -> TemplateFailure:
+        """Where the undefined name is written, and the defined name it is closest to."""
+        file, line = _innermost_template_frame(exc.__traceback__, self._loader.served)
+        name = exc.name if isinstance(exc.name, str) else None
+        if exc.owner is missing:
+            message = f"undefined variable {exc.name!r}"
+            candidates = [str(k) for k in context]
+        else:
+            message = f"undefined: {exc.message}"
+            candidates = [str(k) for k in exc.owner] if isinstance(exc.owner, Mapping) else []
+        message += _did_you_mean(name, candidates)
+        text = source if file == INLINE_PREFIX else self._loader.texts.get(file or "")
+        column = _column_of(name, text, line)
+        return TemplateFailure(message, file, line, column, name if column else None)
+
+
+_UNKNOWN_FILTER_OR_TEST = re.compile(r"No (filter|test) named '(\w+)'")
+
+
+def _did_you_mean(name: str | None, candidates: list[str], *, listing: bool = True) -> str:
+    """`; did you mean 'product'?`, or the names there are when none is close; '' if none."""
+    if name is None or not candidates:
+        return ""
+    close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
+    if close:
+        return f"; did you mean {close[0]!r}?"
+    if listing and len(candidates) <= 12:
+        return f" (defined: {', '.join(sorted(candidates))})"
+    return ""
+
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")  # how Jinja counts lines
+
+
+def _column_of(name: str | None, text: str | None, line: int | None) -> int | None:
+    """1-based column of `name` on `line` of `text`, preferring where it is inside a tag."""
+    if name is None or text is None or line is None:
+        return None
+    lines = _LINE_BREAK.split(text)
+    if not 0 < line <= len(lines):
+        return None
+    row = lines[line - 1]
+    word = re.compile(rf"(?<![\w]){re.escape(name)}(?![\w])")
+    for tag in re.finditer(r"\{\{.*?(\}\}|$)|\{%.*?(%\}|$)", row):
+        found = word.search(row, tag.start(), tag.end())
+        if found:
+            return found.start() + 1
+    found = word.search(row)
+    return found.start() + 1 if found else None
 
 
 def _failure(exc: Exception, tb: TracebackType | None, served: set[str]) -> TemplateFailure:

@@ -101,3 +101,94 @@ def test_a_manifest_that_is_not_a_mapping_is_refused(write_manifest: Write) -> N
 
 def test_missing_file_is_a_product_error(tmp_path: Path) -> None:
     assert problems_of(tmp_path / "nope.yaml") == [f"{tmp_path / 'nope.yaml'}: no such file"]
+
+
+def test_a_misspelt_required_key_is_one_error_at_the_misspelling(write_manifest: Write) -> None:
+    path = write_manifest(VALID.replace("    prompt:", "    promt:"))
+    assert problems_of(path) == [
+        f"{path}:11:5: shots[0].promt: unknown key 'promt'; did you mean 'prompt'?"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("replace", "expected"),
+    [
+        (("model:", "modle:"), "3:1: modle: unknown key 'modle'; did you mean 'model'?"),
+        (
+            ("  - id: spot", "  - idd: spot"),
+            "13:5: cuts[0].idd: unknown key 'idd'; did you mean 'id'?",
+        ),
+        (
+            ("version: 1\n", "version: 1\nprices:\n  a/b: {per_secnd: 1}\n"),
+            "3:9: prices.a/b.per_secnd: unknown key 'per_secnd'; did you mean 'per_second'?",
+        ),
+    ],
+)
+def test_every_model_merges_a_missing_field_with_its_misspelling(
+    write_manifest: Write, replace: tuple[str, str], expected: str
+) -> None:
+    path = write_manifest(VALID.replace(*replace, 1))
+    assert problems_of(path) == [f"{path}:{expected}"]
+
+
+def test_unknown_key_suggests_a_field_of_its_own_section(write_manifest: Write) -> None:
+    path = write_manifest(VALID + "    transition: {knd: fade}\n")
+    assert problems_of(path) == [
+        f"{path}:15:18: cuts[0].transition.knd: unknown key 'knd'; did you mean 'kind'?"
+    ]
+
+
+def test_a_missing_field_beside_an_unrelated_unknown_key_stays_two_errors(
+    write_manifest: Write,
+) -> None:
+    path = write_manifest(VALID.replace("    prompt:", "    colour:"))
+    found = problems_of(path)
+    assert [p.split(": ", 1)[1] for p in found] == [
+        "shots[0].prompt: required key 'prompt' is missing",
+        "shots[0].colour: unknown key 'colour'",
+    ]
+
+
+def test_a_required_key_indented_into_the_wrong_mapping_is_one_error_at_it(
+    write_manifest: Write,
+) -> None:
+    path = write_manifest(
+        VALID.replace('    prompt: "A {{ product }}"', 'prompt: "A {{ product }}"')
+    )
+    assert problems_of(path) == [
+        f"{path}:11:1: prompt: unknown key 'prompt'; shots[0] is missing 'prompt': check the "
+        "indentation of this line"
+    ]
+
+
+def test_a_missing_key_written_deeper_in_the_file_points_at_it(write_manifest: Write) -> None:
+    text = VALID.replace("model: kwaivgi/kling-v2.6\n", "")
+    path = write_manifest(text.replace("    prompt:", "    model: kwaivgi/kling-v2.6\n    prompt:"))
+    assert problems_of(path) == [
+        f"{path}:1:1: model: required key 'model' is missing (there is one in shots[0] at "
+        "line 10: check its indentation)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("replace", "expected"),
+    [
+        (
+            ("  - id: hero\n    prompt:", "    id: hero\n    prompt:"),
+            "10:5: shots: must be a list, one item per '- ' line; got a mapping",
+        ),
+        (
+            ("markets:\n  us: {product: Kettle}", "markets:\n  - us: {product: Kettle}"),
+            "5:3: markets: must be a mapping of `key: value` lines; got a list (remove the '- ')",
+        ),
+        (
+            ("  us: {product: Kettle}", "  us: Kettle"),
+            "5:7: markets.us: must be a mapping of `key: value` lines; got the text 'Kettle'",
+        ),
+    ],
+)
+def test_a_list_where_a_mapping_belongs_or_the_reverse_says_how_to_write_it(
+    write_manifest: Write, replace: tuple[str, str], expected: str
+) -> None:
+    path = write_manifest(VALID.replace(*replace))
+    assert problems_of(path) == [f"{path}:{expected}"]

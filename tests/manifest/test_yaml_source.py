@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from kling_pipe.errors import ManifestError
+from kling_pipe.errors import ManifestError, SourceLocation
 from kling_pipe.manifest.yaml_source import parse_yaml
 
 
@@ -53,3 +53,87 @@ def test_recursive_alias_is_refused_not_a_crash() -> None:
 def test_undecodable_or_empty_input_is_a_product_error(raw: bytes) -> None:
     with pytest.raises(ManifestError):
         parse_yaml(raw, "m.yaml")
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ("shots:\n  - id: hero\n     prompt: x\n", (3, 12)),  # deeper than its sibling
+        ("shots:\n  - id: hero\n    prompt: x\n  model: y\n", (4, 3)),  # shallower
+        ("shots:\n  - id: hero\n    prompt: x\n   model: y\n", (4, 4)),  # in between
+        ("version: 1\n name: demo\n", (2, 6)),
+    ],
+)
+def test_indentation_errors_say_to_check_the_indentation_at_their_line(
+    text: str, where: tuple[int, int]
+) -> None:
+    with pytest.raises(ManifestError) as caught:
+        parse_yaml(text, "m.yaml")
+    (problem,) = caught.value.problems
+    assert problem.location == SourceLocation("m.yaml", *where)
+    assert f"check the indentation at line {where[0]}" in problem.message
+
+
+def test_a_tab_used_for_indentation_is_named() -> None:
+    with pytest.raises(ManifestError) as caught:
+        parse_yaml("vars:\n\tbrand: Acme\n", "m.yaml")
+    assert str(caught.value) == (
+        "m.yaml:2:1: YAML syntax: found character '\\t' that cannot start any token "
+        "(while scanning for the next token); YAML is indented with spaces, never tabs"
+    )
+
+
+def test_a_control_character_is_located() -> None:
+    with pytest.raises(ManifestError) as caught:
+        parse_yaml("a: 1\nb: x\x01y\n", "m.yaml")
+    assert str(caught.value) == (
+        "m.yaml:2:5: not YAML text: special characters are not allowed (character U+0001)"
+    )
+
+
+@pytest.mark.parametrize("text", ['a: 1\nb: "say "hi" now"\n', "a: 1\nb: 'it's here'\n"])
+def test_text_after_a_closing_quote_is_explained_not_blamed_on_indentation(text: str) -> None:
+    with pytest.raises(ManifestError) as caught:
+        parse_yaml(text, "m.yaml")
+    (problem,) = caught.value.problems
+    assert problem.location is not None and problem.location.line == 2
+    assert "text follows a quoted value" in problem.message
+    assert "indentation" not in problem.message
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            'a: 1\nb: "unclosed\nc: 2\n',
+            "m.yaml:2:4: YAML syntax: this quoted value is never closed: add the closing quote",
+        ),
+        (
+            "a:\n  b: 1\n  c 2\n  d: 3\n",
+            "m.yaml:3:3: YAML syntax: could not find expected ':' after this key: write "
+            "`key: value`, a colon and a space after it",
+        ),
+        (
+            "a: [1, 2\nb: 3\n",
+            "m.yaml:2:2: YAML syntax: expected ',' or ']', but got ':' (while parsing a flow "
+            "sequence); the '[' opened at line 1 column 4 is not closed before this",
+        ),
+        (
+            'a: "C:\\path"\n',
+            "m.yaml:1:8: YAML syntax: found unknown escape character 'p' (while scanning a "
+            "double-quoted scalar); inside double quotes a backslash starts an escape: use "
+            "single quotes",
+        ),
+        (
+            "a: @me\n",
+            "m.yaml:1:4: YAML syntax: found character '@' that cannot start any token (while "
+            "scanning for the next token); quote a value that starts with this character",
+        ),
+    ],
+)
+def test_syntax_errors_are_located_where_the_mistake_is_and_say_what_to_do(
+    text: str, expected: str
+) -> None:
+    with pytest.raises(ManifestError) as caught:
+        parse_yaml(text, "m.yaml")
+    assert str(caught.value) == expected

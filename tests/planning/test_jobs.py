@@ -179,9 +179,11 @@ def test_render_error_names_the_job_and_the_template_file_and_line(
     text = BASE.replace(PROMPT, "    prompt: \"{% include 'h.j2' %}\"")
     path = write_manifest(text, files={"templates/h.j2": "line one\n{{ missing_var }}\n"})
     (error,) = errors_of(path)
-    assert "undefined variable: 'missing_var' is undefined" in error
-    assert "templates/h.j2:2" in error
-    assert error.endswith("(job hero/us/16x9)")
+    assert error == (
+        f"{path.parent}/templates/h.j2:2:4: shots[0].prompt: undefined variable 'missing_var' "
+        "(defined: aspect_ratio, brand, line, market, product, shot) "
+        f"(included at {path}:14:13) (job hero/us/16x9)"
+    )
 
 
 def test_render_error_in_a_block_prompt_points_at_the_manifest_line(write_manifest: Write) -> None:
@@ -191,7 +193,8 @@ def test_render_error_in_a_block_prompt_points_at_the_manifest_line(write_manife
     )
     path = write_manifest(text)
     assert errors_of(path) == [
-        f"{path}:16: shots[0].prompt: undefined variable: 'nope' is undefined (job hero/us/16x9)"
+        f"{path}:16:10: shots[0].prompt: undefined variable 'nope' "
+        "(defined: aspect_ratio, brand, line, market, product, shot) (job hero/us/16x9)"
     ]
 
 
@@ -264,3 +267,80 @@ def test_colliding_job_ids_are_an_error(write_manifest: Write) -> None:
     text = BASE.replace('["16:9", "9:16"]', '["16:9", "16x9"]')
     errors = errors_of(write_manifest(text))
     assert any("two combinations give the job id 'hero/us/16x9'" in e for e in errors)
+
+
+@pytest.mark.parametrize(
+    ("prompt", "where"),
+    [
+        ("prompt: A {{ brand }} {{ prodcut }}", "14:30"),
+        ("prompt: 'it''s {{ prodcut }}'", "14:23"),
+        ('prompt: "A \\"{{ brand }}\\" and\n      then {{ prodcut }}"', "15:15"),
+        ("prompt: |  # prodcut\n      A prodcut {{ brand }}\n        and {{ prodcut }}", "16:16"),
+        ("prompt: >-\n      A {{ brand }}\n      and {{ prodcut }}", "16:14"),
+    ],
+)
+def test_an_undefined_variable_in_a_manifest_prompt_points_at_its_line_and_column(
+    write_manifest: Write, prompt: str, where: str
+) -> None:
+    path = write_manifest(BASE.replace(PROMPT, f"    {prompt}"))
+    assert errors_of(path) == [
+        f"{path}:{where}: shots[0].prompt: undefined variable 'prodcut'; did you mean 'product'? "
+        "(job hero/us/16x9)"
+    ]
+
+
+def test_an_undefined_variable_in_a_default_input_is_located_once(write_manifest: Write) -> None:
+    path = write_manifest(BASE.replace("blurry {{ brand }}", "blurry {{ bran }}"))
+    assert errors_of(path) == [
+        f"{path}:4:76: defaults.negative_prompt: undefined variable 'bran'; "
+        "did you mean 'brand'? (job hero/us/16x9)"
+    ]
+
+
+def test_an_exclude_that_matches_no_combination_is_a_warning_at_its_value(
+    write_manifest: Write,
+) -> None:
+    text = BASE.replace(
+        '  aspect_ratio: ["16:9", "9:16"]\n',
+        '  aspect_ratio: ["16:9", "9:16"]\n  exclude: [{market: jp, aspect_ratio: "1:1"}]\n',
+    )
+    path = write_manifest(text)
+    plan = Campaign.open(path).job_plan
+    assert len(plan.jobs) == 4
+    assert [str(w) for w in plan.warnings] == [
+        f"{path}:12:40: warning: matrix.exclude[0].aspect_ratio: this exclude matches no "
+        "combination: '1:1' is not a value of aspect_ratio ('16:9', '9:16')"
+    ]
+
+
+def test_a_variable_only_some_markets_define_says_where_to_add_it(write_manifest: Write) -> None:
+    text = BASE.replace('  jp: {product: ケトル, line: "すぐ沸く。"}', "  jp: {product: ケトル}")
+    path = write_manifest(text.replace(" at {{ aspect_ratio }}", " says {{ line }}"))
+    assert errors_of(path) == [
+        f"{path}:14:48: shots[0].prompt: undefined variable 'line' "
+        "(defined: aspect_ratio, brand, market, product, shot); add it to markets.jp "
+        "(as in markets.us) (job hero/jp/16x9)"
+    ]
+
+
+def test_an_unknown_filter_in_a_template_file_points_into_that_file(write_manifest: Write) -> None:
+    text = BASE.replace(PROMPT, "    prompt: \"{% include 'h.j2' %}\"")
+    path = write_manifest(text, files={"templates/h.j2": "A {{ product | uppr }}\n"})
+    (error,) = errors_of(path)
+    assert error.startswith(
+        f"{path.parent}/templates/h.j2:1:16: shots[0].prompt: unknown filter 'uppr'; "
+        "did you mean 'upper'?"
+    )
+
+
+def test_a_misspelt_required_input_is_one_error_at_the_misspelling(write_manifest: Write) -> None:
+    text = (
+        BASE.replace("kwaivgi/kling-v2.6", "kwaivgi/kling-v2.1")
+        .replace('  aspect_ratio: ["16:9", "9:16"]\n', "")
+        .replace("defaults: {duration: 5, generate_audio: false, ", "defaults: {duration: 5, ")
+        .replace(" at {{ aspect_ratio }}", "")
+    )
+    path = write_manifest(text + "    inputs: {start_imag: a.png}\n")
+    (error,) = errors_of(path)
+    assert error.startswith(f"{path}:14:14: shots[0].inputs.start_imag: unknown input")
+    assert "did you mean 'start_image'?" in error

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from kling_pipe.planning.matrix import expand_matrix, matrix_problems
+from kling_pipe.planning.matrix import (
+    MatrixProblem,
+    expand_matrix,
+    matrix_problems,
+    unmatched_excludes,
+)
 
 
 def test_single_dimension() -> None:
@@ -114,3 +119,31 @@ def test_an_empty_matrix_is_one_empty_combination() -> None:
 def test_structural_problems_are_located_by_path() -> None:
     problems = matrix_problems({"a": [], "b": "x", "include": [{}], "exclude": [{"zz": 1}]})
     assert [p.path for p in problems] == [("a",), ("b",), ("include", 0), ("exclude", 0, "zz")]
+
+
+def test_an_exclude_that_matches_a_combination_is_not_reported() -> None:
+    matrix = {"os": ["macos", "windows"], "version": [12, 14], "exclude": [{"version": 12}]}
+    assert unmatched_excludes(matrix) == []
+
+
+def test_an_exclude_naming_a_value_no_axis_has_is_reported_at_that_value() -> None:
+    matrix = {
+        "os": ["macos", "windows"],
+        "version": [12, 14],
+        "exclude": [{"os": "macos", "version": 12}, {"os": "windwos", "version": 14}],
+    }
+    assert unmatched_excludes(matrix) == [
+        MatrixProblem(
+            ("exclude", 1, "os"),
+            "this exclude matches no combination: 'windwos' is not a value of os "
+            "('macos', 'windows'); did you mean 'windows'?",
+        )
+    ]
+
+
+def test_an_exclude_value_of_another_type_matches_nothing() -> None:
+    (problem,) = unmatched_excludes({"version": [12, 14], "exclude": [{"version": "12"}]})
+    assert problem.message == (
+        "this exclude matches no combination: '12' is not a value of version (12, 14); "
+        "did you mean '12'?"
+    )
