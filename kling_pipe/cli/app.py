@@ -100,7 +100,8 @@ def _global_options(
         ),
     ] = False,
 ) -> None:
-    """Options that come before the command."""
+    """Options that come before the command (and, while no command module is imported yet,
+    what keeps `app` a group of subcommands)."""
 
 
 StoreOption = Annotated[
@@ -123,12 +124,6 @@ LockOption = Annotated[
     Path | None,
     typer.Option("--lock", help="Lock file (default: <manifest>.lock.json beside it)."),
 ]
-
-
-@app.callback()
-def _group() -> None:
-    # Keeps `app` a group of subcommands while no command module is imported yet.
-    pass
 
 
 @contextmanager
