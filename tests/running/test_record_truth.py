@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import pty
 import shutil
+import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,7 +23,7 @@ import httpx
 import pytest
 
 from kling_pipe.emulator import Emulator
-from tests.conftest import kling
+from tests.conftest import kling, kling_command
 from tests.emulated import CAMPAIGN, TOKEN, env_for, wait_until
 
 JOBS = ["pour/jp/16x9", "pour/jp/9x16", "pour/us/16x9", "pour/us/9x16"]
@@ -277,3 +280,30 @@ def test_an_output_folder_that_cannot_be_written_is_found_before_anything_is_pai
     assert refused.returncode == 2, refused.stderr
     assert "out" in refused.stderr and "Traceback" not in refused.stderr
     assert emulator.stats()["creates"] == 0
+
+
+def test_on_a_terminal_the_prompt_names_the_lost_outputs_and_what_paying_again_costs(
+    repo: Path, tmp_path: Path, emulator: Emulator
+) -> None:
+    assert run(emulator, repo, "pipelines/launch.yaml").returncode == 0
+    clone = fresh_clone(repo, tmp_path)
+    age_lock(clone / "pipelines/launch.lock.json", hours=3)
+    terminal, user = pty.openpty()
+    process = subprocess.Popen(
+        kling_command("run", "pipelines/launch.yaml"),
+        cwd=clone,
+        stdin=user,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, **env_for(emulator)},
+        text=True,
+    )
+    os.close(user)
+    os.write(terminal, b"n\n")  # the user declines
+    _, stderr = process.communicate(timeout=120)
+    os.close(terminal)
+    assert process.returncode == 3, stderr
+    assert "4 output(s) paid for earlier are in no store; pay $2.80" in stderr
+    for job_id in JOBS:
+        assert f"lost: {job_id}" in stderr
+    assert emulator.stats()["creates"] == 4
