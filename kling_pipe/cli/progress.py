@@ -46,6 +46,7 @@ class RunDisplay:
         self._free = False
         self.progress = RunProgress()
         self.finished: RunFinished | None = None
+        self._closed = False
         self.interactive = self._stream.isatty()
 
     def on_event(self, event: RunEvent) -> None:
@@ -81,7 +82,10 @@ class RunDisplay:
             print(self._line(), file=self._stream, flush=True)
 
     def close(self) -> None:
-        """End the live line, leaving the last state on screen."""
+        """End the live line, leaving the last state on screen (once)."""
+        if self._closed:
+            return
+        self._closed = True
         if self._live is not None:
             self._live.update(Text(self._line()))
             self._live.stop()
