@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,8 +24,9 @@ from kling_pipe.durable import write_atomically
 from kling_pipe.lock import LockEntry, LockFile, read_lock, write_lock
 from kling_pipe.plan.diff import Plan
 from kling_pipe.plan.jobs import Job
+from kling_pipe.run.events import ProgressChanged, RunEvent, UnitFinished
 from kling_pipe.run.journal import Journal
-from kling_pipe.run.progress import ProgressDisplay
+from kling_pipe.run.progress import ProgressDisplay, RunProgress
 from kling_pipe.run.record import JobRun, RunRecord, RunSummary
 from kling_pipe.run.scheduler import Scheduler, SchedulerOptions, Unit, UnitResult
 from kling_pipe.run.store import ObjectStore, RunLock
@@ -194,17 +196,38 @@ def run_campaign(
                 if on_progress is not None:
                     on_progress(result)
 
-            scheduler = Scheduler(backend, store, journal, sched_options, on_done=finished)
+            shown = RunProgress(total=len(units))
+            display = ProgressDisplay(shown, interval=options.progress_interval)
+
+            def on_event(event: RunEvent) -> None:
+                if isinstance(event, UnitFinished):
+                    finished(event.result)
+                elif isinstance(event, ProgressChanged) and options.show_progress:
+                    p = event.progress
+                    shown.done, shown.cached, shown.failed = p.done, p.cached, p.failed
+                    shown.refused, shown.running = p.refused, p.running
+                    shown.spent_usd, shown.throttled = p.spent_usd, p.throttled
+                    display.refresh()
+
+            scheduler = Scheduler(backend, store, journal, sched_options, on_event=on_event)
+
+            async def cancel_on_signal(scope: anyio.CancelScope) -> None:
+                # The scheduler installs no signal handler: Ctrl-C cancels its scope.
+                with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                    async for _ in signals:
+                        scope.cancel()
+                        return
 
             async def go() -> list[UnitResult]:
-                async with backend:
-                    if not options.show_progress:
-                        return await scheduler.run(units)
-                    display = ProgressDisplay(
-                        scheduler.progress, interval=options.progress_interval
-                    )
-                    with display:
-                        return await scheduler.run(units, display)
+                async with backend, anyio.create_task_group() as group:
+                    group.start_soon(cancel_on_signal, group.cancel_scope)
+                    if options.show_progress:
+                        with display:
+                            await scheduler.run(units)
+                    else:
+                        await scheduler.run(units)
+                    group.cancel_scope.cancel()
+                return scheduler.results
 
             results = anyio.run(go)
         finally:
@@ -250,7 +273,7 @@ def _record(
         for s in ("done", "cached", "failed", "refused", "canceled")
     }
     status: Literal["ok", "failed", "refused", "interrupted"]
-    if scheduler.interrupted:
+    if scheduler.cancelled:
         status, code = "interrupted", 130
     elif count["refused"] and not scheduler.account_error:
         status, code = "refused", 3
