@@ -41,6 +41,7 @@ No signals, no printing, no exits: the caller cancels the run by cancelling the 
 
 from __future__ import annotations
 
+import contextlib
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -195,7 +196,8 @@ class Scheduler:
             ("done", "cached", "failed", "refused", "canceled", "running", "created"), 0
         )
         self._total = 0
-        self._started = 0.0
+        self._started: float | None = None
+        self._last_seen = 0.0
         self._rng = rng or random.Random()
 
     # ------------------------------------------------------------------ events
@@ -207,9 +209,16 @@ class Scheduler:
             total=self._total,
             spent_usd=round(self.spent_usd, 6),
             throttled=self.bucket.throttled,
-            elapsed=max(0.0, anyio.current_time() - self._started) if self._started else 0.0,
+            elapsed=self._elapsed(),
             **self._counts,
         )
+
+    def _elapsed(self) -> float:
+        if self._started is None:
+            return 0.0
+        with contextlib.suppress(RuntimeError):  # read after the run, outside its event loop
+            self._last_seen = anyio.current_time()
+        return max(0.0, self._last_seen - self._started)
 
     def _emit(self, event: RunEvent) -> None:
         if self.on_event is not None:
@@ -228,8 +237,10 @@ class Scheduler:
         """Run every unit; return their results in the order given."""
         self.results = [UnitResult(unit) for unit in units]
         self.cancelled = False
+        self.spent_usd = self.reserved_usd = 0.0
+        self._counts = dict.fromkeys(self._counts, 0)
         self._total = len(units)
-        self._started = anyio.current_time()
+        self._started = self._last_seen = anyio.current_time()
         if units:
             self.polls = PollSchedule(
                 self.backend.expected_seconds(units[0].request),
@@ -532,12 +543,17 @@ class Scheduler:
         while True:
             try:
                 with anyio.CancelScope(shield=True):  # a found prediction is then canceled
-                    return await self.backend.recover(result.unit.request, since)
-            except TransientError as exc:
+                    found = await self.backend.recover(result.unit.request, since)
+                known = self.journal.prediction_ids(result.unit.key, self.backend.name)
+                # The listing is newest first: had the unanswered create arrived, it would be
+                # newer than any prediction already journaled (such as the attempt before it,
+                # which a listing reaching back a little before `since` may also hold).
+                return None if found is None or found.id in known else found
+            except (TransientError, RateLimitedError) as exc:  # a 429: its wait, if longer
                 tries += 1
                 if tries > self.options.max_transient_retries:
                     raise _Failed(self._unresolved(what, exc)) from None
-                await anyio.sleep(self._backoff(tries))
+                await anyio.sleep(max(self._backoff(tries), getattr(exc, "retry_after", 0.0)))
             except BackendError as exc:
                 raise _Failed(self._unresolved(what, exc)) from None
 
@@ -595,6 +611,8 @@ class Scheduler:
             try:
                 prediction = await self.backend.poll(prediction.id)
                 transient = 0
+            except RateLimitedError as exc:
+                await anyio.sleep(exc.retry_after)
             except TransientError as exc:
                 transient += 1
                 if transient > self.options.max_transient_retries:

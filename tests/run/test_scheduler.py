@@ -7,6 +7,7 @@ jumps the clock whenever every task waits, so a minute of provider time costs mi
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +28,7 @@ from kling_pipe.run.events import (
 from kling_pipe.run.journal import Journal, OutputRecord
 from kling_pipe.run.scheduler import Scheduler, SchedulerOptions, Unit, UnitResult
 from kling_pipe.run.store import ObjectStore
-from tests.run.memory_backend import MemoryBackend, Outcome
+from tests.run.memory_backend import CreateFault, MemoryBackend, Outcome
 
 COST = 0.70
 
@@ -414,3 +415,23 @@ def test_a_reattached_prediction_waiting_for_a_slot_is_canceled_too(run: Run) ->
     assert sorted(run.backend.canceled) == ["p1", "p2"] and run.backend.submits == 0
     assert [r.error for r in results] == ["interrupted", "interrupted"]
     assert run.spent == 0.0  # an earlier run's predictions
+
+
+# ---------------------------------------------------------------------- all at once
+
+
+def test_in_a_storm_of_faults_nothing_is_paid_twice_and_spend_matches_the_bill(run: Run) -> None:
+    rng = random.Random(7)
+    creates: list[CreateFault] = ["lost", "unsent", RateLimitedError("slow", 3.0), "ok", "ok"]
+    run.backend.script_creates(*rng.choices(creates, k=40))
+    run.backend.script_recovers(*rng.choices(["ok", "transient"], k=40))
+    run.backend.script_polls(*rng.choices(["ok", "ok", "transient"], k=100))
+    endings = [Outcome(), Outcome(), Outcome("aborted"), Outcome("failed", error="boom")]
+    run.backend.script_outcomes(*rng.choices(endings, k=40))
+    units = [unit(str(i)) for i in range(12)]
+    results = run(*units, concurrency=4, max_generation_attempts=10, max_transient_retries=10)
+    assert [(r.status, r.error, r.attempts, r.notes) for r in results if r.status != "done"] == []
+    assert run.backend.paid_twice() == []
+    billed = [p for p in run.backend.predictions.values() if p.outcome.status == "succeeded"]
+    assert run.spent == pytest.approx(COST * len(billed))
+    assert sum(r.cost_usd for r in results) == pytest.approx(run.spent)
