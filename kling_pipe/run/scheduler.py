@@ -159,10 +159,19 @@ class _Stuck(Exception):
 class Scheduler:
     """Runs units against one backend, journaling as it goes.
 
-    `run(units)` returns one `UnitResult` per unit, in order. Events go to `on_event`,
-    synchronously, as things happen. When the caller cancels the scope around `run`, every
-    live prediction is canceled on the provider and journaled, every unfinished unit ends
-    `canceled`, `results` holds them all, `cancelled` is set, and the cancellation propagates.
+    `run(units)` returns one `UnitResult` per unit, in order (also kept as `results`). Events
+    go to `on_event` synchronously, in the event loop's thread, as things happen:
+    `PredictionCreated` once a prediction is journaled (`adopted` for one an earlier run
+    created: re-attached or found), `Throttled` on a 429, `UnitFinished` as each unit ends,
+    `ProgressChanged` whenever a counter changes, `Notice` for what is not a failure.
+    `verify(unit, path)` checks each fetched clip (ffmpeg by default).
+
+    Cancellation is the caller's scope: when it is cancelled, `run` (shielded) cancels every
+    live prediction on the provider and journals it canceled (a create already on the wire is
+    awaited and journaled first), ends every unfinished unit `canceled` ("interrupted" when a
+    create was sent for it, keeping its prediction id; "not submitted" otherwise), sets
+    `cancelled`, and lets the cancellation propagate. `spent_usd`, `account_error` and
+    `progress` stay readable afterwards.
     """
 
     def __init__(

@@ -8,9 +8,9 @@ jumps the clock whenever every task waits, so a minute of provider time costs mi
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import anyio
 import pytest
@@ -19,6 +19,7 @@ from trio.testing import MockClock
 from kling_pipe.backends.protocol import FailureKind, Request
 from kling_pipe.errors import AccountError, JobRejectedError, MediaError, RateLimitedError
 from kling_pipe.run.events import (
+    Notice,
     PredictionCreated,
     ProgressChanged,
     RunEvent,
@@ -31,6 +32,7 @@ from kling_pipe.run.store import ObjectStore
 from tests.run.memory_backend import CreateFault, MemoryBackend, Outcome
 
 COST = 0.70
+E = TypeVar("E")
 
 
 def unit(name: str = "a", *, force: bool = False) -> Unit:
@@ -67,7 +69,6 @@ class Run:
         self,
         *units: Unit,
         cancel_after: float | None = None,
-        before: Callable[[], None] | None = None,
         **options: float,
     ) -> list[UnitResult]:
         opts = SchedulerOptions(**{"creates_per_minute": 600.0, **options})  # type: ignore[arg-type]
@@ -77,8 +78,6 @@ class Run:
         self.scheduler = scheduler
 
         async def main() -> None:
-            if before is not None:
-                before()
             with anyio.CancelScope() as scope:
                 if cancel_after is not None:
                     scope.deadline = anyio.current_time() + cancel_after
@@ -92,7 +91,7 @@ class Run:
     def _record(self, event: RunEvent) -> None:
         self.events.append((anyio.current_time(), event))
 
-    def of(self, kind: type[RunEvent]) -> list[RunEvent]:
+    def of(self, kind: type[E]) -> list[E]:
         return [e for _, e in self.events if isinstance(e, kind)]
 
     @property
@@ -138,11 +137,12 @@ def test_a_stored_output_is_cached_without_asking_the_provider(run: Run) -> None
 
 def test_units_report_progress_and_finish_as_events(run: Run) -> None:
     results = run(unit("a"), unit("b"))
-    finished = [e.result.unit.key for e in run.of(UnitFinished)]  # type: ignore[attr-defined]
+    finished = [e.result.unit.key for e in run.of(UnitFinished)]
     assert sorted(finished) == sorted(r.unit.key for r in results)
-    last = run.of(ProgressChanged)[-1].progress  # type: ignore[attr-defined]
+    last = run.of(ProgressChanged)[-1].progress
     assert (last.total, last.done, last.created, last.running) == (2, 2, 2, 0)
     assert last.spent_usd == pytest.approx(2 * COST)
+    assert run.scheduler is not None and run.scheduler.progress == last  # readable afterwards
 
 
 # ---------------------------------------------------------------------- never two live predictions
@@ -154,7 +154,7 @@ def test_an_open_journaled_prediction_is_reattached_not_created_again(run: Run) 
     (result,) = run(unit())
     assert (result.status, result.prediction_id, run.backend.submits) == ("done", earlier.id, 0)
     (created,) = run.of(PredictionCreated)
-    assert created.adopted  # type: ignore[attr-defined]
+    assert created.adopted
 
 
 def test_force_reattaches_to_the_open_prediction_instead_of_creating_another(run: Run) -> None:
@@ -186,6 +186,15 @@ def test_a_create_that_never_arrived_is_sent_again_after_a_complete_listing(run:
     assert result.attempts == 1 and run.spent == COST
 
 
+def test_a_create_that_keeps_failing_to_arrive_fails_the_job_after_the_retry_limit(
+    run: Run,
+) -> None:
+    run.backend.script_creates(*["unsent"] * 10)
+    (result,) = run(unit(), max_transient_retries=3)
+    assert result.status == "failed" and result.error == "create kept failing: connection refused"
+    assert run.backend.submits == 4 and run.backend.predictions == {} and run.spent == 0.0
+
+
 def test_an_unreadable_listing_is_asked_again_until_it_answers(run: Run) -> None:
     run.backend.script_creates("lost")
     run.backend.script_recovers("transient", "transient", "transient")
@@ -212,6 +221,7 @@ def test_an_intent_left_by_a_dead_run_is_adopted_not_created_again(run: Run) -> 
     (result,) = run(unit())
     assert (result.status, result.prediction_id, run.backend.submits) == ("done", orphan.id, 0)
     assert any("adopted prediction" in n for n in result.notes)
+    assert [n.message for n in run.of(Notice)] == [f"shot/a: {result.notes[0]}"]
     assert run.spent == 0.0  # an earlier run paid for it
 
 
@@ -310,6 +320,7 @@ def test_an_account_failure_stops_every_new_create(run: Run) -> None:
     results = run(unit("a"), unit("b"), concurrency=1)
     assert sorted(r.status for r in results) == ["failed", "refused"]
     assert run.backend.submits == 1 and all("no credit" in (r.error or "") for r in results)
+    assert [n.message for n in run.of(Notice)] == ["stopped submitting: no credit"]
 
 
 def test_an_account_error_on_create_refuses_the_rest(run: Run) -> None:
@@ -338,7 +349,7 @@ def test_a_429_is_a_wait_never_a_failure_and_honours_retry_after(run: Run) -> No
     run.backend.script_creates(RateLimitedError("throttled", 5.0), RateLimitedError("again", 5.0))
     (result,) = run(unit())
     assert result.status == "done" and result.attempts == 1 and run.spent == COST
-    assert [e.seconds for e in run.of(Throttled)] == [5.0, 5.0]  # type: ignore[attr-defined]
+    assert [e.seconds for e in run.of(Throttled)] == [5.0, 5.0]
     (when, _), *_ = [(t, e) for t, e in run.events if isinstance(e, PredictionCreated)]
     assert when >= 10.0
 
