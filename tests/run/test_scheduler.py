@@ -7,9 +7,10 @@ jumps the clock whenever every task waits, so a minute of provider time costs mi
 
 from __future__ import annotations
 
-import random
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from random import Random
 from typing import TypeVar
 
 import anyio
@@ -73,7 +74,7 @@ class Run:
     ) -> list[UnitResult]:
         opts = SchedulerOptions(**{"creates_per_minute": 600.0, **options})  # type: ignore[arg-type]
         scheduler = Scheduler(
-            self.backend, self.store, self.journal, opts, self._record, verify=verify
+            self.backend, self.store, self.journal, opts, self._record, verify=verify, rng=Random(0)
         )
         self.scheduler = scheduler
 
@@ -113,9 +114,11 @@ class Run:
 
 
 @pytest.fixture
-def run(tmp_path: Path) -> Run:
+def run(tmp_path: Path) -> Iterator[Run]:
     store = ObjectStore(tmp_path / "store")
-    return Run(MemoryBackend(duration=60.0), Journal(store.journal_path), store)
+    journal = Journal(store.journal_path)
+    yield Run(MemoryBackend(duration=60.0), journal, store)
+    journal.close()
 
 
 # ---------------------------------------------------------------------- the happy path
@@ -432,7 +435,7 @@ def test_a_reattached_prediction_waiting_for_a_slot_is_canceled_too(run: Run) ->
 
 
 def test_in_a_storm_of_faults_nothing_is_paid_twice_and_spend_matches_the_bill(run: Run) -> None:
-    rng = random.Random(7)
+    rng = Random(7)
     creates: list[CreateFault] = ["lost", "unsent", RateLimitedError("slow", 3.0), "ok", "ok"]
     run.backend.script_creates(*rng.choices(creates, k=40))
     run.backend.script_recovers(*rng.choices(["ok", "transient"], k=40))
