@@ -602,14 +602,9 @@ class Scheduler:
         while not prediction.done:
             elapsed = anyio.current_time() - created
             if elapsed > self.options.deadline_seconds:
-                with anyio.CancelScope(shield=True):
-                    await self.backend.cancel(prediction.id)
-                self.journal.update_prediction(prediction.id, "canceled", "deadline passed")
-                self.live.pop(prediction.id, None)
-                raise _Stuck(
-                    f"prediction {prediction.id} was stuck: "
-                    f"canceled after {self.options.deadline_seconds:g}s"
-                )
+                prediction = await self._cancel_stuck(prediction)
+                if prediction.status == "succeeded":
+                    break  # it finished as it was canceled: the output is there
             pushed = await self.backend.wait_for_update(
                 prediction.id, self.polls.next_poll(elapsed, polls)
             )
@@ -639,6 +634,28 @@ class Scheduler:
                 latency = anyio.current_time() - created
             self.polls.observe(latency)
         return prediction
+
+    async def _cancel_stuck(self, prediction: Prediction) -> Prediction:
+        """Cancel a prediction past its deadline and look again: a new one is created only
+        once this one has stopped (it may also have just succeeded)."""
+        deadline = self.options.deadline_seconds
+        with anyio.CancelScope(shield=True):
+            await self.backend.cancel(prediction.id)
+            try:
+                after = await self.backend.poll(prediction.id)
+            except BackendError:
+                after = prediction
+        if after.status == "succeeded":
+            return after
+        self.live.pop(prediction.id, None)
+        if not after.done:
+            raise _Failed(
+                f"prediction {prediction.id} was stuck past {deadline:g}s and did not stop when "
+                "canceled; not creating another while it may still run: a later run re-attaches "
+                "to it"
+            )
+        self.journal.update_prediction(prediction.id, after.status, "deadline passed")
+        raise _Stuck(f"prediction {prediction.id} was stuck: canceled after {deadline:g}s")
 
     @staticmethod
     def _lost_contact(prediction_id: str, exc: Exception) -> str:

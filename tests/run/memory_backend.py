@@ -82,6 +82,7 @@ class MemoryBackend:
     polls: int = 0
     fetches: int = 0
     canceled: list[str] = field(default_factory=list)
+    ignores_cancels: bool = False  # a cancel is answered but the prediction runs on
     _creates: deque[CreateFault] = field(default_factory=deque)
     _outcomes: deque[Outcome] = field(default_factory=deque)
     _recovers: deque[Literal["ok", "transient"]] = field(default_factory=deque)
@@ -193,7 +194,7 @@ class MemoryBackend:
     async def cancel(self, prediction_id: str) -> None:
         await anyio.sleep(0.05)
         stored = self.predictions[prediction_id]
-        if stored.status(anyio.current_time()) == "processing":
+        if stored.status(anyio.current_time()) == "processing" and not self.ignores_cancels:
             stored.canceled = True
             self.canceled.append(prediction_id)
 

@@ -398,6 +398,17 @@ def test_a_stuck_prediction_is_canceled_at_its_deadline_and_created_again(run: R
     assert run.backend.canceled == ["p1"] and run.backend.paid_twice() == []
 
 
+def test_a_stuck_prediction_that_does_not_stop_when_canceled_is_not_created_again(
+    run: Run,
+) -> None:
+    run.backend.script_outcomes(Outcome(never=True))
+    run.backend.ignores_cancels = True
+    (result,) = run(unit(), deadline_seconds=300.0)
+    assert result.status == "failed" and run.backend.submits == 1
+    assert "did not stop when canceled" in (result.error or "")
+    assert run.journal.open_prediction(unit().key, run.backend.name) == "p1"
+
+
 def test_a_damaged_download_is_fetched_again_before_blaming_the_model(run: Run) -> None:
     run.backend.script_fetches("damaged", "transient")
     (result,) = run(unit())
