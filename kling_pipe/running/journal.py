@@ -207,6 +207,13 @@ class Journal:
         )
         return [r[0] for r in rows]
 
+    def prediction_ids(self, key: str, backend: str) -> set[str]:
+        """Every prediction ever journaled for `key`."""
+        rows = self._db.execute(
+            "SELECT id FROM predictions WHERE key = ? AND backend = ?", (key, backend)
+        )
+        return {r[0] for r in rows}
+
     def created_count(self, key: str, backend: str) -> int:
         """How many predictions were ever created for `key`."""
         row = self._db.execute(

@@ -34,7 +34,7 @@ class Unit:
     cost_usd: float
     aspect_ratio: str | None  # None: the shape comes from a start image
     has_audio: bool
-    force: bool = False
+    force: bool = False  # do not reuse the stored output (a journaled live prediction is kept)
     attach_to: str | None = None
     """A prediction made earlier (the lock's, for a lost output) to fetch before anything else."""
     may_create: bool = True

@@ -1,25 +1,48 @@
 """The scheduler: generate every unit of work concurrently, inside the provider's limits,
-surviving its faults, and never creating a prediction that the journal says exists.
+surviving its faults, and never paying twice for one key.
 
 One task per distinct job key (jobs sharing a key are one generation). For each:
 
-    output already stored? ─ yes ─▶ cached
+    output already stored (and not forced)? ─ yes ─▶ cached
         │ no
-    journal has an open prediction? ─ yes ─▶ re-attach (poll it)
+    journal has an open prediction? ─ yes ─▶ re-attach (poll it; force does not skip it)
+        │ no
+    journal has an unanswered create? ─ yes ─▶ find it on the provider and adopt it
         │ no
     budget reserve ─▶ in-flight slot ─▶ create token ─▶ create (429: wait and retry; the
     server's wait slows every create) ─▶ journal the id ─▶ poll on schedule ─▶ fetch, hash,
     verify ─▶ store ─▶ done
 
-Transient faults retry with backoff and jitter up to a limit; rejected jobs fail at once;
-account errors (401/402) stop all new creates. Ctrl-C cancels the remote predictions in flight,
-records them, and ends the run as interrupted.
+The money rules:
+
+- A key never has two live predictions. A create whose answer was lost may have reached the
+  provider (Replicate has no idempotency key), so it is looked for there (`recover`) before
+  anything is created again; only a complete listing with nothing in it allows a new create.
+  If it cannot be resolved, the job fails saying so: it is never created blindly.
+- Spending counts a create from the moment it is sent, against the budget and in `spent_usd`.
+  It is given back when the create made nothing (429, refused, a lost answer that the listing
+  shows never arrived) and when the provider reports the prediction ended without an output
+  (failed, aborted, canceled): Replicate bills Kling by output second and bills no failed
+  prediction. A prediction this run canceled itself (deadline, cancellation) stays counted,
+  since it may have finished first; so does a succeeded one whose output expired or was not a
+  valid clip (it was billed). A prediction created by an earlier run (re-attached or adopted)
+  and a download of an existing output are not this run's spending.
+- Nothing is sent that would take spent + reserved (budgeted but not yet sent) + its own cost
+  over the budget.
+
+Failures: a 429 is a wait, never a failure; transient errors retry with jittered backoff up to a
+limit; a failed prediction is decided by its `failure` kind (content policy and invalid input
+fail the job at once, account failures stop every new create, anything else is created again up
+to `max_generation_attempts`); a prediction past its deadline is canceled.
+
+No signals, no printing, no exits: the caller cancels the run by cancelling the scope around
+`await scheduler.run(units)`, and learns what happens through `on_event`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import random
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +53,7 @@ import anyio
 from kling_pipe.backends.protocol import Backend, Prediction
 from kling_pipe.errors import (
     AccountError,
+    BackendError,
     JobRejectedError,
     MediaError,
     OutputGoneError,
@@ -37,7 +61,15 @@ from kling_pipe.errors import (
     TransientError,
 )
 from kling_pipe.media.probe import verify_video
-from kling_pipe.running.events import RunEvent, UnitFinished
+from kling_pipe.running.events import (
+    Notice,
+    PredictionCreated,
+    ProgressChanged,
+    RunEvent,
+    RunProgress,
+    Throttled,
+    UnitFinished,
+)
 from kling_pipe.running.journal import Journal, OutputRecord
 from kling_pipe.running.run_plan import Unit
 from kling_pipe.running.store import ObjectStore
@@ -45,23 +77,23 @@ from kling_pipe.running.throttle import CreateBucket, PollSchedule
 
 Outcome = Literal["done", "cached", "failed", "refused", "canceled"]
 
-_POLICY = re.compile(r"content|policy|moderat|safety|nsfw|flagged|sensitive", re.IGNORECASE)
-
 
 @dataclass
 class UnitResult:
-    """How a unit ended."""
+    """How a unit ended (or, until `finished`, how far it got)."""
 
     unit: Unit
     status: Outcome = "failed"
     output: OutputRecord | None = None
     prediction_id: str | None = None
-    attempts: int = 0
+    attempts: int = 0  # creates sent for it by this run
     seconds: float = 0.0
-    cost_usd: float = 0.0
+    cost_usd: float = 0.0  # what this run spent on it (see the module's money rules)
     error: str | None = None
     notes: list[str] = field(default_factory=list)
-    reserved: bool = False  # its cost is held against the budget while in flight
+    reserved: bool = False  # its cost is held against the budget, not yet sent
+    finished: bool = False
+    submitted: bool = False  # a create was sent for it (its answer may have been lost)
 
 
 @dataclass(frozen=True)
@@ -76,27 +108,59 @@ class SchedulerOptions:
     max_generation_attempts: int = 3
     backoff_base: float = 0.5
     backoff_cap: float = 30.0
+    cancel_timeout: float = 30.0  # how long cancelling the live predictions may take
     manifest: str = ""
 
 
-@dataclass
-class _Counters:
-    total: int
-    done: int = 0
-    cached: int = 0
-    failed: int = 0
-    refused: int = 0
-    running: int = 0
-    spent_usd: float = 0.0
-    throttled: int = 0
+Verify = Callable[["Unit", Path], float]
+"""Checks a fetched file is the unit's clip and returns its duration; MediaError if not."""
 
 
-class _StopCreating(Exception):
-    """No new creates: the account cannot run anything, or the run was interrupted."""
+def verify_clip(unit: Unit, path: Path) -> float:
+    """The real check: a whole, decodable video of the unit's duration, streams and shape."""
+    info = verify_video(path, duration=unit.request.duration, audio=unit.has_audio)
+    video = info.video
+    assert video is not None
+    if unit.aspect_ratio is not None:
+        w, h = (int(x) for x in unit.aspect_ratio.split(":"))
+        actual = video.display_width / video.display_height
+        if abs(actual - w / h) > 0.02 * (w / h):
+            raise MediaError(
+                f"{path}: frame is {video.display_width}x{video.display_height}, "
+                f"not {unit.aspect_ratio}"
+            )
+    return info.duration
+
+
+class _Refused(Exception):
+    """The unit is not created: budget, or the account cannot run anything."""
+
+
+class _Failed(Exception):
+    """The unit failed; the message says why."""
+
+
+class _Stuck(Exception):
+    """A prediction passed its deadline and was canceled."""
 
 
 class Scheduler:
-    """Runs units against one backend, journaling as it goes."""
+    """Runs units against one backend, journaling as it goes.
+
+    `run(units)` returns one `UnitResult` per unit, in order (also kept as `results`). Events
+    go to `on_event` synchronously, in the event loop's thread, as things happen:
+    `PredictionCreated` once a prediction is journaled (`adopted` for one an earlier run
+    created: re-attached or found), `Throttled` on a 429, `UnitFinished` as each unit ends,
+    `ProgressChanged` whenever a counter changes, `Notice` for what is not a failure.
+    `verify(unit, path)` checks each fetched clip (ffmpeg by default).
+
+    Cancellation is the caller's scope: when it is cancelled, `run` (shielded) cancels every
+    live prediction on the provider and journals it canceled (a create already on the wire is
+    awaited and journaled first), ends every unfinished unit `canceled` ("interrupted" when a
+    create was sent for it, keeping its prediction id; "not submitted" otherwise), sets
+    `cancelled`, and lets the cancellation propagate. `spent_usd`, `account_error` and
+    `progress` stay readable afterwards.
+    """
 
     def __init__(
         self,
@@ -105,70 +169,127 @@ class Scheduler:
         journal: Journal,
         options: SchedulerOptions,
         on_event: Callable[[RunEvent], None] | None = None,
+        *,
+        verify: Verify = verify_clip,
+        rng: random.Random | None = None,
     ) -> None:
         self.backend = backend
         self.store = store
         self.journal = journal
         self.options = options
         self.on_event = on_event
-        self.results: list[UnitResult] = []
+        self.verify = verify
         self.bucket = CreateBucket(options.creates_per_minute)
         self.in_flight = anyio.CapacityLimiter(options.concurrency)
         self.polls: PollSchedule | None = None
+        self.results: list[UnitResult] = []
+        self.cancelled = False
         self.reserved_usd = 0.0
         self.spent_usd = 0.0
         self.account_error: str | None = None
-        self.interrupted = False
-        self.live: dict[str, Unit] = {}
-        self.progress = _Counters(total=0)
-        self._rng = random.Random()
+        self.live: dict[str, UnitResult] = {}  # prediction id -> its unit, while it may run
+        self._paid: set[str] = set()  # predictions this run created (and so pays for)
+        self._counts = dict.fromkeys(
+            ("done", "cached", "failed", "refused", "canceled", "running", "created"), 0
+        )
+        self._total = 0
+        self._started: float | None = None
+        self._last_seen = 0.0
+        self._rng = rng or random.Random()
+
+    # ------------------------------------------------------------------ events
+
+    @property
+    def progress(self) -> RunProgress:
+        """The counters now."""
+        return RunProgress(
+            total=self._total,
+            spent_usd=round(self.spent_usd, 6),
+            throttled=self.bucket.throttled,
+            elapsed=self._elapsed(),
+            **self._counts,
+        )
+
+    def _elapsed(self) -> float:
+        if self._started is None:
+            return 0.0
+        with contextlib.suppress(RuntimeError):  # read after the run, outside its event loop
+            self._last_seen = anyio.current_time()
+        return max(0.0, self._last_seen - self._started)
+
+    def _emit(self, event: RunEvent) -> None:
+        if self.on_event is not None:
+            self.on_event(event)
+
+    def _changed(self) -> None:
+        self._emit(ProgressChanged(self.progress))
+
+    def _count(self, name: str, by: int = 1) -> None:
+        self._counts[name] += by
+        self._changed()
 
     # ------------------------------------------------------------------ the run
 
     async def run(self, units: Sequence[Unit]) -> list[UnitResult]:
-        """Run every unit; return their results in the order given (also in `results`)."""
-        self.progress.total = len(units)
-        results = self.results = [UnitResult(unit) for unit in units]
+        """Run every unit; return their results in the order given."""
+        self.results = [UnitResult(unit) for unit in units]
+        self.cancelled = False
+        self.spent_usd = self.reserved_usd = 0.0
+        self._counts = dict.fromkeys(self._counts, 0)
+        self._total = len(units)
+        self._started = self._last_seen = anyio.current_time()
         if units:
             self.polls = PollSchedule(
                 self.backend.expected_seconds(units[0].request),
                 pushed=self.backend.pushes_updates,
             )
+        self._changed()
         try:
             async with anyio.create_task_group() as work:
-                for result in results:
+                for result in self.results:
                     work.start_soon(self._run_unit, result)
-        except anyio.get_cancelled_exc_class():
-            self.interrupted = True
+        except BaseException as exc:
+            # Cancelled by the caller (or a bug): stop paying for what is running, record it,
+            # and let the exception go on.
             with anyio.CancelScope(shield=True):
-                await self._cancel_live()
-            for result in results:
-                if result.status == "failed" and result.error is None:
-                    result.status = "canceled"
-                    result.error = "interrupted" if result.prediction_id else "not submitted"
+                await self._wind_down(_is_cancellation(exc))
             raise
-        return results
+        return self.results
 
-    @property
-    def cancelled(self) -> bool:
-        """Whether the caller cancelled the run."""
-        return self.interrupted
+    async def _wind_down(self, cancelled: bool) -> None:
+        self.cancelled = cancelled
+        why = "interrupted" if cancelled else "the run stopped on an error"
+        canceled: list[str] = []
 
-    async def _cancel_live(self) -> None:
-        for prediction_id in list(self.live):
-            await self.backend.cancel(prediction_id)
-            self.journal.update_prediction(prediction_id, "canceled", "interrupted")
+        async def cancel(prediction_id: str) -> None:
+            try:
+                await self.backend.cancel(prediction_id)
+            except BackendError:
+                return  # left open in the journal: the next run re-attaches to it
+            canceled.append(prediction_id)
+
+        with anyio.move_on_after(self.options.cancel_timeout):
+            async with anyio.create_task_group() as tasks:
+                for prediction_id in list(self.live):
+                    tasks.start_soon(cancel, prediction_id)
+        for prediction_id in canceled:
+            self.journal.update_prediction(prediction_id, "canceled", why)
         self.live.clear()
+        for result in self.results:
+            if result.finished:
+                continue
+            if result.prediction_id is None and not result.submitted:
+                self._finish(result, "canceled", "not submitted")
+            else:
+                self._finish(result, "canceled", why)
 
     # ------------------------------------------------------------------ one unit
 
     def _finish(self, result: UnitResult, status: Outcome, error: str | None = None) -> None:
+        self._release(result)
         result.status = status
         result.error = error
-        counter = {"done": "done", "cached": "cached", "failed": "failed", "refused": "refused"}
-        if status in counter:
-            name = counter[status]
-            setattr(self.progress, name, getattr(self.progress, name) + 1)
+        result.finished = True
         for job_id in result.unit.job_ids:
             self.journal.record_job(
                 self.options.manifest,
@@ -178,15 +299,18 @@ class Scheduler:
                 error=error,
                 attempts=result.attempts,
             )
-        if self.on_event is not None:
-            self.on_event(UnitFinished(result))
+        self._counts[status] += 1
+        self._emit(UnitFinished(result))
+        self._changed()
 
     async def _run_unit(self, result: UnitResult) -> None:
         started = anyio.current_time()
         try:
             await self._generate(result)
-        except _StopCreating as stop:
-            self._finish(result, "refused", str(stop))
+        except _Refused as refused:
+            self._finish(result, "refused", str(refused))
+        except _Failed as failed:
+            self._finish(result, "failed", str(failed))
         finally:
             result.seconds = anyio.current_time() - started
 
@@ -194,6 +318,7 @@ class Scheduler:
         unit = result.unit
         backend = self.backend.name
         stored = self.journal.output(unit.key, backend)
+        stored_from = stored.prediction_id if stored is not None else None
         if stored is not None and not self.store.holds(stored.sha256):
             self.journal.forget_output(unit.key, backend)
             result.notes.append("stored output was missing from the store; generating again")
@@ -204,170 +329,242 @@ class Scheduler:
             self._finish(result, "cached")
             return
 
-        prediction_id = unit.attach_to or self.journal.open_prediction(unit.key, backend)
-        if prediction_id is not None:
-            result.notes.append(f"re-attached to prediction {prediction_id}")
-        elif (since := self.journal.intent_since(unit.key, backend)) is not None:
-            prediction_id = await self._adopt(result, since)
+        prediction = self._reattach(result, stored_from)
+        if prediction is None and (since := self.journal.intent_since(unit.key, backend)):
+            prediction = await self._adopt(result, since)
         while True:
             async with self.in_flight:
-                self.progress.running += 1
+                self._count("running")
                 try:
-                    if prediction_id is None:
-                        if result.attempts >= self.options.max_generation_attempts:
-                            self._finish(result, "failed", result.error or "too many attempts")
-                            return
-                        created = await self._create(result)
-                        if created is None:
-                            return
-                        prediction_id = result.prediction_id = created.id
-                        prediction = await self._wait(result, created)
-                    else:
-                        result.prediction_id = prediction_id
-                        prediction = await self._wait(result, Prediction(prediction_id, "starting"))
+                    if prediction is None:
+                        prediction = await self._create(result)
+                    prediction = await self._wait(result, prediction)
+                except _Stuck as stuck:
+                    result.error = str(stuck)
+                    result.notes.append(f"{stuck}; creating again")
+                    prediction = None
+                    continue
                 finally:
-                    self.progress.running -= 1
-            result.prediction_id = prediction.id
+                    self._count("running", -1)
             if prediction.status == "succeeded":
-                outcome = await self._collect(result, prediction)
-                if outcome is None:
+                if await self._collect(result, prediction):
                     return
-                result.notes.append(outcome)
-                prediction_id = None
-                continue
-            self._release(result)
-            if prediction.status == "aborted":
-                result.notes.append(f"prediction {prediction.id} was aborted; creating again")
-                prediction_id = None
-                continue
-            if prediction.status == "canceled":
-                why = prediction.error or "canceled"
-                if self.interrupted:
-                    self._finish(result, "canceled", "interrupted")
-                    return
-                result.error = why
-                result.notes.append(f"prediction {prediction.id}: {why}")
-                prediction_id = None
-                continue
-            reason = prediction.error or "the model failed without a reason"
-            if _POLICY.search(reason):
-                self._finish(result, "failed", f"rejected by the provider: {reason}")
-                return
-            result.error = f"model error: {reason}"
-            result.notes.append(f"prediction {prediction.id} failed: {reason}")
-            prediction_id = None
+            else:
+                self._ended_without_output(result, prediction)
+            prediction = None
 
-    # ------------------------------------------------------------------ create
+    def _reattach(self, result: UnitResult, stored_from: str | None) -> Prediction | None:
+        """The journaled prediction for this key that may still give an output. `force` skips
+        only the prediction whose output is the stored one: a prediction still running is the
+        new take being paid for, and is waited for rather than created again."""
+        unit = result.unit
+        prediction_id = unit.attach_to or self.journal.open_prediction(unit.key, self.backend.name)
+        if prediction_id is None or (unit.force and prediction_id == stored_from):
+            return None
+        result.notes.append(f"re-attached to prediction {prediction_id}")
+        self._track(result, prediction_id)
+        self._emit(PredictionCreated(unit.key, unit.job_ids, prediction_id, 0.0, adopted=True))
+        return Prediction(prediction_id, "starting")
 
-    async def _adopt(self, result: UnitResult, since: float) -> str | None:
+    async def _adopt(self, result: UnitResult, since: float) -> Prediction | None:
         """A run died after sending this create but before journaling its answer: look for
         that prediction on the provider's side rather than paying for it again."""
         unit = result.unit
-        found = await self._find_orphan(unit, since)
+        found = await self._resolve(
+            result,
+            since,
+            "a previous run sent a create for it and died before recording the answer",
+        )
         if found is None:
             self.journal.clear_intent(unit.key, self.backend.name)
             return None
         self._journal_prediction(unit, found)
-        result.notes.append(
-            f"adopted prediction {found.id}, created by a run that died before recording it"
-        )
-        return found.id
+        self._track(result, found.id)
+        message = f"adopted prediction {found.id}, created by a run that died before recording it"
+        result.notes.append(message)
+        self._emit(PredictionCreated(unit.key, unit.job_ids, found.id, 0.0, adopted=True))
+        self._emit(Notice(f"{unit.job_ids[0]}: {message}"))
+        return found
+
+    def _track(self, result: UnitResult, prediction_id: str) -> None:
+        result.prediction_id = prediction_id
+        self.live[prediction_id] = result
+
+    def _ended_without_output(self, result: UnitResult, prediction: Prediction) -> None:
+        """A prediction failed, was aborted or canceled on the provider's side: nothing was
+        billed. Decide whether the unit is tried again (the loop creates) or ends here."""
+        if prediction.id in self._paid:
+            self._paid.discard(prediction.id)
+            self._spend(result, -result.unit.cost_usd)
+        if prediction.status in ("aborted", "canceled"):
+            why = prediction.error or prediction.status
+            result.error = f"prediction {prediction.id} was {prediction.status}: {why}"
+            result.notes.append(
+                f"prediction {prediction.id} was {prediction.status}; creating again"
+            )
+            return
+        reason = prediction.error or "the model failed without a reason"
+        kind = prediction.failure
+        if kind in ("content_policy", "invalid_input"):
+            raise _Failed(f"rejected by the provider: {reason}")
+        if kind == "account":
+            self._stop_creating(reason)
+            raise _Failed(f"the account cannot run predictions: {reason}")
+        result.error = f"model error: {reason}"
+        result.notes.append(f"prediction {prediction.id} failed: {reason}")
+
+    def _stop_creating(self, reason: str) -> None:
+        if self.account_error is None:
+            self.account_error = f"stopped submitting: {reason}"
+            self._emit(Notice(self.account_error))
+
+    # ------------------------------------------------------------------ money
+
+    def _reserve(self, result: UnitResult) -> None:
+        self.reserved_usd += result.unit.cost_usd
+        result.reserved = True
 
     def _release(self, result: UnitResult) -> None:
         if result.reserved:
             self.reserved_usd = max(0.0, self.reserved_usd - result.unit.cost_usd)
             result.reserved = False
 
-    async def _create(self, result: UnitResult) -> Prediction | None:
+    def _spend(self, result: UnitResult, amount: float) -> None:
+        self.spent_usd = max(0.0, self.spent_usd + amount)
+        result.cost_usd = max(0.0, result.cost_usd + amount)
+        self._changed()
+
+    def _send(self, result: UnitResult) -> None:
+        """A create is going on the wire: from now on it counts as spent."""
+        self._release(result)
+        result.attempts += 1
+        result.submitted = True
+        self._spend(result, result.unit.cost_usd)
+
+    def _unsend(self, result: UnitResult) -> None:
+        """The create made nothing: back to reserved, for the next try."""
+        result.attempts -= 1
+        self._spend(result, -result.unit.cost_usd)
+        self._reserve(result)
+
+    # ------------------------------------------------------------------ create
+
+    async def _create(self, result: UnitResult) -> Prediction:
         unit = result.unit
         if self.account_error:
-            raise _StopCreating(self.account_error)
-        if self.interrupted:
-            raise _StopCreating("interrupted")
+            raise _Refused(self.account_error)
         if not unit.may_create:
-            self._finish(
-                result,
-                "refused",
-                result.error
-                or "lost output no longer served; pass --regenerate-lost to pay for it again",
+            raise _Refused(
+                "its output was paid for but is in no store and no longer served; pass "
+                "--regenerate-lost to pay for it again"
             )
-            return None
+        if result.attempts >= self.options.max_generation_attempts:
+            raise _Failed(result.error or f"{result.attempts} attempts failed")
         budget = self.options.budget_usd
-        if (
-            budget is not None
-            and self.spent_usd + self.reserved_usd + unit.cost_usd > budget + 1e-9
+        if budget is not None and (
+            self.spent_usd + self.reserved_usd + unit.cost_usd > budget + 1e-9
         ):
-            self._finish(
-                result,
-                "refused",
+            raise _Refused(
                 f"budget: ${unit.cost_usd:.2f} more would exceed ${budget:.2f} "
-                f"(spent ${self.spent_usd:.2f}, in flight ${self.reserved_usd:.2f})",
+                f"(spent ${self.spent_usd:.2f}, about to be sent ${self.reserved_usd:.2f})"
             )
-            return None
-        self.reserved_usd += unit.cost_usd
-        result.reserved = True
-        result.attempts += 1
+        self._reserve(result)
+        try:
+            return await self._send_create(result)
+        finally:
+            self._release(result)
+
+    async def _send_create(self, result: UnitResult) -> Prediction:
+        unit = result.unit
+        backend = self.backend.name
         transient = 0
         while True:
-            if self.account_error:
-                self._release(result)
-                raise _StopCreating(self.account_error)
             wait = self.bucket.reserve(anyio.current_time())
             if wait > 0:
                 await anyio.sleep(wait)
-            self.journal.record_intent(unit.key, self.backend.name, unit.job_ids[0])
+            if self.account_error:
+                raise _Refused(self.account_error)
+            self.journal.record_intent(unit.key, backend, unit.job_ids[0])
+            self._send(result)
             try:
                 # Shielded: once a create is on the wire its answer is awaited and journaled,
-                # so Ctrl-C cancels that prediction instead of leaving it unrecorded.
+                # so a cancelled run cancels that prediction instead of leaving it unrecorded.
                 with anyio.CancelScope(shield=True):
                     prediction = await self.backend.submit(unit.request)
             except RateLimitedError as exc:
-                self.journal.clear_intent(unit.key, self.backend.name)
+                self.journal.clear_intent(unit.key, backend)
+                self._unsend(result)
                 self.bucket.throttled_by_server(anyio.current_time(), exc.retry_after)
+                self._emit(Throttled(exc.retry_after))
+                self._changed()
                 continue  # a 429 is a wait, never a failure
             except TransientError as exc:
-                # The create may have reached the provider before its answer was lost: look
-                # for it there before sending another (Replicate has no idempotency key).
-                since = self.journal.intent_since(unit.key, self.backend.name)
-                found = await self._find_orphan(unit, since)
+                # The create may have reached the provider before its answer was lost: find
+                # it there before sending another (Replicate has no idempotency key).
+                since = self.journal.intent_since(unit.key, backend) or 0.0
+                found = await self._resolve(result, since, f"a create's answer was lost ({exc})")
                 if found is not None:
-                    self._journal_prediction(unit, found)
                     result.notes.append(f"create answer lost; found prediction {found.id}")
-                    self.bucket.accepted()
-                    return found
-                self.journal.clear_intent(unit.key, self.backend.name)
+                    return self._created(result, found)
+                self.journal.clear_intent(unit.key, backend)
+                self._unsend(result)
                 transient += 1
                 if transient > self.options.max_transient_retries:
-                    self._release(result)
-                    self._finish(result, "failed", f"create kept failing: {exc}")
-                    return None
+                    raise _Failed(f"create kept failing: {exc}") from None
                 await anyio.sleep(self._backoff(transient))
                 continue
             except JobRejectedError as exc:
-                self.journal.clear_intent(unit.key, self.backend.name)
-                self._release(result)
-                self._finish(result, "failed", str(exc))
-                return None
+                self.journal.clear_intent(unit.key, backend)
+                self._unsend(result)
+                raise _Failed(f"rejected by the provider: {exc}") from None
             except AccountError as exc:
-                self.journal.clear_intent(unit.key, self.backend.name)
-                self._release(result)
-                self.account_error = f"stopped submitting: {exc}"
-                raise _StopCreating(self.account_error) from None
-            # Committed before anything waits on the prediction: a crash from here on resumes
-            # by re-attaching to it rather than paying for it again.
-            self._journal_prediction(unit, prediction)
-            self.bucket.accepted()
-            return prediction
+                self.journal.clear_intent(unit.key, backend)
+                self._unsend(result)
+                self._stop_creating(str(exc))
+                raise _Refused(self.account_error) from None
+            return self._created(result, prediction)
 
-    async def _find_orphan(self, unit: Unit, since: float | None) -> Prediction | None:
-        if since is None:
-            return None
-        try:
-            with anyio.CancelScope(shield=True):
-                found = await self.backend.recover(unit.request, since)
-        except (TransientError, JobRejectedError, AccountError):
-            return None
-        return found
+    def _created(self, result: UnitResult, prediction: Prediction) -> Prediction:
+        """Committed before anything waits on the prediction: a crash from here on resumes by
+        re-attaching to it rather than paying for it again."""
+        unit = result.unit
+        self._journal_prediction(unit, prediction)
+        self._track(result, prediction.id)
+        self._paid.add(prediction.id)
+        self.bucket.accepted(anyio.current_time())
+        self._emit(PredictionCreated(unit.key, unit.job_ids, prediction.id, unit.cost_usd))
+        self._count("created")
+        return prediction
+
+    async def _resolve(self, result: UnitResult, since: float, what: str) -> Prediction | None:
+        """Whether a create sent at `since` reached the provider: the prediction it made, or
+        None when the provider's listing was read completely and holds none. A listing that
+        cannot be read is asked again; if it never can be, the unit fails rather than risk a
+        second prediction."""
+        tries = 0
+        while True:
+            try:
+                with anyio.CancelScope(shield=True):  # a found prediction is then canceled
+                    found = await self.backend.recover(result.unit.request, since)
+                known = self.journal.prediction_ids(result.unit.key, self.backend.name)
+                # The listing is newest first: had the unanswered create arrived, it would be
+                # newer than any prediction already journaled (such as the attempt before it,
+                # which a listing reaching back a little before `since` may also hold).
+                return None if found is None or found.id in known else found
+            except (TransientError, RateLimitedError) as exc:  # a 429: its wait, if longer
+                tries += 1
+                if tries > self.options.max_transient_retries:
+                    raise _Failed(self._unresolved(what, exc)) from None
+                await anyio.sleep(max(self._backoff(tries), getattr(exc, "retry_after", 0.0)))
+            except BackendError as exc:
+                raise _Failed(self._unresolved(what, exc)) from None
+
+    @staticmethod
+    def _unresolved(what: str, exc: Exception) -> str:
+        return (
+            f"{what}, and the provider's predictions could not be listed to find it ({exc}); "
+            "not creating another, which could pay twice. A later run looks for it again"
+        )
 
     def _journal_prediction(self, unit: Unit, prediction: Prediction) -> None:
         self.journal.record_prediction(
@@ -387,97 +584,127 @@ class Scheduler:
     # ------------------------------------------------------------------ wait
 
     async def _wait(self, result: UnitResult, prediction: Prediction) -> Prediction:
-        """Poll on schedule until the prediction ends or its deadline passes (then cancel it)."""
+        """Poll on schedule until the prediction ends. Past its deadline it is canceled
+        (`_Stuck`); if it cannot be read any more the unit fails, and the prediction stays
+        open in the journal for a later run to re-attach to."""
         assert self.polls is not None
-        self.live[prediction.id] = result.unit
+        self._track(result, prediction.id)
         created = anyio.current_time()
         polls = 0
         transient = 0
-        cancelled = False
-        try:
-            while not prediction.done:
-                elapsed = anyio.current_time() - created
-                if elapsed > self.options.deadline_seconds:
-                    await self.backend.cancel(prediction.id)
-                    self.journal.update_prediction(prediction.id, "canceled", "deadline passed")
-                    return Prediction(
-                        prediction.id,
-                        "canceled",
-                        error=f"stuck: canceled after {self.options.deadline_seconds:g}s",
-                    )
-                pushed = await self.backend.wait_for_update(
-                    prediction.id, self.polls.next_poll(elapsed, polls)
-                )
-                if pushed is not None:
-                    prediction = pushed
-                    continue
-                polls += 1
-                try:
-                    prediction = await self.backend.poll(prediction.id)
-                    transient = 0
-                except TransientError as exc:
-                    transient += 1
-                    if transient > self.options.max_transient_retries:
-                        return Prediction(prediction.id, "failed", error=f"polling failed: {exc}")
-                    await anyio.sleep(self._backoff(transient))
-                except (JobRejectedError, AccountError) as exc:
-                    return Prediction(prediction.id, "failed", error=str(exc))
-            self.journal.update_prediction(prediction.id, prediction.status, prediction.error)
-            if prediction.status == "succeeded":
-                latency = prediction.latency
-                if latency is None:
-                    latency = anyio.current_time() - created
-                self.polls.observe(latency)
-            return prediction
-        except anyio.get_cancelled_exc_class():
-            cancelled = not prediction.done  # still live: run() cancels it on the provider
-            raise
-        finally:
-            if not cancelled:
+        while not prediction.done:
+            elapsed = anyio.current_time() - created
+            if elapsed > self.options.deadline_seconds:
+                prediction = await self._cancel_stuck(prediction)
+                if prediction.status == "succeeded":
+                    break  # it finished as it was canceled: the output is there
+            pushed = await self.backend.wait_for_update(
+                prediction.id, self.polls.next_poll(elapsed, polls)
+            )
+            if pushed is not None:
+                prediction = pushed
+                continue
+            polls += 1
+            try:
+                prediction = await self.backend.poll(prediction.id)
+                transient = 0
+            except RateLimitedError as exc:
+                await anyio.sleep(exc.retry_after)
+            except TransientError as exc:
+                transient += 1
+                if transient > self.options.max_transient_retries:
+                    self.live.pop(prediction.id, None)
+                    raise _Failed(self._lost_contact(prediction.id, exc)) from None
+                await anyio.sleep(self._backoff(transient))
+            except BackendError as exc:
                 self.live.pop(prediction.id, None)
+                raise _Failed(self._lost_contact(prediction.id, exc)) from None
+        self.live.pop(prediction.id, None)
+        self.journal.update_prediction(prediction.id, prediction.status, prediction.error)
+        if prediction.status == "succeeded":
+            latency = prediction.latency
+            if latency is None:
+                latency = anyio.current_time() - created
+            self.polls.observe(latency)
+        return prediction
+
+    async def _cancel_stuck(self, prediction: Prediction) -> Prediction:
+        """Cancel a prediction past its deadline and look again: a new one is created only
+        once this one has stopped (it may also have just succeeded)."""
+        deadline = self.options.deadline_seconds
+        with anyio.CancelScope(shield=True):
+            await self.backend.cancel(prediction.id)
+            try:
+                after = await self.backend.poll(prediction.id)
+            except BackendError:
+                after = prediction
+        if after.status == "succeeded":
+            return after
+        self.live.pop(prediction.id, None)
+        if not after.done:
+            raise _Failed(
+                f"prediction {prediction.id} was stuck past {deadline:g}s and did not stop when "
+                "canceled; not creating another while it may still run: a later run re-attaches "
+                "to it"
+            )
+        self.journal.update_prediction(prediction.id, after.status, "deadline passed")
+        raise _Stuck(f"prediction {prediction.id} was stuck: canceled after {deadline:g}s")
+
+    @staticmethod
+    def _lost_contact(prediction_id: str, exc: Exception) -> str:
+        return (
+            f"prediction {prediction_id} could not be read ({exc}); it is not created again "
+            "(it may still be running): a later run re-attaches to it"
+        )
 
     # ------------------------------------------------------------------ collect
 
-    async def _collect(self, result: UnitResult, prediction: Prediction) -> str | None:
-        """Fetch, hash, verify and store the output. None when the unit is finished; else a note
-        on why it must be generated again (the output expired, or was not a valid video)."""
+    async def _collect(self, result: UnitResult, prediction: Prediction) -> bool:
+        """Fetch, hash, verify and store the output: True when the unit is done, False when it
+        must be generated again (the output expired, or was not a valid clip)."""
         unit = result.unit
         transient = 0
+        damaged = 0
         while True:
             temp = self.store.temp_path(".mp4")
             try:
                 fetched = await self.backend.fetch(prediction, temp)
-                info = await anyio.to_thread.run_sync(self._verify, unit, fetched.path)
+                duration = await anyio.to_thread.run_sync(self.verify, unit, fetched.path)
             except TransientError as exc:
                 temp.unlink(missing_ok=True)
                 transient += 1
                 if transient > self.options.max_transient_retries:
-                    self._release(result)
-                    self._finish(result, "failed", f"download kept failing: {exc}")
-                    return None
+                    raise _Failed(
+                        f"download kept failing: {exc}; prediction {prediction.id} stays "
+                        "journaled and a later run fetches it while the provider keeps it"
+                    ) from None
                 await anyio.sleep(self._backoff(transient))
                 continue
             except OutputGoneError as exc:
                 temp.unlink(missing_ok=True)
-                self._release(result)
                 self.journal.update_prediction(prediction.id, "expired", str(exc))
-                return f"output of {prediction.id} expired on the server; generated again"
+                result.notes.append(
+                    f"output of {prediction.id} expired on the server; generated again"
+                )
+                return False
             except MediaError as exc:
                 temp.unlink(missing_ok=True)
-                transient += 1
-                if transient <= 2:  # a damaged download: fetch again before blaming the model
+                damaged += 1
+                if damaged <= 2:  # a damaged download: fetch again before blaming the model
                     continue
-                self._release(result)
                 self.journal.update_prediction(prediction.id, "invalid", str(exc))
                 result.error = f"output was not a valid clip: {exc}"
-                return f"output of {prediction.id} was not a valid clip; generated again"
+                result.notes.append(
+                    f"output of {prediction.id} was not a valid clip; generated again"
+                )
+                return False
             break
         self.store.put(fetched.path, fetched.sha256)
         record = OutputRecord(
             key=unit.key,
             sha256=fetched.sha256,
             bytes=fetched.bytes,
-            duration=info,
+            duration=duration,
             prediction_id=prediction.id,
             model_version=prediction.model_version,
             cost_usd=unit.cost_usd,
@@ -486,25 +713,15 @@ class Scheduler:
             completed_at=prediction.completed_at,
         )
         self.journal.record_output(record)
-        self._release(result)
-        self.spent_usd += unit.cost_usd
-        result.cost_usd = unit.cost_usd
         result.output = record
+        result.prediction_id = prediction.id
         result.error = None
         self._finish(result, "done")
-        return None
+        return True
 
-    @staticmethod
-    def _verify(unit: Unit, path: Path) -> float:
-        info = verify_video(path, duration=unit.request.duration, audio=unit.has_audio)
-        video = info.video
-        assert video is not None
-        if unit.aspect_ratio is not None:
-            w, h = (int(x) for x in unit.aspect_ratio.split(":"))
-            actual = video.display_width / video.display_height
-            if abs(actual - w / h) > 0.02 * (w / h):
-                raise MediaError(
-                    f"{path}: frame is {video.display_width}x{video.display_height}, "
-                    f"not {unit.aspect_ratio}"
-                )
-        return info.duration
+
+def _is_cancellation(exc: BaseException) -> bool:
+    cancelled = anyio.get_cancelled_exc_class()
+    if isinstance(exc, BaseExceptionGroup):
+        return all(_is_cancellation(e) for e in exc.exceptions)
+    return isinstance(exc, cancelled)

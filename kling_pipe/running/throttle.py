@@ -1,7 +1,8 @@
 """The two throttles and the poll schedule. Pure arithmetic over a clock the caller passes in.
 
 - `CreateBucket`: creates per minute as a token bucket (short bursts allowed). A 429 pauses
-  every create until the server's reset and lowers the rate; successes bring it back up.
+  every create until the server's reset and settles the rate at what the server accepts;
+  a faster rate is tried again only after a quiet spell.
 - `PollSchedule`: when to look at a prediction again. Nothing is asked while a prediction
   cannot be done yet: the first poll waits for the typical completion time, learnt from the
   server's own timestamps as predictions finish, and later polls step through the upper
@@ -11,19 +12,43 @@
 from __future__ import annotations
 
 import bisect
+from collections import deque
 from dataclasses import dataclass, field
 
 
 @dataclass
 class CreateBucket:
-    """A token bucket for creates: `rate_per_minute` on average, `burst` at once."""
+    """A token bucket for creates that learns the server's limit.
+
+    `rate_per_minute` is the configured ceiling, `burst` the creates allowed at once. A 429
+    pauses every create until the server's reset (its Retry-After) and cuts the rate to what
+    the server was seen to accept over the last minute, a little under it, with no more
+    bursts: the rate then settles where the server lets creates through instead of bouncing
+    off its limit (at a configured 60/min against a server allowing 10/min, nearly half the
+    creates were answered 429 when the rate only dropped by a quarter and came straight back).
+    Only after a quiet spell with no 429 is a tenth more tried; each probe that is refused
+    doubles the next quiet spell, so a settled run pays a rare 429 for finding out whether the
+    account's limit went up; each that holds halves it and doubles the next step, so a limit
+    that did go up is found in minutes. The rate never goes above the configured one.
+    """
 
     rate_per_minute: float
     burst: int = 0
+    quiet_seconds: float = 60.0  # the first quiet spell before trying a faster rate
+    max_quiet_seconds: float = 600.0
+    window_seconds: float = 60.0  # how far back accepted creates are counted
+    margin: float = 0.95  # settle this far under the rate the server was seen to accept
     _tokens: float = field(init=False)
     _updated: float | None = field(default=None, init=False)
     _paused_until: float = field(default=0.0, init=False)
     _rate: float = field(init=False)
+    _started: float | None = field(default=None, init=False)
+    _accepted: deque[float] = field(default_factory=deque, init=False)
+    _last_cut: float | None = field(default=None, init=False)
+    _quiet: float = field(init=False)
+    _calm_since: float = field(default=0.0, init=False)
+    _probing: bool = field(default=False, init=False)
+    _streak: int = field(default=0, init=False)  # faster rates that held, in a row
     throttled: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
@@ -31,16 +56,23 @@ class CreateBucket:
             self.burst = max(1, round(self.rate_per_minute / 20))
         self._tokens = float(self.burst)
         self._rate = self.rate_per_minute / 60.0
+        self._quiet = self.quiet_seconds
 
     @property
     def rate_per_second(self) -> float:
-        """The current rate, lowered after 429s."""
+        """The current rate: the configured one, or what the server was found to allow."""
         return self._rate
+
+    @property
+    def configured_per_second(self) -> float:
+        """The configured ceiling."""
+        return self.rate_per_minute / 60.0
 
     def reserve(self, now: float) -> float:
         """Take a token; return how many seconds to wait before using it (0: go now)."""
         if self._updated is None:
             self._updated = now
+            self._started = now
         self._tokens = min(self.burst, self._tokens + (now - self._updated) * self._rate)
         self._updated = now
         self._tokens -= 1.0
@@ -48,17 +80,53 @@ class CreateBucket:
         return max(wait, self._paused_until - now)
 
     def throttled_by_server(self, now: float, retry_after: float) -> None:
-        """A 429: nobody creates before the server's reset, and the rate drops by a quarter."""
+        """A 429: nobody creates before the server's reset, and the rate drops to what the
+        server accepted. 429s answering creates sent before the first one's reset (a volley
+        already on the wire) only extend the pause."""
         self.throttled += 1
+        retry_after = max(0.0, retry_after)
+        in_volley = self._last_cut is not None and now < self._paused_until
         self._paused_until = max(self._paused_until, now + retry_after)
-        self._rate = max(self._rate * 0.75, 1.0 / 60.0)
         self._tokens = min(self._tokens, 0.0)
+        self.burst = 1  # a throttled account gets no bursts
+        if in_volley:
+            return
+        if self._probing:
+            # The faster rate tried after the last quiet spell was refused: wait longer
+            # before the next try.
+            self._quiet = min(self.max_quiet_seconds, self._quiet * 2)
+            self._probing = False
+        self._streak = 0
+        self._last_cut = now
+        self._calm_since = now
+        seen = self._accepted_rate(now, retry_after)
+        floor = 1.0 / 3600.0  # one an hour: a rate of zero would never create again
+        self._rate = max(floor, min(self._rate * 0.9, seen * self.margin))
 
-    def accepted(self) -> None:
-        """A create went through: recover a little of the configured rate."""
-        configured = self.rate_per_minute / 60.0
-        if self._rate < configured:
-            self._rate = min(configured, self._rate + configured * 0.05)
+    def _accepted_rate(self, now: float, retry_after: float) -> float:
+        """Creates per second the server accepted lately: over the last window, or since the
+        start, but never over less than the server's own reset (a burst is not a rate)."""
+        while self._accepted and self._accepted[0] <= now - self.window_seconds:
+            self._accepted.popleft()
+        started = self._started if self._started is not None else now
+        span = max(min(self.window_seconds, now - started), retry_after, 1.0)
+        # With nothing accepted yet, the reset itself is the estimate: one create per reset.
+        return max(len(self._accepted) / span, 1.0 / max(retry_after, 1.0))
+
+    def accepted(self, now: float) -> None:
+        """A create went through. After a quiet spell with no 429, try a tenth faster."""
+        self._accepted.append(now)
+        if self._rate >= self.configured_per_second:
+            return
+        if self._last_cut is None or now - self._calm_since >= self._quiet:
+            if self._probing:
+                # The last faster rate held through a quiet spell: the limit may have gone up
+                # (credit added), so the next try comes sooner and goes further.
+                self._quiet = max(self.quiet_seconds, self._quiet / 2)
+                self._streak += 1
+            self._rate = min(self.configured_per_second, self._rate * (1 + 0.1 * 2**self._streak))
+            self._calm_since = now
+            self._probing = self._last_cut is not None
 
 
 @dataclass
