@@ -26,9 +26,8 @@ from kling_pipe.planning.diff import Plan
 from kling_pipe.reporting.writing import plan_since, write_report
 from kling_pipe.running.events import RunEvent
 from kling_pipe.running.record import CutRun
-from kling_pipe.running.run_plan import RunOptions, RunPlan, prepare_run
+from kling_pipe.running.run_plan import RunOptions, RunPlan, current_plan, prepare_run
 from kling_pipe.running.runner import RunResult, run_campaign
-from kling_pipe.running.selection import check_glob
 from kling_pipe.running.status import JobState, job_states
 from kling_pipe.running.stitching import StitchOptions, StitchResult, stitch_campaign
 
@@ -49,10 +48,9 @@ def open_campaign(
 
 
 async def plan(manifest: Manifest, *, only: str | None = None, **where: Any) -> Plan:
-    """What a run would generate: new, changed (and why), unchanged, lost, removed, and cost."""
-    campaign = open_campaign(manifest, **where)
-    check_glob(campaign, only, "--only")
-    return campaign.plan(only)
+    """What a run would generate: new, changed (and why), unchanged, lost (paid for, in no
+    store), removed, and cost."""
+    return current_plan(open_campaign(manifest, **where), only)
 
 
 async def run(

@@ -116,15 +116,23 @@ class RunPlan:
         return None
 
 
+def current_plan(campaign: Campaign, only: str | None = None, backend: str = "replicate") -> Plan:
+    """The campaign's jobs against its lock and what its store holds (verified), as a run on
+    `backend` would see them: what `plan` shows. InputError if `only` selects nothing."""
+    check_glob(campaign, only, "--only")
+    facts = describe_backend(backend)
+    store = ObjectStore(campaign.workspace)
+    stored = (
+        _stored_outputs(campaign, store, facts.name) if campaign.workspace.journal.is_file() else {}
+    )
+    return campaign.plan(only, stored_keys=stored.keys(), held=store.holds)
+
+
 def prepare_run(campaign: Campaign, options: RunOptions) -> RunPlan:
     """Decide what `options` would run: InputError if a glob selects nothing."""
-    check_glob(campaign, options.only, "--only")
+    plan = current_plan(campaign, options.only, options.backend)
     check_glob(campaign, options.force, "--force")
     backend = describe_backend(options.backend)
-    workspace = campaign.workspace
-    store = ObjectStore(workspace)
-    stored = _stored_outputs(campaign, store, backend.name) if workspace.journal.is_file() else {}
-    plan = campaign.plan(options.only, stored_keys=stored.keys(), held=store.holds)
     forced = {
         p.job.id
         for p in plan.jobs
