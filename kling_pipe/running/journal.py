@@ -99,6 +99,8 @@ class JobRecord:
     updated_at: float
     prediction_id: str | None
     prediction_status: str | None
+    backend: str | None = None
+    """Who made its newest prediction (a `BackendFacts.name`)."""
 
 
 class Journal:
@@ -285,7 +287,8 @@ class Journal:
         """Every job of a manifest the journal knows, with its newest prediction."""
         rows = self._db.execute(
             """
-            SELECT j.job_id, j.key, j.status, j.error, j.attempts, j.updated_at, p.id, p.status
+            SELECT j.job_id, j.key, j.status, j.error, j.attempts, j.updated_at, p.id, p.status,
+                   p.backend
             FROM jobs j
             LEFT JOIN predictions p ON p.id = (
                 SELECT id FROM predictions WHERE key = j.key ORDER BY created_at DESC LIMIT 1

@@ -5,11 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from kling_pipe.backends import made_for_free
 from kling_pipe.campaign import Campaign
 from kling_pipe.running.journal import Journal
 from kling_pipe.running.store import ObjectStore
 
-State = Literal["done", "lost", "in flight", "failed", "refused", "canceled", "changed", "not run"]
+State = Literal[
+    "done", "previewed", "lost", "in flight", "failed", "refused", "canceled", "changed", "not run"
+]
 
 
 @dataclass(frozen=True)
@@ -25,8 +28,8 @@ class JobState:
 
 def job_states(campaign: Campaign) -> list[JobState]:
     """Every job of the campaign, in plan order: done (the lock's output is in the store),
-    lost (paid for, in no store), in flight, failed/refused/canceled (and why), changed since
-    its output was made, or not run."""
+    previewed (only a free preview exists), lost (paid for, in no store), in flight,
+    failed/refused/canceled (and why), changed since its output was made, or not run."""
     lock = campaign.lock()
     store = ObjectStore(campaign.workspace)
     journal_path = campaign.workspace.journal
@@ -66,6 +69,8 @@ def job_states(campaign: Campaign) -> list[JobState]:
             continue
         if record is not None and record.key == job.key:
             state: State = "done" if record.status in ("done", "cached") else "not run"
+            if state == "done" and record.backend and made_for_free(record.backend):
+                state = "previewed"  # a preview is not a generation
             if record.status in ("failed", "refused", "canceled"):
                 state = record.status  # type: ignore[assignment]
             states.append(
