@@ -307,3 +307,16 @@ def test_on_a_terminal_the_prompt_names_the_lost_outputs_and_what_paying_again_c
     for job_id in JOBS:
         assert f"lost: {job_id}" in stderr
     assert emulator.stats()["creates"] == 4
+
+
+def test_status_reads_the_record_from_any_directory(
+    repo: Path, tmp_path: Path, emulator: Emulator
+) -> None:
+    preview = kling("run", "pipelines/launch.yaml", "--backend", "preview", cwd=repo)
+    assert preview.returncode == 0, preview.stderr
+    cwd, manifest = where(repo, tmp_path, "elsewhere")
+    assert kling("status", manifest, cwd=cwd).stdout.splitlines()[-1] == "4 previewed"
+    assert run(emulator, repo, "pipelines/launch.yaml").returncode == 0
+    assert kling("status", manifest, cwd=cwd).stdout.splitlines()[-1] == "4 done"
+    shutil.rmtree(repo / ".kling-pipe/objects")
+    assert kling("status", manifest, cwd=cwd).stdout.splitlines()[-1] == "4 lost"
