@@ -24,7 +24,8 @@ from kling_pipe.errors import (
 )
 from kling_pipe.lock import LockEntry, LockFile, read_lock, write_lock
 from kling_pipe.manifest.loader import LoadedManifest, load_manifest
-from kling_pipe.models.registry import ModelRegistry, ModelSpec, bundled_registry
+from kling_pipe.models.catalogue import bundled_registry
+from kling_pipe.models.spec import ModelRegistry, ModelSpec
 from kling_pipe.plan.cuts import CutPlan, PlannedCut, plan_cuts
 from kling_pipe.plan.diff import Plan, PlannedJob, diff_plan
 from kling_pipe.plan.jobs import Job, JobPlan, plan_jobs

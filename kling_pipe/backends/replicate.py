@@ -33,7 +33,7 @@ from kling_pipe.errors import (
     RateLimitedError,
     TransientError,
 )
-from kling_pipe.models.registry import split_model_ref
+from kling_pipe.models.spec import split_model_ref
 
 _RESETS_IN = re.compile(r"resets in ~?\s*(\d+(?:\.\d+)?)\s*s", re.IGNORECASE)
 _DEFAULT_RETRY_AFTER = 10.0

@@ -11,7 +11,7 @@ from kling_pipe.manifest.loader import LoadedManifest
 class DiskSources:
     """Templates from the manifest's `templates/` folders and input files beside the manifest.
 
-    Implements `kling_pipe.plan.jobs.PlanSources`; file hashes are computed once per path.
+    Implements the planner's `PlanSources` protocol; file hashes are computed once per path.
     """
 
     def __init__(self, loaded: LoadedManifest) -> None:

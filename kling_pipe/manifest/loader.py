@@ -5,7 +5,6 @@ Every problem is reported at `FILE:LINE:COL` with its field path, several at onc
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +13,7 @@ from typing import Any
 import pydantic
 
 from kling_pipe.errors import ManifestError, Problem, SourceLocation
+from kling_pipe.manifest.matrix import RESERVED, matrix_problems
 from kling_pipe.manifest.schema import (
     IDENTIFIER_PATTERN,
     MODEL_REF_PATTERN,
@@ -27,7 +27,7 @@ from kling_pipe.manifest.schema import (
     Transition,
 )
 from kling_pipe.manifest.yaml_source import Path_, YamlDocument, parse_yaml
-from kling_pipe.plan.matrix import RESERVED, matrix_problems
+from kling_pipe.spelling import did_you_mean
 
 _KNOWN_FIELDS = sorted(
     {
@@ -137,8 +137,8 @@ def _pydantic_problems(exc: pydantic.ValidationError, document: YamlDocument) ->
         kind = error["type"]
         if kind == "extra_forbidden":
             name = str(loc[-1])
-            guess = difflib.get_close_matches(name, _KNOWN_FIELDS, n=1, cutoff=0.7)
-            hint = f"; did you mean {guess[0]!r}?" if guess else ""
+            guess = did_you_mean(name, _KNOWN_FIELDS, cutoff=0.7)
+            hint = f"; did you mean {guess!r}?" if guess else ""
             message = f"unknown key {name!r}{hint}"
             where = document.location(loc, key=True)
         elif kind == "missing":
@@ -226,8 +226,8 @@ def _cross_field_problems(loaded: LoadedManifest) -> list[Problem]:
         cut_ids.add(cut.id)
         for j, shot_id in enumerate(cut.shots):
             if shot_id not in shot_ids:
-                guess = difflib.get_close_matches(shot_id, list(shot_ids), n=1)
-                hint = f"; did you mean {guess[0]!r}?" if guess else ""
+                guess = did_you_mean(shot_id, shot_ids)
+                hint = f"; did you mean {guess!r}?" if guess else ""
                 at(("cuts", i, "shots", j), f"unknown shot {shot_id!r}{hint}")
         for j, axis in enumerate(cut.per or []):
             if axis not in axes:

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from kling_pipe.errors import InputError
-from kling_pipe.models.registry import ModelRegistry, ModelSpec, bundled_registry, split_model_ref
+from kling_pipe.models.catalogue import bundled_registry
+from kling_pipe.models.spec import ModelRegistry, ModelSpec, split_model_ref
 
 
 def models_dir(store: Path) -> Path:

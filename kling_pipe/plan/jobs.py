@@ -12,20 +12,16 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from kling_pipe.canonical import canonical_hash
+from kling_pipe.dialogue import extract_dialogue, speaking_seconds
 from kling_pipe.errors import ManifestError, Problem, SourceLocation
 from kling_pipe.manifest.loader import LoadedManifest, dotted
+from kling_pipe.manifest.matrix import RESERVED
 from kling_pipe.manifest.schema import Manifest
 from kling_pipe.manifest.yaml_source import Path_
-from kling_pipe.models.registry import (
-    InputIssue,
-    ModelRegistry,
-    ModelSpec,
-    check_inputs,
-    estimate_cost,
-    split_model_ref,
-)
-from kling_pipe.plan.dialogue import extract_dialogue, speaking_seconds
-from kling_pipe.plan.matrix import RESERVED, expand_matrix
+from kling_pipe.models.checks import InputIssue, check_inputs
+from kling_pipe.models.pricing import estimate_cost
+from kling_pipe.models.spec import ModelRegistry, ModelSpec, split_model_ref
+from kling_pipe.plan.matrix import expand_matrix
 from kling_pipe.plan.templates import INLINE_PREFIX, PromptTemplates, TemplateFailure, ratio_slug
 
 _REMOTE = re.compile(r"^(https?|data):", re.IGNORECASE)

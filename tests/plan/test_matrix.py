@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from kling_pipe.plan.matrix import expand_matrix, matrix_problems
+from kling_pipe.manifest.matrix import matrix_problems
+from kling_pipe.plan.matrix import expand_matrix
 
 
 def test_single_dimension() -> None:
