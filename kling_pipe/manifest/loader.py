@@ -26,7 +26,7 @@ from kling_pipe.manifest.schema import (
     Shot,
     Transition,
 )
-from kling_pipe.manifest.yaml_source import Path_, YamlDocument, parse_yaml
+from kling_pipe.manifest.yaml_source import MAX_DOCUMENT_BYTES, Path_, YamlDocument, parse_yaml
 from kling_pipe.spelling import did_you_mean
 
 _KNOWN_FIELDS = sorted(
@@ -95,13 +95,18 @@ def load_manifest(path: Path | str, *, display_name: str | None = None) -> Loade
     path = Path(path)
     shown = display_name or str(path)
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as handle:
+            # One byte over the limit is enough for parse_yaml to refuse the size.
+            raw = handle.read(MAX_DOCUMENT_BYTES + 1)
     except FileNotFoundError:
         raise ManifestError([Problem("no such file", SourceLocation(shown))]) from None
     except (IsADirectoryError, PermissionError) as exc:
         raise ManifestError(
             [Problem(f"cannot read: {exc.strerror}", SourceLocation(shown))]
         ) from None
+    except (OSError, ValueError) as exc:  # a name too long, a NUL byte, a loop of links
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ManifestError([Problem(f"cannot read: {reason}", SourceLocation(shown))]) from None
     return load_manifest_text(raw, path, display_name=shown)
 
 

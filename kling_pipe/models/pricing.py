@@ -10,7 +10,7 @@ from kling_pipe.models.spec import ModelSpec
 
 def estimate_cost(spec: ModelSpec, inputs: Mapping[str, Any]) -> float:
     """Estimated price in USD of one generation with `inputs` (defaults applied by the caller)."""
-    seconds = float(inputs.get("duration") or 5)
+    seconds = duration_seconds(inputs)
     rate = spec.price_per_second
     mode = inputs.get("mode")
     if isinstance(mode, str) and mode in spec.mode_prices:
@@ -18,3 +18,11 @@ def estimate_cost(spec: ModelSpec, inputs: Mapping[str, Any]) -> float:
     if inputs.get("generate_audio") is True and spec.price_per_second_with_audio is not None:
         rate = spec.price_per_second_with_audio
     return round(seconds * rate, 4)
+
+
+def duration_seconds(inputs: Mapping[str, Any]) -> float:
+    """Seconds of video `inputs` ask for: their `duration` when it is a number, else 5."""
+    duration = inputs.get("duration")
+    if isinstance(duration, int | float) and not isinstance(duration, bool) and duration:
+        return float(duration)
+    return 5.0

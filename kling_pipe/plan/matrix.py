@@ -11,12 +11,22 @@
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from kling_pipe.manifest.matrix import RESERVED
 
 Combination = dict[str, Any]
+
+
+def combination_bound(matrix: Mapping[str, Any]) -> int:
+    """How many combinations `matrix` gives at most: the product of its axes (before exclude)
+    plus its includes. Cheap: nothing is expanded."""
+    axes = [v for k, v in matrix.items() if k not in RESERVED and isinstance(v, list)]
+    product = math.prod(len(values) for values in axes) if axes else 1
+    includes = matrix.get("include", [])
+    return product + (len(includes) if isinstance(includes, list) else 0)
 
 
 def _matches(combination: Mapping[str, Any], entry: Mapping[str, Any]) -> bool:

@@ -7,6 +7,7 @@ tagline containing `{{` stays literal.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -14,16 +15,31 @@ from types import TracebackType
 from typing import Any
 
 import jinja2
-import jinja2.sandbox
+
+from kling_pipe.errors import InputError
+from kling_pipe.plan.sandbox import LimitedSandbox, RenderLimitError
 
 TemplateReader = Callable[[str], tuple[str, str] | None]
 """Returns (source, display filename) of a template name in the templates folders, or None."""
 
 
 def ratio_slug(value: Any) -> str:
-    """`16:9` → `16x9`: an aspect ratio (or any value) made safe for file names."""
+    """`16:9` → `16x9`: an aspect ratio (or any value) made safe for file names.
+
+    Safe by construction: never empty, `.` or `..`, never a separator or NUL, at most
+    `MAX_SLUG` characters (a longer value keeps its start and a hash of the rest).
+    """
     text = str(value).strip().replace(":", "x")
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "_"
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "_"
+    if not slug.strip("."):
+        slug = slug.replace(".", "_")  # `.` and `..` name folders, not files
+    if len(slug) > MAX_SLUG:
+        digest = hashlib.sha256(slug.encode("utf-8")).hexdigest()[:8]
+        slug = f"{slug[: MAX_SLUG - 9]}-{digest}"
+    return slug
+
+
+MAX_SLUG = 64
 
 
 def dialogue(value: Any) -> str:
@@ -57,11 +73,12 @@ class _SafeNamesLoader(jinja2.BaseLoader):
     ) -> tuple[str, str | None, Callable[[], bool] | None]:
         if template.startswith(("/", "\\")) or ".." in template.replace("\\", "/").split("/"):
             raise jinja2.TemplateNotFound(
-                f"{template} (templates are included by a name inside a templates/ folder)"
+                template,
+                f"{template!r} (templates are included by a name inside a templates/ folder)",
             )
         found = self._reader(template)
         if found is None:
-            raise jinja2.TemplateNotFound(template)
+            raise jinja2.TemplateNotFound(template, repr(template))
         source, filename = found
         self.served.add(filename)
         return source, filename, lambda: True
@@ -75,13 +92,13 @@ class PromptTemplates:
 
     def __init__(self, reader: TemplateReader) -> None:
         self._loader = _SafeNamesLoader(reader)
-        self._env = jinja2.sandbox.ImmutableSandboxedEnvironment(
+        self._env = LimitedSandbox(
             loader=self._loader,
             undefined=jinja2.StrictUndefined,
             autoescape=False,
             keep_trailing_newline=False,
         )
-        self._env.filters.update(FILTERS)
+        self._env.add_filters(FILTERS)
         self._compiled: dict[str, jinja2.Template] = {}
 
     def compile(self, source: str) -> jinja2.Template:
@@ -92,6 +109,10 @@ class PromptTemplates:
                 code = self._env.compile(source, name=None, filename=INLINE_PREFIX)
             except jinja2.TemplateSyntaxError as exc:
                 raise _failure(exc, None, self._loader.served) from None
+            except RecursionError:
+                raise TemplateFailure(
+                    "template syntax: nested too deeply", INLINE_PREFIX, None
+                ) from None
             template = self._env.template_class.from_code(self._env, code, self._env.globals)
             self._compiled[source] = template
         return template
@@ -99,11 +120,14 @@ class PromptTemplates:
     def render(self, source: str, context: Mapping[str, Any]) -> str:
         """Render `source` with `context`; TemplateFailure says what and where."""
         template = self.compile(source)
+        self._env.start_render()
         try:
             return template.render(context)
         except jinja2.TemplateError as exc:
             raise _failure(exc, exc.__traceback__, self._loader.served) from None
         except (TypeError, ValueError, ArithmeticError, LookupError) as exc:
+            raise _failure(exc, exc.__traceback__, self._loader.served) from None
+        except (InputError, RecursionError) as exc:  # a refused include; includes or macros
             raise _failure(exc, exc.__traceback__, self._loader.served) from None
 
 
@@ -118,10 +142,35 @@ def _failure(exc: Exception, tb: TracebackType | None, served: set[str]) -> Temp
         message = f"refused by the template sandbox: {exc}"
     elif isinstance(exc, jinja2.UndefinedError):
         message = f"undefined variable: {exc.message}"
+    elif isinstance(exc, RenderLimitError | InputError):
+        message = str(exc)
+    elif isinstance(exc, RecursionError):
+        message = "templates include each other, or a macro calls itself, without end"
     else:
         message = f"{type(exc).__name__}: {exc}"
     file, line = _innermost_template_frame(tb, served)
-    return TemplateFailure(message, file, line)
+    return TemplateFailure(without_values(message), file, line)
+
+
+_QUOTED = re.compile(r"'[^'\n]*'|\"[^\"\n]*\"")
+_SAFE_QUOTED = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_./-]{0,127}( object)?")
+_MAX_MESSAGE = 300
+
+
+def without_values(message: str) -> str:
+    """A render error's message without the values it quotes, beyond names and types.
+
+    Python's and Jinja's messages quote the values involved (`'dict object' has no attribute
+    'root:x:0:0:…'`): with an include or a variable holding a file, that would print the file.
+    Names and type names stay; anything else quoted becomes '…'; one line, bounded length.
+    """
+    lines = message.splitlines() or [""]
+    first = _QUOTED.sub(
+        lambda m: m.group(0) if _SAFE_QUOTED.fullmatch(m.group(0)[1:-1]) else "'…'", lines[0]
+    )
+    if len(first) > _MAX_MESSAGE:
+        first = first[: _MAX_MESSAGE - 1] + "…"
+    return first
 
 
 def _innermost_template_frame(
