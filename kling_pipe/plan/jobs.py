@@ -263,6 +263,7 @@ class _Planner:
         combinations = self.combinations()
         if combinations is None:
             raise ManifestError(self.errors)
+        self.templates.allow_for(len(combinations) * len(self.m.shots))
         axes = [k for k in self.m.matrix if k not in RESERVED]
         jobs: list[Job] = []
         ids: dict[str, Mapping[str, Any]] = {}

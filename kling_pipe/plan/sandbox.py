@@ -22,6 +22,7 @@ import math
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import jinja2
@@ -33,7 +34,7 @@ MAX_TEXT = 100_000
 """Characters (or items) in any one value a template makes, its output included."""
 MAX_MADE = 5_000_000
 """Characters a render may make in all, intermediate values included."""
-MAX_STEPS = 200_000
+MAX_STEPS = 100_000
 """Loop iterations, calls, filters and lookups in one render."""
 MAX_RANGE = 10_000
 """Items of one `range(…)`."""
@@ -41,6 +42,13 @@ MAX_INT_BITS = 1024
 """Size of an integer a template may compute (about 308 digits)."""
 MAX_SECONDS = 2.0
 """Wall time of one render: the backstop for work the other limits do not see."""
+PLAN_STEPS = 200_000
+PLAN_STEPS_PER_JOB = 200
+PLAN_SECONDS = 5.0
+PLAN_SECONDS_PER_JOB = 0.001
+"""Steps and seconds all the renders of one plan may take together: a pool that grows with
+the number of jobs, so that templates just under the per-render limits cannot stall a plan of
+thousands of jobs. A real prompt takes a few steps and microseconds."""
 
 _PRINTF_SPEC = re.compile(r"%(?:\([^)]*\))?[#0\- +]*(\*|\d+)?(?:\.(\*|\d+))?")
 _BRACE_FIELD = re.compile(r"\{[^{}]*\}")
@@ -90,25 +98,67 @@ class RenderLimitError(jinja2.TemplateRuntimeError):
     """A template went over its render budget (time, steps, size of a value)."""
 
 
+@dataclass
+class PlanAllowance:
+    """The steps and seconds shared by every render of one plan, and how much is used."""
+
+    steps: int
+    seconds: float
+    used_steps: int = 0
+    used_seconds: float = 0.0
+
+    @classmethod
+    def for_jobs(cls, jobs: int) -> PlanAllowance:
+        """The allowance of a plan of `jobs` jobs."""
+        return cls(
+            PLAN_STEPS + PLAN_STEPS_PER_JOB * jobs, PLAN_SECONDS + PLAN_SECONDS_PER_JOB * jobs
+        )
+
+
 class RenderBudget:
     """Steps taken and characters made by one render, against the limits."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        allowance: PlanAllowance | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.steps = 0
         self.made = 0
+        self._allowance = allowance or PlanAllowance.for_jobs(1)
         self._clock = clock
         self._started = clock()
 
     def step(self) -> None:
         """Count one step; RenderLimitError past the limits."""
         self.steps += 1
+        allowance = self._allowance
+        allowance.used_steps += 1
         if self.steps > MAX_STEPS:
             raise RenderLimitError(
                 f"the template takes more than {MAX_STEPS:,} steps (loop iterations, calls) "
                 "for one job"
             )
-        if self.steps % 256 == 0 and self._clock() - self._started > MAX_SECONDS:
-            raise RenderLimitError(f"the template takes more than {MAX_SECONDS:g} s for one job")
+        if allowance.used_steps > allowance.steps:
+            raise RenderLimitError(
+                f"the templates take more than {allowance.steps:,} steps (loop iterations, "
+                "calls) for the plan's jobs together"
+            )
+        if self.steps % 16 == 0:
+            elapsed = self._clock() - self._started
+            if elapsed > MAX_SECONDS:
+                raise RenderLimitError(
+                    f"the template takes more than {MAX_SECONDS:g} s for one job"
+                )
+            if allowance.used_seconds + elapsed > allowance.seconds:
+                raise RenderLimitError(
+                    f"the templates take more than {allowance.seconds:g} s for the plan's "
+                    "jobs together"
+                )
+
+    def finish(self) -> None:
+        """Add this render's time to the plan's."""
+        self._allowance.used_seconds += self._clock() - self._started
 
     def charge(self, value: Any) -> None:
         """Count the size of a value made; RenderLimitError when it or the total is too large."""
@@ -254,9 +304,13 @@ class LimitedSandbox(jinja2.sandbox.ImmutableSandboxedEnvironment):
         self.globals["range"] = self._range
         self.filters = {name: self._metered_filter(name, f) for name, f in self.filters.items()}
 
-    def start_render(self) -> None:
-        """A fresh budget for the next render."""
-        self.budget = RenderBudget()
+    def start_render(self, allowance: PlanAllowance) -> None:
+        """A fresh budget for the next render, drawing on the plan's allowance."""
+        self.budget = RenderBudget(allowance)
+
+    def finish_render(self) -> None:
+        """Count the render's time against the plan's allowance."""
+        self.budget.finish()
 
     def add_filters(self, filters: dict[str, Callable[..., Any]]) -> None:
         """Register more filters, metered like Jinja's own."""
@@ -275,7 +329,7 @@ class LimitedSandbox(jinja2.sandbox.ImmutableSandboxedEnvironment):
             total += len(part)
             if total > MAX_TEXT:
                 raise RenderLimitError(
-                    f"the template renders more than {MAX_TEXT:,} characters for one job"
+                    f"the template makes a text of more than {MAX_TEXT:,} characters"
                 )
             pieces.append(part)
         text = "".join(pieces)

@@ -17,7 +17,7 @@ from typing import Any
 import jinja2
 
 from kling_pipe.errors import InputError
-from kling_pipe.plan.sandbox import LimitedSandbox, RenderLimitError
+from kling_pipe.plan.sandbox import LimitedSandbox, PlanAllowance, RenderLimitError
 
 TemplateReader = Callable[[str], tuple[str, str] | None]
 """Returns (source, display filename) of a template name in the templates folders, or None."""
@@ -100,6 +100,12 @@ class PromptTemplates:
         )
         self._env.add_filters(FILTERS)
         self._compiled: dict[str, jinja2.Template] = {}
+        self._allowance = PlanAllowance.for_jobs(1)
+        self._over_budget: dict[str, TemplateFailure] = {}
+
+    def allow_for(self, jobs: int) -> None:
+        """Size the render budget the templates share for a plan of `jobs` jobs."""
+        self._allowance = PlanAllowance.for_jobs(jobs)
 
     def compile(self, source: str) -> jinja2.Template:
         """The compiled template of `source`; TemplateFailure on a syntax error."""
@@ -120,15 +126,23 @@ class PromptTemplates:
     def render(self, source: str, context: Mapping[str, Any]) -> str:
         """Render `source` with `context`; TemplateFailure says what and where."""
         template = self.compile(source)
-        self._env.start_render()
+        if source in self._over_budget:  # it would fail the same way again, slowly
+            raise self._over_budget[source]
+        self._env.start_render(self._allowance)
         try:
             return template.render(context)
+        except (RenderLimitError, RecursionError) as exc:  # too much work; endless includes
+            failure = _failure(exc, exc.__traceback__, self._loader.served)
+            self._over_budget[source] = failure
+            raise failure from None
         except jinja2.TemplateError as exc:
             raise _failure(exc, exc.__traceback__, self._loader.served) from None
         except (TypeError, ValueError, ArithmeticError, LookupError) as exc:
             raise _failure(exc, exc.__traceback__, self._loader.served) from None
-        except (InputError, RecursionError) as exc:  # a refused include; includes or macros
+        except InputError as exc:  # an include refused by the reader
             raise _failure(exc, exc.__traceback__, self._loader.served) from None
+        finally:
+            self._env.finish_render()
 
 
 def _failure(exc: Exception, tb: TracebackType | None, served: set[str]) -> TemplateFailure:
