@@ -50,6 +50,7 @@ class DiskSources:
         self._hashes: dict[str, str | None] = {}
         self._templates: dict[str, tuple[str, str] | None] = {}
         self._refused: dict[str, InputError] = {}
+        self._refused_files: dict[str, InputError] = {}
 
     def template(self, name: str) -> tuple[str, str] | None:
         """(source, path to show) of the first template called `name`, or None.
@@ -96,18 +97,25 @@ class DiskSources:
         Raises InputError when the path is refused: outside the campaign, not a regular file,
         or unreadable.
         """
+        if relative_path in self._refused_files:
+            raise self._refused_files[relative_path]
         if relative_path not in self._hashes:
-            path = self.resolve(relative_path)
-            self._hashes[relative_path] = None
-            if _existing_real_path(path, f"file {relative_path!r}") is not None:
-                _require_regular(path, f"file {relative_path!r}")
-                try:
-                    self._hashes[relative_path] = file_sha256(path)
-                except OSError as exc:
-                    raise InputError(
-                        f"file {relative_path!r}: cannot read: {exc.strerror}"
-                    ) from None
+            try:
+                self._hashes[relative_path] = self._hash(relative_path)
+            except InputError as refused:
+                self._refused_files[relative_path] = refused
+                raise
         return self._hashes[relative_path]
+
+    def _hash(self, relative_path: str) -> str | None:
+        path = self.resolve(relative_path)
+        if _existing_real_path(path, f"file {relative_path!r}") is None:
+            return None
+        _require_regular(path, f"file {relative_path!r}")
+        try:
+            return file_sha256(path)
+        except OSError as exc:
+            raise InputError(f"file {relative_path!r}: cannot read: {exc.strerror}") from None
 
     def resolve(self, relative_path: str) -> Path:
         """The real path of a file named relative to the manifest's folder.
