@@ -111,7 +111,6 @@ class DiskSources:
         path = self.resolve(relative_path)
         if _existing_real_path(path, f"file {relative_path!r}") is None:
             return None
-        _require_regular(path, f"file {relative_path!r}")
         try:
             return file_sha256(path)
         except OSError as exc:
@@ -120,7 +119,8 @@ class DiskSources:
     def resolve(self, relative_path: str) -> Path:
         """The real path of a file named relative to the manifest's folder.
 
-        Raises InputError when it lies outside the campaign's folder.
+        Raises InputError when it lies outside the campaign's folder, or is there but is not a
+        regular file.
         """
         try:
             path = (self._base / relative_path).resolve()
@@ -131,6 +131,8 @@ class DiskSources:
                 f"file {relative_path!r} is outside the campaign folder {_shown(self._root)}; "
                 "input files must live inside it"
             )
+        if _existing_real_path(path, f"file {relative_path!r}") is not None:
+            _require_regular(path, f"file {relative_path!r}")  # a pipe would stall its reader
         return path
 
 
