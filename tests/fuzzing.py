@@ -102,6 +102,7 @@ SCALARS = [
     "!!float xyz",
     "!!bool maybe",
     "!!timestamp 2024-02-30",
+    "!!timestamp abc",
     "!!binary aGVsbG8=",
     "!!python/object/apply:os.system ['id']",
     "!!set {a, b}",

@@ -203,9 +203,10 @@ class _Builder:
         except yaml.constructor.ConstructorError as exc:
             self.problems.append(Problem(str(exc.problem), self._doc.location(path)))
             return None
-        except (ValueError, TypeError, LookupError, ArithmeticError):
-            # PyYAML's constructors raise bare Python errors for `!!int abc`, `!!bool maybe`,
-            # `2024-02-30` or digits beyond Python's int-to-text limit.
+        except Exception:
+            # PyYAML's constructors raise whatever Python raises on the text: ValueError for
+            # `!!int abc` or digits beyond the int-to-text limit, KeyError for `!!bool maybe`,
+            # AttributeError for `!!timestamp abc`. The text is the user's; the fault is theirs.
             message = f"{_shown(node.value)} is not a valid {_tag_name(node.tag)}"
             if node.tag.endswith(":int") and re.fullmatch(r"[-+]?[0-9_]+", node.value):
                 message = "integer out of range: at most 64 bits (19 digits)"

@@ -23,6 +23,10 @@ TemplateReader = Callable[[str], tuple[str, str] | None]
 """Returns (source, display filename) of a template name in the templates folders, or None."""
 
 
+MAX_SLUG = 64
+"""Characters in a slug: job ids and output paths are built from them."""
+
+
 def ratio_slug(value: Any) -> str:
     """`16:9` → `16x9`: an aspect ratio (or any value) made safe for file names.
 
@@ -37,9 +41,6 @@ def ratio_slug(value: Any) -> str:
         digest = hashlib.sha256(slug.encode("utf-8")).hexdigest()[:8]
         slug = f"{slug[: MAX_SLUG - 9]}-{digest}"
     return slug
-
-
-MAX_SLUG = 64
 
 
 def dialogue(value: Any) -> str:

@@ -28,6 +28,7 @@ def test_dates_stay_text_like_aspect_ratios() -> None:
         ("a: !!float xyz\n", "m.yaml:1:4: 'xyz' is not a valid !!float"),
         ("a: !!bool maybe\n", "m.yaml:1:4: 'maybe' is not a valid !!bool"),
         ("a: !!timestamp 2024-02-30\n", "m.yaml:1:4: '2024-02-30' is not a valid !!timestamp"),
+        ("a: !!timestamp abc\n", "m.yaml:1:4: 'abc' is not a valid !!timestamp"),
     ],
 )
 def test_explicit_tags_that_do_not_fit_their_value_are_located_errors(
