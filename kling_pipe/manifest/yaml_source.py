@@ -27,8 +27,9 @@ Path_ = tuple[str | int, ...]
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 
-MAX_DOCUMENT_BYTES = 1 << 20
-"""The largest manifest read: far above any real one (a 100-shot campaign is ~30 KB)."""
+MAX_DOCUMENT_BYTES = 128 << 10
+"""The largest manifest read: 4 times a 100-shot campaign. PyYAML's pure-Python scanner takes
+10-30 µs a byte, so this also bounds parsing to a few seconds on a busy machine."""
 MAX_DEPTH = 64
 """How deeply collections may nest."""
 MAX_VALUES = 100_000
