@@ -45,7 +45,7 @@ MAX_SECONDS = 2.0
 PLAN_STEPS = 200_000
 PLAN_STEPS_PER_JOB = 200
 PLAN_SECONDS = 5.0
-PLAN_SECONDS_PER_JOB = 0.001
+PLAN_SECONDS_PER_JOB = 0.0002
 """Steps and seconds all the renders of one plan may take together: a pool that grows with
 the number of jobs, so that templates just under the per-render limits cannot stall a plan of
 thousands of jobs. A real prompt takes a few steps and microseconds."""
