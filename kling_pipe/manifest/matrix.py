@@ -1,5 +1,5 @@
 """A manifest's `matrix` as written: its reserved keys and the structural checks that must pass
-before it can be expanded (the expansion itself is planning: `kling_pipe.plan.matrix`).
+before it can be expanded (expanding it is the planner's job).
 """
 
 from __future__ import annotations
