@@ -60,7 +60,8 @@ def _worker(seed: int, folder: str, tasks: Any, results: Any) -> None:
         index = tasks.get()
         if index is None:
             return
-        results.put(("start", os.getpid(), index))
+        # CLOCK_MONOTONIC is one clock for every process on the machine.
+        results.put(("start", os.getpid(), index, time.monotonic()))
         write_case(manifest, case_text(seed, index))
         outcome, detail = "ok", ""
         # Half the cases through `validate`, half through `plan --json` (which does more).
@@ -110,17 +111,21 @@ def run_in_workers(cases: int, seed: int, workers: int, timeout: float) -> Outco
         spawn()
     last_report = progress = time.monotonic()
     while len(outcomes) < cases:
+        messages = []
         try:
-            message = results.get(timeout=0.5)
+            messages.append(results.get(timeout=0.5))
+            while True:  # everything already reported, before judging anyone slow
+                messages.append(results.get_nowait())
         except queue.Empty:
-            message = None
+            pass
         now = time.monotonic()
-        if message is not None and message[0] == "start":
-            running[message[1]] = (message[2], now)
-        elif message is not None:
-            _, pid, index, outcome, detail = message
-            running.pop(pid, None)
-            outcomes[index] = (outcome, detail)
+        for message in messages:
+            if message[0] == "start":
+                running[message[1]] = (message[2], message[3])
+            else:
+                _, pid, index, outcome, detail = message
+                running.pop(pid, None)
+                outcomes[index] = (outcome, detail)
         for pid, (index, started) in list(running.items()):
             if now - started > timeout:
                 processes[pid].kill()
@@ -136,7 +141,7 @@ def run_in_workers(cases: int, seed: int, workers: int, timeout: float) -> Outco
                 index, _ = running.pop(pid)
                 outcomes[index] = ("traceback", f"worker died with exit {process.exitcode}")
             spawn()
-        if message is not None:
+        if messages:
             progress = now
         elif now - progress > 5 * timeout:  # nothing heard at all: count what is left as hung
             for index in set(range(cases)) - set(outcomes):
@@ -201,6 +206,11 @@ def main() -> None:
     for index, (outcome, detail) in as_processes.items():
         if outcome != "ok" and outcomes[index][0] == "ok":
             outcomes[index] = (outcome, f"as a process: {detail}")
+
+    hangs = [index for index, (outcome, _) in outcomes.items() if outcome == "hang"]
+    for index, (outcome, detail) in run_as_processes(hangs, args.seed, args.timeout).items():
+        # Still counted as a hang: this only tells a stall of the machine from a real one.
+        print(f"case {index} hung; alone, as a process: {outcome} {detail}".rstrip())
 
     counts = Counter(outcome for outcome, _ in outcomes.values())
     shown = 0
