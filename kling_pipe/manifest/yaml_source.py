@@ -89,6 +89,16 @@ class _ComposeLoader(
         _Resolver.__init__(self)
         self._depth = 0
 
+    def increase_flow_level(self) -> None:
+        # The scanner looks ahead through a whole flow collection, at a cost that grows with
+        # its nesting on every token: `[[[[…` is quadratic. Refuse depth where it is scanned.
+        yaml.scanner.Scanner.increase_flow_level(self)  # type: ignore[attr-defined]
+        if self.flow_level > MAX_DEPTH:
+            mark = self.get_mark()
+            raise yaml.scanner.ScannerError(
+                None, None, f"nested more than {MAX_DEPTH} levels deep", mark
+            )
+
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
         # PyYAML composes recursively: refuse deep nesting before Python's stack runs out.
         self._depth += 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from kling_pipe.errors import ManifestError
@@ -96,3 +98,12 @@ def test_mapping_keys_must_be_text_and_the_error_says_how_to_quote_them(
     message = problem_of(text)
     assert message.startswith("m.yaml:1:1: a mapping key must be text")
     assert message.endswith(f"quote it to mean the text {shown}")
+
+
+def test_a_document_of_opening_brackets_is_refused_where_it_nests_too_deep() -> None:
+    # PyYAML's scanner looks ahead through flow collections at a cost that grows with their
+    # depth on every token: unchecked, this document takes hours.
+    started = time.monotonic()
+    message = problem_of("a: " + "[" * (MAX_DOCUMENT_BYTES - 10))
+    assert message == "m.yaml:1:67: YAML syntax: nested more than 64 levels deep"
+    assert time.monotonic() - started < 5
