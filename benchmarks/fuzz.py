@@ -60,9 +60,10 @@ def _worker(seed: int, folder: str, tasks: Any, results: Any) -> None:
         index = tasks.get()
         if index is None:
             return
+        text = case_text(seed, index)  # making the case is the fuzzer's time, not kling-pipe's
         # CLOCK_MONOTONIC is one clock for every process on the machine.
         results.put(("start", os.getpid(), index, time.monotonic()))
-        write_case(manifest, case_text(seed, index))
+        write_case(manifest, text)
         outcome, detail = "ok", ""
         # Half the cases through `validate`, half through `plan --json` (which does more).
         commands = (["validate", str(manifest)], ["plan", str(manifest), "--json"])
