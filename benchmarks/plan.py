@@ -97,6 +97,7 @@ def manifest(markets: int, variants: int) -> dict[str, object]:
             {"id": "hero", "prompt": PROMPT, "negative_prompt": NEGATIVE},
             {"id": "pour", "prompt": PROMPT.replace("barista", "chef")},
         ],
+        "limits": {"max_jobs": 1_000_000},  # past the default 10,000 on purpose
     }
 
 

@@ -46,7 +46,8 @@ if TYPE_CHECKING:
     )
     from kling_pipe.lock import LockEntry, LockFile, read_lock, write_lock
     from kling_pipe.manifest.loader import LoadedManifest, load_manifest
-    from kling_pipe.models.registry import ModelRegistry, ModelSpec, bundled_registry
+    from kling_pipe.models.catalogue import bundled_registry
+    from kling_pipe.models.spec import ModelRegistry, ModelSpec
     from kling_pipe.planning.cuts import CutPlan, PlannedCut, plan_cuts
     from kling_pipe.planning.diff import Plan, PlannedJob, diff_plan
     from kling_pipe.planning.jobs import Job, JobPlan, plan_jobs
@@ -89,8 +90,8 @@ _EXPORTS = {
     "LostOutputsError": "kling_pipe.errors",
     "ManifestError": "kling_pipe.errors",
     "MediaError": "kling_pipe.errors",
-    "ModelRegistry": "kling_pipe.models.registry",
-    "ModelSpec": "kling_pipe.models.registry",
+    "ModelRegistry": "kling_pipe.models.spec",
+    "ModelSpec": "kling_pipe.models.spec",
     "Notice": "kling_pipe.running.events",
     "Plan": "kling_pipe.planning.diff",
     "PlannedCut": "kling_pipe.planning.cuts",
@@ -112,7 +113,7 @@ _EXPORTS = {
     "Throttled": "kling_pipe.running.events",
     "UnitFinished": "kling_pipe.running.events",
     "Workspace": "kling_pipe.workspace",
-    "bundled_registry": "kling_pipe.models.registry",
+    "bundled_registry": "kling_pipe.models.catalogue",
     "diff_plan": "kling_pipe.planning.diff",
     "expand_matrix": "kling_pipe.planning.matrix",
     "load_manifest": "kling_pipe.manifest.loader",

@@ -14,7 +14,7 @@ from kling_pipe.lock import LockFile, read_lock
 from kling_pipe.manifest.files import DiskSources
 from kling_pipe.manifest.loader import LoadedManifest, load_manifest
 from kling_pipe.models.local import local_registry
-from kling_pipe.models.registry import ModelRegistry
+from kling_pipe.models.spec import ModelRegistry
 from kling_pipe.planning.cuts import CutPlan, plan_cuts
 from kling_pipe.planning.diff import Plan, diff_plan
 from kling_pipe.planning.jobs import JobPlan, plan_jobs

@@ -7,7 +7,6 @@ outside this package compares backend names.
 
 from __future__ import annotations
 
-import difflib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +14,7 @@ from urllib.parse import urlsplit
 
 from kling_pipe.backends.protocol import Backend, FailureKind, Fetched, Prediction, Request
 from kling_pipe.errors import InputError
+from kling_pipe.spelling import did_you_mean
 
 BACKEND_NAMES = ("replicate", "preview")
 """The names `make_backend` knows, the default first."""
@@ -58,8 +58,8 @@ def made_for_free(journal: str) -> bool:
 
 
 def _unknown(name: str) -> InputError:
-    close = difflib.get_close_matches(name, BACKEND_NAMES, n=1)
-    hint = f"did you mean '{close[0]}'? " if close else ""
+    close = did_you_mean(name, BACKEND_NAMES)
+    hint = f"did you mean '{close}'? " if close else ""
     return InputError(f"unknown backend {name!r}; {hint}choose one of: {', '.join(BACKEND_NAMES)}")
 
 

@@ -36,7 +36,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 from kling_pipe.backends.answers import epoch
 from kling_pipe.backends.protocol import Prediction, Request
-from kling_pipe.models.registry import split_model_ref
+from kling_pipe.models.spec import split_model_ref
 
 CLOCK_SKEW_S = 30.0
 """How far Replicate's clock may be behind this machine's when a creation time is compared."""

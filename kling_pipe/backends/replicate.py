@@ -40,7 +40,7 @@ from kling_pipe.errors import (
     OutputGoneError,
     TransientError,
 )
-from kling_pipe.models.registry import split_model_ref
+from kling_pipe.models.spec import split_model_ref
 
 __all__ = ["ReplicateBackend", "WebhookReceiver", "prediction_from_json", "retry_after_seconds"]
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kling_pipe.canonical import canonical_hash
-from kling_pipe.models.registry import ModelRegistry, ModelSpec
+from kling_pipe.models.spec import ModelRegistry, ModelSpec
 
 COG_VERSION = "0.16.8"
 # Fixed so that a model's payload is the same bytes on every run.

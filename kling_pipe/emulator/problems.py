@@ -7,7 +7,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from kling_pipe.models.registry import InputIssue, ModelSpec
+from kling_pipe.models.checks import InputIssue
+from kling_pipe.models.spec import ModelSpec
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from kling_pipe.canonical import canonical_hash, file_sha256
 from kling_pipe.emulator.stats import Stats
-from kling_pipe.models.registry import ModelSpec
+from kling_pipe.models.spec import ModelSpec
 
 PICTURE_INPUTS = ("aspect_ratio", "duration", "generate_audio", "mode")
 

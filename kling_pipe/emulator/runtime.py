@@ -17,7 +17,7 @@ from kling_pipe.emulator.config import EmulatorConfig
 from kling_pipe.emulator.renders import Renderer
 from kling_pipe.emulator.server import EmulatorServer
 from kling_pipe.errors import InputError
-from kling_pipe.models.registry import ModelRegistry
+from kling_pipe.models.spec import ModelRegistry
 
 T = TypeVar("T")
 _START_TIMEOUT_S = 30.0

@@ -44,7 +44,9 @@ from kling_pipe.emulator.stats import Stats
 from kling_pipe.emulator.throttle import CreateBucket
 from kling_pipe.emulator.webhooks import WebhookSender
 from kling_pipe.errors import InputError
-from kling_pipe.models.registry import ModelRegistry, bundled_registry, check_inputs
+from kling_pipe.models.catalogue import bundled_registry
+from kling_pipe.models.checks import check_inputs
+from kling_pipe.models.spec import ModelRegistry
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

@@ -5,7 +5,6 @@ Every problem is reported at `FILE:LINE:COL` with its field path, several at onc
 
 from __future__ import annotations
 
-import difflib
 import types
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from typing import Annotated, Any, Union, get_args, get_origin
 import pydantic
 
 from kling_pipe.errors import ManifestError, Problem, SourceLocation
+from kling_pipe.manifest.matrix import RESERVED, matrix_problems
 from kling_pipe.manifest.schema import (
     IDENTIFIER_PATTERN,
     MODEL_REF_PATTERN,
@@ -27,8 +27,8 @@ from kling_pipe.manifest.schema import (
     Shot,
     Transition,
 )
-from kling_pipe.manifest.yaml_source import Path_, YamlDocument, parse_yaml
-from kling_pipe.planning.matrix import RESERVED, matrix_problems
+from kling_pipe.manifest.yaml_source import MAX_DOCUMENT_BYTES, Path_, YamlDocument, parse_yaml
+from kling_pipe.spelling import did_you_mean
 
 _KNOWN_FIELDS = sorted(
     {
@@ -96,13 +96,18 @@ def load_manifest(path: Path | str, *, display_name: str | None = None) -> Loade
     path = Path(path)
     shown = display_name or str(path)
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as handle:
+            # One byte over the limit is enough for parse_yaml to refuse the size.
+            raw = handle.read(MAX_DOCUMENT_BYTES + 1)
     except FileNotFoundError:
         raise ManifestError([Problem("no such file", SourceLocation(shown))]) from None
     except (IsADirectoryError, PermissionError) as exc:
         raise ManifestError(
             [Problem(f"cannot read: {exc.strerror}", SourceLocation(shown))]
         ) from None
+    except (OSError, ValueError) as exc:  # a name too long, a NUL byte, a loop of links
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ManifestError([Problem(f"cannot read: {reason}", SourceLocation(shown))]) from None
     return load_manifest_text(raw, path, display_name=shown)
 
 
@@ -184,11 +189,11 @@ def _unknown_key_hints(
     for loc in unknown:
         parent, name = loc[:-1], str(loc[-1])
         absent = [str(m[-1]) for m in missing - explained if m[:-1] == parent]
-        close = difflib.get_close_matches(name, absent, n=1, cutoff=0.6)
+        close = did_you_mean(name, absent, cutoff=0.6)
         misplaced = sorted((m for m in missing - explained if str(m[-1]) == name), key=str)
         if close:
-            explained.add((*parent, close[0]))
-            hints[loc] = f"; did you mean {close[0]!r}?"
+            explained.add((*parent, close))
+            hints[loc] = f"; did you mean {close!r}?"
         elif misplaced:
             explained.add(misplaced[0])
             owner = dotted(misplaced[0][:-1]) or "the top level"
@@ -196,9 +201,9 @@ def _unknown_key_hints(
         else:
             model = _model_at(parent)
             fields = sorted(model.model_fields) if model else _KNOWN_FIELDS
-            close = difflib.get_close_matches(name, fields, n=1, cutoff=0.7)
-            if close:
-                hints[loc] = f"; did you mean {close[0]!r}?"
+            guess = did_you_mean(name, fields, cutoff=0.7)
+            if guess:
+                hints[loc] = f"; did you mean {guess!r}?"
     return hints, explained
 
 
@@ -293,8 +298,8 @@ def _cross_field_problems(loaded: LoadedManifest) -> list[Problem]:
                 market_values.append((("matrix", section, i, "market"), entry["market"]))
     for where, value in market_values:
         if not isinstance(value, str) or value not in m.markets:
-            guess = difflib.get_close_matches(str(value), list(m.markets), n=1, cutoff=0.6)
-            hint = f"; did you mean {guess[0]!r}?" if guess else ""
+            market = did_you_mean(str(value), list(m.markets), cutoff=0.6)
+            hint = f"; did you mean {market!r}?" if market else ""
             at(where, f"unknown market {value!r} (markets: {known_markets}){hint}")
     if (
         m.markets
@@ -333,8 +338,8 @@ def _cross_field_problems(loaded: LoadedManifest) -> list[Problem]:
         cut_ids.add(cut.id)
         for j, shot_id in enumerate(cut.shots):
             if shot_id not in shot_ids:
-                guess = difflib.get_close_matches(shot_id, list(shot_ids), n=1)
-                hint = f"; did you mean {guess[0]!r}?" if guess else ""
+                guess = did_you_mean(shot_id, shot_ids)
+                hint = f"; did you mean {guess!r}?" if guess else ""
                 at(("cuts", i, "shots", j), f"unknown shot {shot_id!r}{hint}")
         for j, axis in enumerate(cut.per or []):
             if axis not in axes:

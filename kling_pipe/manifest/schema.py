@@ -110,6 +110,14 @@ class Limits(_Strict):
     concurrency: int = Field(8, ge=1, le=1000, description="Predictions in flight at once.")
     creates_per_minute: int = Field(60, ge=1, le=6000, description="Prediction creates a minute.")
     budget_usd: float | None = Field(None, ge=0, description="Stop submitting before this.")
+    max_jobs: int = Field(
+        10_000,
+        ge=1,
+        le=1_000_000,
+        description="The most jobs (shots × matrix combinations) the manifest may expand to; a "
+        "guard against a matrix that multiplies out of hand. Raise it deliberately for a larger "
+        "campaign.",
+    )
 
 
 class Price(_Strict):

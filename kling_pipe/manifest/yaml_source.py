@@ -4,11 +4,17 @@ PyYAML's own constructor forgets positions, accepts duplicate keys and reads `16
 sexagesimal integer 969 (YAML 1.1). This builds plain Python data from the composed node tree
 instead, recording the line and column of every key and value by path, refusing duplicate keys
 and recursive aliases, honouring anchors and `<<` merge keys, and resolving scalars the YAML 1.2
-way for base-60 numbers (`16:9` stays a string).
+way for base-60 numbers (`16:9` stays a string) and dates (`2024-03-01` stays a string).
+
+A manifest may come from anyone's pull request, so parsing is bounded: the text's size, how deep
+it nests and how many values it expands to (aliases repeat their anchor each time: a "billion
+laughs" document is small on disk and huge in memory). Scalars must be plain JSON-like values: an
+integer within 64 bits, a finite number, text that is valid Unicode.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +28,16 @@ Path_ = tuple[str | int, ...]
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 
+MAX_DOCUMENT_BYTES = 128 << 10
+"""The largest manifest read: 4 times a 100-shot campaign. PyYAML's pure-Python scanner takes
+10-30 µs a byte, so this also bounds parsing to a few seconds on a busy machine."""
+MAX_DEPTH = 64
+"""How deeply collections may nest."""
+MAX_VALUES = 100_000
+"""How many values a document may expand to, aliases counted each time they are used."""
+_INT_RANGE = (-(2**63), 2**63 - 1)
+_PLAIN_SCALARS = (str, int, float, bool, type(None))
+
 
 class _Resolver(yaml.resolver.Resolver):
     """YAML 1.1 resolution minus base-60 numbers, which turn aspect ratios into integers."""
@@ -32,6 +48,7 @@ _Resolver.yaml_implicit_resolvers = {
         (tag, regexp)
         for tag, regexp in resolvers
         if not (tag.endswith((":int", ":float")) and ":[0-5]?[0-9]" in regexp.pattern)
+        and not tag.endswith(":timestamp")
     ]
     for first, resolvers in yaml.resolver.Resolver.yaml_implicit_resolvers.items()
 }
@@ -71,6 +88,30 @@ class _ComposeLoader(
         yaml.composer.Composer.__init__(self)
         yaml.constructor.SafeConstructor.__init__(self)
         _Resolver.__init__(self)
+        self._depth = 0
+
+    def increase_flow_level(self) -> None:
+        # The scanner looks ahead through a whole flow collection, at a cost that grows with
+        # its nesting on every token: `[[[[…` is quadratic. Refuse depth where it is scanned.
+        yaml.scanner.Scanner.increase_flow_level(self)  # type: ignore[attr-defined]
+        if self.flow_level > MAX_DEPTH:
+            mark = self.get_mark()
+            raise yaml.scanner.ScannerError(
+                None, None, f"nested more than {MAX_DEPTH} levels deep", mark
+            )
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        # PyYAML composes recursively: refuse deep nesting before Python's stack runs out.
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+                raise yaml.composer.ComposerError(
+                    None, None, f"nested more than {MAX_DEPTH} levels deep", mark
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 @dataclass
@@ -133,14 +174,51 @@ def _mark(node: yaml.Node) -> tuple[int, int]:
     return node.start_mark.line + 1, node.start_mark.column + 1
 
 
+class _TooManyValues(Exception):
+    def __init__(self, node: yaml.Node) -> None:
+        self.node = node
+
+
+def _shown(text: str, limit: int = 40) -> str:
+    return repr(text if len(text) <= limit else text[:limit] + "…")
+
+
+def _tag_name(tag: str) -> str:
+    return tag.replace("tag:yaml.org,2002:", "!!")
+
+
+def scalar_problem(value: Any) -> str | None:
+    """Why a constructed scalar cannot be manifest data, or None when it can."""
+    if not isinstance(value, _PLAIN_SCALARS):
+        return f"a {type(value).__name__} value is not supported here; write it as plain text"
+    if isinstance(value, int) and not _INT_RANGE[0] <= value <= _INT_RANGE[1]:
+        return "integer out of range: at most 64 bits (19 digits)"
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{value} is not a finite number"
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            code = ord(value[exc.start])
+            return (
+                f"text contains a lone surrogate (\\u{code:04x} at character {exc.start + 1}), "
+                "which is not a Unicode character"
+            )
+    return None
+
+
 class _Builder:
     def __init__(self, loader: _ComposeLoader, doc: YamlDocument) -> None:
         self._loader = loader
         self._doc = doc
         self._active: set[int] = set()
+        self._values = 0
         self.problems: list[Problem] = []
 
     def build(self, node: yaml.Node, path: Path_) -> Any:
+        self._values += 1
+        if self._values > MAX_VALUES:
+            raise _TooManyValues(node)
         self._doc.value_positions.setdefault(path, _mark(node))
         if id(node) in self._active:
             self.problems.append(
@@ -151,11 +229,7 @@ class _Builder:
             self._doc.scalar_spans.setdefault(path, (node.start_mark.index, node.end_mark.index))
             if node.style in ("|", ">"):
                 self._doc.block_scalars.add(path)
-            try:
-                return self._loader.construct_object(node, deep=True)
-            except yaml.constructor.ConstructorError as exc:
-                self.problems.append(Problem(str(exc.problem), self._doc.location(path)))
-                return None
+            return self._scalar(node, path)
         self._active.add(id(node))
         try:
             if isinstance(node, yaml.SequenceNode):
@@ -165,6 +239,27 @@ class _Builder:
         finally:
             self._active.discard(id(node))
         return None
+
+    def _scalar(self, node: yaml.ScalarNode, path: Path_) -> Any:
+        try:
+            value = self._loader.construct_object(node, deep=True)
+        except yaml.constructor.ConstructorError as exc:
+            self.problems.append(Problem(str(exc.problem), self._doc.location(path)))
+            return None
+        except Exception:
+            # PyYAML's constructors raise whatever Python raises on the text: ValueError for
+            # `!!int abc` or digits beyond the int-to-text limit, KeyError for `!!bool maybe`,
+            # AttributeError for `!!timestamp abc`. The text is the user's; the fault is theirs.
+            message = f"{_shown(node.value)} is not a valid {_tag_name(node.tag)}"
+            if node.tag.endswith(":int") and re.fullmatch(r"[-+]?[0-9_]+", node.value):
+                message = "integer out of range: at most 64 bits (19 digits)"
+            self.problems.append(Problem(message, self._doc.location(path)))
+            return None
+        problem = scalar_problem(value)
+        if problem is not None:
+            self.problems.append(Problem(problem, self._doc.location(path)))
+            return None
+        return value
 
     def _mapping(self, node: yaml.MappingNode, path: Path_) -> dict[Any, Any]:
         result: dict[Any, Any] = {}
@@ -190,6 +285,16 @@ class _Builder:
                 self.problems.append(
                     Problem(
                         "a mapping key must be a plain value",
+                        SourceLocation(self._doc.file, *_mark(key_node)),
+                    )
+                )
+                continue
+            if not isinstance(key, str):
+                text = key_node.value if isinstance(key_node, yaml.ScalarNode) else ""
+                self.problems.append(
+                    Problem(
+                        f"a mapping key must be text, got {key!r}; quote it to mean the text "
+                        f"{_shown(str(text))}",
                         SourceLocation(self._doc.file, *_mark(key_node)),
                     )
                 )
@@ -225,6 +330,16 @@ class _Builder:
 
 def parse_yaml(text: str | bytes, file: str) -> YamlDocument:
     """Parse one YAML document into plain data with positions; ManifestError on any problem."""
+    if len(text) > MAX_DOCUMENT_BYTES:
+        raise ManifestError(
+            [
+                Problem(
+                    f"the file is {len(text):,} bytes; a manifest may be at most "
+                    f"{MAX_DOCUMENT_BYTES:,}",
+                    SourceLocation(file),
+                )
+            ]
+        )
     if isinstance(text, bytes):
         text = decode_source(text, file)
     doc = YamlDocument(file=file, data=None, source=text)
@@ -250,6 +365,16 @@ def parse_yaml(text: str | bytes, file: str) -> YamlDocument:
     except RecursionError:
         raise ManifestError(
             [Problem("YAML nested too deeply", SourceLocation(file, *_mark(node)))]
+        ) from None
+    except _TooManyValues as exc:
+        raise ManifestError(
+            [
+                Problem(
+                    f"the document expands to more than {MAX_VALUES:,} values (each use of an "
+                    "alias repeats its anchor's data)",
+                    SourceLocation(file, *_mark(exc.node)),
+                )
+            ]
         ) from None
     if builder.problems:
         raise ManifestError(builder.problems)

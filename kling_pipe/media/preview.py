@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from kling_pipe.canonical import sha256_hex
+from kling_pipe.dialogue import extract_dialogue, speaking_seconds
 from kling_pipe.errors import InputError, MediaError
 from kling_pipe.media.ffmpeg import run_ffmpeg
 from kling_pipe.media.probe import probe
-from kling_pipe.planning.dialogue import extract_dialogue, speaking_seconds
 
 FPS = 24
 """Preview frame rate, as Kling's: a 5 s clip is exactly 120 frames."""

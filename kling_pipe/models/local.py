@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from kling_pipe.errors import InputError
-from kling_pipe.models.registry import ModelRegistry, ModelSpec, bundled_registry, split_model_ref
+from kling_pipe.models.catalogue import bundled_registry
+from kling_pipe.models.spec import ModelRegistry, ModelSpec, split_model_ref
 
 
 def _file_for(folder: Path, ref: str) -> Path:

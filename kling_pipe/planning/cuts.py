@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
 
+from kling_pipe.dialogue import extract_dialogue
 from kling_pipe.errors import Problem
 from kling_pipe.manifest.loader import LoadedManifest
 from kling_pipe.manifest.schema import Card, Cut
-from kling_pipe.planning.dialogue import extract_dialogue
 from kling_pipe.planning.jobs import Job, template_context
 from kling_pipe.planning.templates import (
     PromptTemplates,

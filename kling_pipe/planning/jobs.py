@@ -6,36 +6,39 @@ never touches the disk, the network or the clock itself.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from kling_pipe.canonical import canonical_hash
-from kling_pipe.errors import ManifestError, Problem, SourceLocation
+from kling_pipe.dialogue import extract_dialogue, speaking_seconds
+from kling_pipe.errors import InputError, ManifestError, Problem, SourceLocation
 from kling_pipe.manifest.loader import LoadedManifest, dotted
+from kling_pipe.manifest.matrix import RESERVED
 from kling_pipe.manifest.schema import Manifest
 from kling_pipe.manifest.yaml_source import Path_
-from kling_pipe.models.registry import (
-    InputIssue,
-    ModelRegistry,
-    ModelSpec,
-    check_inputs,
-    estimate_cost,
-    split_model_ref,
+from kling_pipe.models.checks import InputIssue, check_inputs
+from kling_pipe.models.pricing import duration_seconds, estimate_cost
+from kling_pipe.models.spec import ModelRegistry, ModelSpec, split_model_ref
+from kling_pipe.planning.matrix import (
+    Combination,
+    combination_bound,
+    expand_matrix,
+    unmatched_excludes,
 )
-from kling_pipe.planning.dialogue import extract_dialogue, speaking_seconds
-from kling_pipe.planning.matrix import RESERVED, expand_matrix, unmatched_excludes
 from kling_pipe.planning.templates import (
     INLINE_PREFIX,
     PromptTemplates,
     TemplateFailure,
     ratio_slug,
 )
+from kling_pipe.spelling import did_you_mean
 
 _REMOTE = re.compile(r"^(https?|data):", re.IGNORECASE)
 _WARNING_KINDS = {"length", "deprecated"}
+_EXPANSION_WORK = 5_000_000
+"""Combinations × (include and exclude entries) a matrix may take to expand: about a second."""
 
 
 class PlanSources(Protocol):
@@ -46,7 +49,11 @@ class PlanSources(Protocol):
         ...
 
     def file_sha256(self, relative_path: str) -> str | None:
-        """sha256 of a file named relative to the manifest's folder, or None if it is missing."""
+        """sha256 of a file named relative to the manifest's folder, or None if it is missing.
+
+        Raises InputError when the path is refused: outside the campaign, not a regular file,
+        unreadable.
+        """
         ...
 
 
@@ -248,8 +255,41 @@ class _Planner:
             self.errors.append(problem)
 
     # -- planning -----------------------------------------------------------------------
-    def plan(self) -> JobPlan:
+    def combinations(self) -> list[Combination] | None:
+        """The matrix expanded, or None (and an error) when it exceeds `limits.max_jobs`."""
+        shots = len(self.m.shots)
+        limit = self.m.limits.max_jobs
+        bound = combination_bound(self.m.matrix)
+        entries = sum(len(e) for k in RESERVED if isinstance(e := self.m.matrix.get(k, []), list))
+        advice = "narrow the matrix, or raise limits.max_jobs if you mean it"
+        if bound * (1 + entries) > _EXPANSION_WORK:
+            self.report(
+                ("matrix",),
+                f"the matrix has {bound:,} combinations before exclude; × {shots} shot(s) that "
+                f"is up to {bound * shots:,} jobs, more than limits.max_jobs ({limit:,}) or "
+                f"kling-pipe can expand: {advice}",
+                "",
+                key=True,
+            )
+            return None
         combinations = expand_matrix(self.m.matrix)
+        if len(combinations) * shots > limit:
+            self.report(
+                ("matrix",),
+                f"the manifest expands to {len(combinations) * shots:,} jobs "
+                f"({len(combinations):,} combinations × {shots} shot(s)), more than "
+                f"limits.max_jobs ({limit:,}): {advice}",
+                "",
+                key=True,
+            )
+            return None
+        return combinations
+
+    def plan(self) -> JobPlan:
+        combinations = self.combinations()
+        if combinations is None:
+            raise ManifestError(self.errors)
+        self.templates.allow_for(len(combinations) * len(self.m.shots))
         axes = [k for k in self.m.matrix if k not in RESERVED]
         jobs: list[Job] = []
         ids: dict[str, Mapping[str, Any]] = {}
@@ -360,8 +400,11 @@ class _Planner:
         if failed:
             return None
 
-        for issue in _one_issue_per_misspelling(check_inputs(spec, rendered)):
+        issues = _one_issue_per_misspelling(check_inputs(spec, rendered))
+        for issue in issues:
             self.report_input(issue, origin, shot_path, model_path, jid)
+        if any(issue.kind == "type" for issue in issues):
+            return None  # files, warnings and price read the values as the types they must be
         files = self.hash_files(spec, rendered, origin, jid)
         if files is None:
             return None
@@ -418,7 +461,12 @@ class _Planner:
             for item in paths:
                 if not isinstance(item, str) or _REMOTE.match(item):
                     continue
-                digest = self.sources.file_sha256(item)
+                try:
+                    digest = self.sources.file_sha256(item)
+                except InputError as refused:
+                    self.report(origin.get(name, ("shots",)), str(refused), jid)
+                    ok = False
+                    continue
                 if digest is None:
                     self.report(
                         origin.get(name, ("shots",)),
@@ -456,7 +504,7 @@ class _Planner:
             )
             return
         needed = sum(speaking_seconds(line) for line in lines)
-        duration = float(inputs.get("duration") or 5)
+        duration = duration_seconds(inputs)
         if needed > duration:
             self.report(
                 prompt_path,
@@ -476,7 +524,7 @@ def _one_issue_per_misspelling(issues: Sequence[InputIssue]) -> list[InputIssue]
     return [
         issue
         for issue in issues
-        if not (issue.kind == "required" and difflib.get_close_matches(issue.field, unknown, n=1))
+        if not (issue.kind == "required" and did_you_mean(issue.field, unknown))
     ]
 
 

@@ -10,59 +10,24 @@
 
 from __future__ import annotations
 
-import difflib
 import itertools
+import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
+
+from kling_pipe.manifest.matrix import RESERVED, MatrixProblem
+from kling_pipe.spelling import did_you_mean
 
 Combination = dict[str, Any]
 
-RESERVED = ("include", "exclude")
 
-
-@dataclass(frozen=True)
-class MatrixProblem:
-    """A problem at `path` inside the matrix (e.g. `("exclude", 0, "os")`)."""
-
-    path: tuple[str | int, ...]
-    message: str
-
-
-def matrix_problems(matrix: Mapping[str, Any]) -> list[MatrixProblem]:
-    """Structural problems with a matrix definition; empty when it can be expanded."""
-    problems: list[MatrixProblem] = []
-    axes = {k: v for k, v in matrix.items() if k not in RESERVED}
-    for name, values in axes.items():
-        if not isinstance(name, str) or not name.isidentifier():
-            problems.append(MatrixProblem((str(name),), "an axis name must be a valid identifier"))
-        if not isinstance(values, list) or not values:
-            problems.append(MatrixProblem((name,), "an axis must be a non-empty list of values"))
-            continue
-        for i, value in enumerate(values):
-            if isinstance(value, list):
-                problems.append(MatrixProblem((name, i), "an axis value cannot be a list"))
-    for section in RESERVED:
-        entries = matrix.get(section, [])
-        if not isinstance(entries, list):
-            problems.append(MatrixProblem((section,), f"{section} must be a list of mappings"))
-            continue
-        for i, entry in enumerate(entries):
-            if not isinstance(entry, dict) or not entry:
-                problems.append(MatrixProblem((section, i), "must be a non-empty mapping"))
-                continue
-            if section == "exclude":
-                for key in entry:
-                    if key not in axes:
-                        known = ", ".join(axes) or "none"
-                        problems.append(
-                            MatrixProblem(
-                                (section, i, key),
-                                f"exclude names {key!r}, which is not a matrix axis "
-                                f"(axes: {known})",
-                            )
-                        )
-    return problems
+def combination_bound(matrix: Mapping[str, Any]) -> int:
+    """How many combinations `matrix` gives at most: the product of its axes (before exclude)
+    plus its includes. Cheap: nothing is expanded."""
+    axes = [v for k, v in matrix.items() if k not in RESERVED and isinstance(v, list)]
+    product = math.prod(len(values) for values in axes) if axes else 1
+    includes = matrix.get("include", [])
+    return product + (len(includes) if isinstance(includes, list) else 0)
 
 
 def unmatched_excludes(matrix: Mapping[str, Any]) -> list[MatrixProblem]:
@@ -79,8 +44,8 @@ def unmatched_excludes(matrix: Mapping[str, Any]) -> list[MatrixProblem]:
             if value in values:
                 continue
             texts = [str(v) for v in values if isinstance(v, str | int | float)]
-            guess = difflib.get_close_matches(str(value), texts, n=1, cutoff=0.6)
-            hint = f"; did you mean {guess[0]!r}?" if guess else ""
+            guess = did_you_mean(str(value), texts)
+            hint = f"; did you mean {guess!r}?" if guess else ""
             problems.append(
                 MatrixProblem(
                     ("exclude", i, key),

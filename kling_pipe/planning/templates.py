@@ -8,8 +8,8 @@ tagline containing `{{` stays literal.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import functools
+import hashlib
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -20,14 +20,32 @@ import jinja2
 import jinja2.sandbox
 from jinja2.utils import missing
 
+from kling_pipe.errors import InputError, ManifestError
+from kling_pipe.planning.sandbox import LimitedSandbox, PlanAllowance, RenderLimitError
+from kling_pipe.spelling import did_you_mean
+
 TemplateReader = Callable[[str], tuple[str, str] | None]
 """Returns (source, display filename) of a template name in the templates folders, or None."""
 
 
+MAX_SLUG = 64
+"""Characters in a slug: job ids and output paths are built from them."""
+
+
 def ratio_slug(value: Any) -> str:
-    """`16:9` → `16x9`: an aspect ratio (or any value) made safe for file names."""
+    """`16:9` → `16x9`: an aspect ratio (or any value) made safe for file names.
+
+    Safe by construction: never empty, `.` or `..`, never a separator or NUL, at most
+    `MAX_SLUG` characters (a longer value keeps its start and a hash of the rest).
+    """
     text = str(value).strip().replace(":", "x")
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "_"
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "_"
+    if not slug.strip("."):
+        slug = slug.replace(".", "_")  # `.` and `..` name folders, not files
+    if len(slug) > MAX_SLUG:
+        digest = hashlib.sha256(slug.encode("utf-8")).hexdigest()[:8]
+        slug = f"{slug[: MAX_SLUG - 9]}-{digest}"
+    return slug
 
 
 def dialogue(value: Any) -> str:
@@ -96,11 +114,12 @@ class _SafeNamesLoader(jinja2.BaseLoader):
     ) -> tuple[str, str | None, Callable[[], bool] | None]:
         if template.startswith(("/", "\\")) or ".." in template.replace("\\", "/").split("/"):
             raise jinja2.TemplateNotFound(
-                f"{template} (templates are included by a name inside a templates/ folder)"
+                template,
+                f"{template!r} (templates are included by a name inside a templates/ folder)",
             )
         found = self._reader(template)
         if found is None:
-            raise jinja2.TemplateNotFound(template)
+            raise jinja2.TemplateNotFound(template, repr(template))
         source, filename = found
         self.served.add(filename)
         self.texts[filename] = source
@@ -115,14 +134,20 @@ class PromptTemplates:
 
     def __init__(self, reader: TemplateReader) -> None:
         self._loader = _SafeNamesLoader(reader)
-        self._env = jinja2.sandbox.ImmutableSandboxedEnvironment(
+        self._env = LimitedSandbox(
             loader=self._loader,
             undefined=_StrictUndefined,
             autoescape=False,
             keep_trailing_newline=False,
         )
-        self._env.filters.update(FILTERS)
+        self._env.add_filters(FILTERS)
         self._compiled: dict[str, jinja2.Template] = {}
+        self._allowance = PlanAllowance.for_jobs(1)
+        self._over_budget: dict[str, TemplateFailure] = {}
+
+    def allow_for(self, jobs: int) -> None:
+        """Size the render budget the templates share for a plan of `jobs` jobs."""
+        self._allowance = PlanAllowance.for_jobs(jobs)
 
     def compile(self, source: str) -> jinja2.Template:
         """The compiled template of `source`; TemplateFailure on a syntax error."""
@@ -134,6 +159,10 @@ class PromptTemplates:
                 raise self._hint_unknown_filter_or_test(
                     _failure(exc, None, self._loader.served), source
                 ) from None
+            except RecursionError:
+                raise TemplateFailure(
+                    "template syntax: nested too deeply", INLINE_PREFIX, None
+                ) from None
             template = self._env.template_class.from_code(self._env, code, self._env.globals)
             self._compiled[source] = template
         return template
@@ -141,8 +170,15 @@ class PromptTemplates:
     def render(self, source: str, context: Mapping[str, Any]) -> str:
         """Render `source` with `context`; TemplateFailure says what and where."""
         template = self.compile(source)
+        if source in self._over_budget:  # it would fail the same way again, slowly
+            raise self._over_budget[source]
+        self._env.start_render(self._allowance)
         try:
             return template.render(context)
+        except (RenderLimitError, RecursionError) as exc:  # too much work; endless includes
+            failure = _failure(exc, exc.__traceback__, self._loader.served)
+            self._over_budget[source] = failure
+            raise failure from None
         except _UndefinedName as exc:
             raise self._undefined_failure(exc, source, context) from None
         except jinja2.TemplateError as exc:
@@ -150,6 +186,12 @@ class PromptTemplates:
             raise self._hint_unknown_filter_or_test(failure, source) from None
         except (TypeError, ValueError, ArithmeticError, LookupError) as exc:
             raise _failure(exc, exc.__traceback__, self._loader.served) from None
+        except ManifestError:  # an included file that says where it is wrong (its encoding)
+            raise
+        except InputError as exc:  # an include refused by the reader
+            raise _failure(exc, exc.__traceback__, self._loader.served) from None
+        finally:
+            self._env.finish_render()
 
     def _hint_unknown_filter_or_test(
         self, failure: TemplateFailure, source: str
@@ -176,12 +218,15 @@ class PromptTemplates:
     ) -> TemplateFailure:
         """Where the undefined name is written, and the defined name it is closest to."""
         file, line = _innermost_template_frame(exc.__traceback__, self._loader.served)
-        name = exc.name if isinstance(exc.name, str) else None
-        if exc.owner is missing:
-            message = f"undefined variable {exc.name!r}"
+        name = exc.name if isinstance(exc.name, str) and exc.name.isidentifier() else None
+        if name is None:  # a value used as a name: it may hold a file's text, never quote it
+            message = f"undefined variable or key: {without_values(exc.message or '')}"
+            candidates = []
+        elif exc.owner is missing:
+            message = f"undefined variable {name!r}"
             candidates = [str(k) for k in context]
         else:
-            message = f"undefined: {exc.message}"
+            message = f"undefined: {without_values(exc.message or '')}"
             candidates = [str(k) for k in exc.owner] if isinstance(exc.owner, Mapping) else []
         message += _did_you_mean(name, candidates)
         text = source if file == INLINE_PREFIX else self._loader.texts.get(file or "")
@@ -196,9 +241,9 @@ def _did_you_mean(name: str | None, candidates: list[str], *, listing: bool = Tr
     """`; did you mean 'product'?`, or the names there are when none is close; '' if none."""
     if name is None or not candidates:
         return ""
-    close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
+    close = did_you_mean(name, candidates)
     if close:
-        return f"; did you mean {close[0]!r}?"
+        return f"; did you mean {close!r}?"
     if listing and len(candidates) <= 12:
         return f" (defined: {', '.join(sorted(candidates))})"
     return ""
@@ -235,10 +280,35 @@ def _failure(exc: Exception, tb: TracebackType | None, served: set[str]) -> Temp
         message = f"refused by the template sandbox: {exc}"
     elif isinstance(exc, jinja2.UndefinedError):
         message = f"undefined variable: {exc.message}"
+    elif isinstance(exc, RenderLimitError | InputError):
+        message = str(exc)
+    elif isinstance(exc, RecursionError):
+        message = "templates include each other, or a macro calls itself, without end"
     else:
         message = f"{type(exc).__name__}: {exc}"
     file, line = _innermost_template_frame(tb, served)
-    return TemplateFailure(message, file, line)
+    return TemplateFailure(without_values(message), file, line)
+
+
+_QUOTED = re.compile(r"'[^'\n]*'|\"[^\"\n]*\"")
+_SAFE_QUOTED = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_./-]{0,127}( object)?")
+_MAX_MESSAGE = 300
+
+
+def without_values(message: str) -> str:
+    """A render error's message without the values it quotes, beyond names and types.
+
+    Python's and Jinja's messages quote the values involved (`'dict object' has no attribute
+    'root:x:0:0:…'`): with an include or a variable holding a file, that would print the file.
+    Names and type names stay; anything else quoted becomes '…'; one line, bounded length.
+    """
+    lines = message.splitlines() or [""]
+    first = _QUOTED.sub(
+        lambda m: m.group(0) if _SAFE_QUOTED.fullmatch(m.group(0)[1:-1]) else "'…'", lines[0]
+    )
+    if len(first) > _MAX_MESSAGE:
+        first = first[: _MAX_MESSAGE - 1] + "…"
+    return first
 
 
 def _innermost_template_frame(

@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kling_pipe.canonical import file_sha256, sha256_hex
+from kling_pipe.dialogue import speaking_seconds
 from kling_pipe.errors import InputError
 from kling_pipe.media.ffmpeg import run_ffmpeg
 from kling_pipe.media.preview import (
@@ -26,7 +27,6 @@ from kling_pipe.media.preview import (
     wrap_text,
 )
 from kling_pipe.media.probe import probe, scan_packets, verify_video
-from kling_pipe.planning.dialogue import speaking_seconds
 
 KEY_A = sha256_hex("job a")
 KEY_B = sha256_hex("job b")

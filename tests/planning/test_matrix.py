@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-from kling_pipe.planning.matrix import (
-    MatrixProblem,
-    expand_matrix,
-    matrix_problems,
-    unmatched_excludes,
-)
+from kling_pipe.manifest.matrix import MatrixProblem, matrix_problems
+from kling_pipe.planning.matrix import expand_matrix, unmatched_excludes
 
 
 def test_single_dimension() -> None:

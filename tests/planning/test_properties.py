@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from kling_pipe.errors import KlingPipeError
 from kling_pipe.manifest.loader import load_manifest_text
-from kling_pipe.models.registry import bundled_registry
+from kling_pipe.models.catalogue import bundled_registry
 from kling_pipe.planning.jobs import Job, plan_jobs
 
 

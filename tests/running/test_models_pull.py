@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from kling_pipe.emulator import Emulator, EmulatorConfig
-from kling_pipe.models.registry import InputSpec, ModelSpec, bundled_registry
+from kling_pipe.models.catalogue import bundled_registry
+from kling_pipe.models.spec import InputSpec, ModelSpec
 from tests.conftest import kling
 from tests.emulated import TOKEN, env_for
 
