@@ -101,7 +101,15 @@ class Workspace:
             if env.get(variable):
                 return Path(env[variable]).expanduser().resolve()
             if declared:
-                return (here / Path(declared).expanduser()).resolve()
+                place = (here / Path(declared)).resolve()
+                if not place.is_relative_to(root):
+                    # A manifest may come from a pull request: it never points writes outside
+                    # its repository (the user's own flags and environment may).
+                    raise InputError(
+                        f"{manifest_path}: {declared!r} is outside the repository {root}; "
+                        f"use --store/--out or {STORE_ENV}/{OUT_ENV} for a place outside it"
+                    )
+                return place
             return None
 
         return cls(

@@ -81,3 +81,12 @@ def test_commands_without_a_manifest_find_the_same_store(
 ) -> None:
     monkeypatch.delenv("KLING_PIPE_STORE", raising=False)
     assert store_for_folder(repo / "pipelines/launch") == repo / ".kling-pipe"
+
+
+@pytest.mark.parametrize("declared", ["/etc", "../../../elsewhere", "../../../../tmp"])
+def test_a_manifest_cannot_point_writes_outside_its_repository(repo: Path, declared: str) -> None:
+    manifest = repo / "pipelines/launch/demo.yaml"
+    with pytest.raises(InputError, match="outside the repository"):
+        locate(manifest, manifest_store=declared)
+    with pytest.raises(InputError, match="outside the repository"):
+        locate(manifest, manifest_output=declared)
