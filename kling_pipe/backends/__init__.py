@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -29,6 +30,9 @@ class BackendFacts:
     an emulator or proxy (never mistaken for real generations), `preview`."""
     free: bool
     records_to_lock: bool
+    outputs_kept_for: timedelta | None = None
+    """How long the provider serves a finished prediction's output (None: as long as the
+    prediction exists)."""
 
 
 def journal_name(base_url: str | None) -> str:
@@ -45,7 +49,10 @@ def describe_backend(name: str) -> BackendFacts:
         return BackendFacts("preview", free=True, records_to_lock=False)
     if name == "replicate":
         return BackendFacts(
-            journal_name(os.environ.get("REPLICATE_BASE_URL")), free=False, records_to_lock=True
+            journal_name(os.environ.get("REPLICATE_BASE_URL")),
+            free=False,
+            records_to_lock=True,
+            outputs_kept_for=timedelta(hours=1),  # then Replicate deletes them
         )
     raise _unknown(name)
 

@@ -25,6 +25,8 @@ class PlannedJob:
     generates: bool = False
     lost: LockEntry | None = None
     """For a `lost` job: the lock entry of the output that was paid for and no store holds."""
+    reuses: str | None = None
+    """For a new or changed job: the job whose locked, stored output has the same key."""
 
 
 @dataclass(frozen=True)
@@ -178,7 +180,8 @@ def diff_plan(
             and job.key not in stored_keys
         )
         first_with_key.setdefault(job.key, job.id)
-        planned.append(PlannedJob(job, status, reason, cost, generates))
+        reuses = held_keys.get(job.key)
+        planned.append(PlannedJob(job, status, reason, cost, generates, reuses=reuses))
     current = {j.id for j in jobs}
     removed = tuple(
         sorted(

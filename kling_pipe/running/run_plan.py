@@ -41,9 +41,8 @@ class Unit:
     """False: never pay for this unit (a lost output fetched for free, or not at all)."""
 
 
-# Replicate deletes a prediction's output an hour after it completes; past this age a lost
-# output is not worth asking for.
-FETCHABLE_FOR = timedelta(minutes=55)
+# A lost output is asked for only while the provider surely still serves it.
+SAFETY_MARGIN = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -76,20 +75,17 @@ class RunPlan:
     free: bool
     units: tuple[Unit, ...]
     reuse: tuple[PlannedJob, ...]
-    """Unchanged jobs whose output the store holds: placed, not generated."""
+    """Jobs whose output (theirs, or another job's with the same key) the lock records and the
+    store holds: placed, not generated."""
     recoverable: tuple[PlannedJob, ...]
     """Lost outputs that Replicate may still serve (under an hour old): fetched for free."""
     gone: tuple[PlannedJob, ...]
     """Lost outputs Replicate no longer serves: paid again only with `regenerate_lost`."""
     budget_usd: float | None
     regenerate_lost: bool
-
-    @property
-    def estimate_usd(self) -> float:
-        """The most this run spends: every unit it may create (zero on a free backend)."""
-        if self.free:
-            return 0.0
-        return round(sum(u.cost_usd for u in self.units if u.may_create), 4)
+    estimate_usd: float
+    """What this run will spend as planned: new and changed generations (and the gone outputs
+    with `regenerate_lost`); zero on a free backend."""
 
     @property
     def gone_cost_usd(self) -> float:
@@ -146,15 +142,18 @@ def prepare_run(campaign: Campaign, options: RunOptions) -> RunPlan:
     for planned in plan.jobs:
         if not backend.records_to_lock or planned.job.id in forced:
             to_run.append(planned)
-        elif planned.status == "unchanged":
+        elif planned.status == "unchanged" or planned.reuses is not None:
             reuse.append(planned)
         elif planned.status == "lost":
-            (recoverable if _still_served(planned, now) else gone).append(planned)
+            served = _still_served(planned, now, backend.outputs_kept_for)
+            (recoverable if served else gone).append(planned)
         else:
             to_run.append(planned)
     budget = options.budget_usd
     if budget is None:
         budget = campaign.loaded.manifest.limits.budget_usd
+    paid = [*to_run, *(gone if options.regenerate_lost else ())]
+    estimate = 0.0 if backend.free else round(sum(p.cost_usd for p in paid), 4)
     units = _units(campaign, to_run, forced, backend.free)
     units += _units(
         campaign,
@@ -173,6 +172,7 @@ def prepare_run(campaign: Campaign, options: RunOptions) -> RunPlan:
         gone=tuple(gone),
         budget_usd=None if backend.free else budget,
         regenerate_lost=options.regenerate_lost,
+        estimate_usd=estimate,
     )
 
 
@@ -192,7 +192,7 @@ def _stored_outputs(
         journal.close()
 
 
-def _still_served(planned: PlannedJob, now: datetime) -> bool:
+def _still_served(planned: PlannedJob, now: datetime, kept_for: timedelta | None) -> bool:
     entry = planned.lost
     if entry is None or entry.prediction_id is None:
         return False
@@ -205,7 +205,7 @@ def _still_served(planned: PlannedJob, now: datetime) -> bool:
         return False
     if finished.tzinfo is None:
         finished = finished.replace(tzinfo=UTC)
-    return now - finished < FETCHABLE_FOR
+    return kept_for is None or now - finished < kept_for - SAFETY_MARGIN
 
 
 def _local_files(campaign: Campaign, job: Job) -> dict[str, Path]:
@@ -251,7 +251,7 @@ def _units(
                     duration=job.duration,
                 ),
                 job_ids=tuple(p.job.id for p in group),
-                cost_usd=0.0 if free else sum(p.cost_usd for p in group) or job.cost_usd,
+                cost_usd=0.0 if free else job.cost_usd,  # what a create costs
                 aspect_ratio=job.aspect_ratio if has_ratio and not shaped_by_image else None,
                 has_audio=job.has_audio,
                 force=any(p.job.id in forced for p in group),

@@ -23,7 +23,7 @@ from kling_pipe.backends import make_backend
 from kling_pipe.backends.protocol import Backend
 from kling_pipe.campaign import Campaign
 from kling_pipe.errors import InputError
-from kling_pipe.lock import LockEntry, LockFile, update_lock
+from kling_pipe.lock import LockEntry, update_lock
 from kling_pipe.planning.jobs import Job
 from kling_pipe.running.events import Notice, RunEvent, RunFinished, RunStarted, UnitFinished
 from kling_pipe.running.journal import Journal, OutputRecord
@@ -108,9 +108,13 @@ async def run_campaign(
                     "adopted rather than created again"
                 )
             for planned in run_plan.reuse:
-                sha = _lock_sha(lock, planned.job.id)
-                if sha is not None:
-                    store.materialise(sha, workspace.clip_path(planned.job.id))
+                made = lock.jobs.get(planned.reuses or planned.job.id)
+                if made is None or made.output_sha256 is None:
+                    continue
+                store.materialise(made.output_sha256, workspace.clip_path(planned.job.id))
+                if planned.reuses is not None:  # same key as a locked job: record it too
+                    entry = made.model_copy(update={"material": planned.job.key_material()})
+                    update_lock(workspace.lock_path, campaign.name, {planned.job.id: entry})
 
             def on_scheduler_event(event: RunEvent) -> None:
                 if isinstance(event, UnitFinished):
@@ -172,11 +176,6 @@ def _check_writable(places: Sequence[Path]) -> None:
             raise InputError(f"{place}: not writable; nothing was submitted")
 
 
-def _lock_sha(lock: LockFile, job_id: str) -> str | None:
-    entry = lock.jobs.get(job_id)
-    return entry.output_sha256 if entry is not None else None
-
-
 def _entries(
     result: UnitResult, output: OutputRecord, jobs_by_id: dict[str, Job]
 ) -> dict[str, LockEntry]:
@@ -214,7 +213,11 @@ def _record(
                 key=planned.job.key,
                 status="cached",
                 output=_relative(workspace.clip_path(planned.job.id), workspace.output_dir),
-                notes=["unchanged: placed from the store"],
+                notes=[
+                    f"same output as {planned.reuses}: placed from the store"
+                    if planned.reuses
+                    else "unchanged: placed from the store"
+                ],
             )
         )
     results = scheduler.results

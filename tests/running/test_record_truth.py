@@ -320,3 +320,23 @@ def test_status_reads_the_record_from_any_directory(
     assert kling("status", manifest, cwd=cwd).stdout.splitlines()[-1] == "4 done"
     shutil.rmtree(repo / ".kling-pipe/objects")
     assert kling("status", manifest, cwd=cwd).stdout.splitlines()[-1] == "4 lost"
+
+
+def test_a_renamed_market_reuses_the_locked_outputs_even_without_the_journal(
+    repo: Path, emulator: Emulator
+) -> None:
+    assert run(emulator, repo, "pipelines/launch.yaml").returncode == 0
+    manifest = repo / "pipelines/launch.yaml"
+    manifest.write_text(manifest.read_text().replace("jp:", "ja:").replace("[us, jp]", "[us, ja]"))
+    (repo / ".kling-pipe/journal.sqlite").unlink()
+    plan = plan_json(repo, "pipelines/launch.yaml")
+    assert plan["summary"]["cost_usd"] == 0 and plan["summary"]["generations"] == 0
+    again = run(emulator, repo, "pipelines/launch.yaml")
+    assert again.returncode == 0, again.stderr
+    assert emulator.stats()["creates"] == 4
+    lock = json.loads((repo / "pipelines/launch.lock.json").read_text())
+    for ratio in ("16x9", "9x16"):
+        moved = lock["jobs"][f"pour/ja/{ratio}"]
+        assert moved["output_sha256"] == lock["jobs"][f"pour/jp/{ratio}"]["output_sha256"]
+        assert (repo / f"out/demo/pour/ja/{ratio}.mp4").stat().st_size == moved["bytes"]
+    assert {p["status"] for p in plan_json(repo, "pipelines/launch.yaml")["jobs"]} == {"unchanged"}
