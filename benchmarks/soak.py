@@ -25,7 +25,9 @@ provider's bill) and the project's files:
   count (outputs are kept an emulated hour, so none expire here; the count is printed).
   The prediction kept is the one the lock names (else the first created); each other one is
   attributed: `orphan` when kling-pipe's journal never recorded its id (a create it sent and
-  lost track of), `known` when it did (it knew of it and paid again anyway).
+  lost track of), `known` when it did (it knew of it and paid again anyway). An orphan created
+  within `KILL_WINDOW_S` before one of our kills is also counted as "at a kill" (the run died
+  between the create and its journal entry; otherwise it is a lost create answer).
 - **lost_jobs**: planned jobs without a lock entry in `campaign.lock.json`, or whose clip in
   `out/<name>/<job id>.mp4` is missing or differs from the lock's sha256 or size.
 - **unbilled_spend**: what the provider billed (succeeded predictions, plus any still running,
@@ -37,11 +39,14 @@ provider's bill) and the project's files:
   counts in a run that finishes. The total is the sum of each trial's absolute difference, so
   an over-report in one trial does not hide an under-report in another.
 
+Trials run `--workers` at a time, each in its own process with its own emulator (they share
+only the emulator's render cache); about 3 minutes for the defaults on 2 cores.
+
 Also printed: creates per job (ideal 1.0) for the storm and for a control trial with no fault
 and no kill measured in the same run, and how many creates the storm made unavoidable (its
 unbilled failed/aborted predictions).
 
-    python benchmarks/soak.py [--trials 50] [--seed 1] [--jobs 6] [--workers 2]
+    python benchmarks/soak.py [--trials 50] [--seed 1] [--jobs 6] [--workers 4]
 
 Ends with one line:
     BENCH soak trials=N wasted_duplicates=D lost_jobs=L unbilled_spend=U
@@ -65,6 +70,7 @@ from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -86,6 +92,7 @@ RUN_TIMEOUT_S = 120.0  # one CLI run; past it the run is killed and counted as h
 SETTLE_TIMEOUT_S = 20.0  # for the provider's predictions to end once the runs are over
 MAX_STORM_RUNS = 3  # runs under the storm after the kills, before the clean run
 POLL_S = 0.004
+KILL_WINDOW_S = 0.25  # an orphan created this close before a kill is blamed on the kill
 LIVE = ("starting", "processing")
 
 
@@ -273,6 +280,7 @@ class RunOutcome:
     wrote_record: bool
     seconds: float
     hung: bool = False
+    killed_at: float | None = None  # epoch seconds of our SIGKILL
 
 
 def trigger(emu: Emulator, kill: Kill) -> Callable[[], bool]:
@@ -313,6 +321,7 @@ def run_cli(project: Path, emu: Emulator, kill: Kill | None) -> RunOutcome:
     )
     condition = trigger(emu, kill) if kill is not None else None
     killed = hung = False
+    killed_at = None
     try:
         while process.poll() is None:
             if condition is not None and condition():
@@ -325,6 +334,7 @@ def run_cli(project: Path, emu: Emulator, kill: Kill | None) -> RunOutcome:
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
+            killed_at = time.time()
         process.wait()
     seconds = time.monotonic() - started
     record_after = read_bytes(record_path)
@@ -341,6 +351,7 @@ def run_cli(project: Path, emu: Emulator, kill: Kill | None) -> RunOutcome:
         wrote_record=wrote,
         seconds=seconds,
         hung=hung,
+        killed_at=killed_at if killed and not hung else None,
     )
 
 
@@ -417,6 +428,7 @@ class Trial:
     statuses: Counter[str] = field(default_factory=Counter)
     wasted: int = 0
     wasted_orphans: int = 0
+    wasted_at_kill: int = 0  # of the orphans: created in the last moments before a kill
     expired: int = 0
     lost: list[str] = field(default_factory=list)
     billed_usd: float = 0.0
@@ -436,7 +448,10 @@ class Trial:
         hung = sum(r.hung for r in self.runs)
         wasted = f"{self.wasted}"
         if self.wasted:
-            wasted += f" ({self.wasted_orphans} orphan, {self.wasted - self.wasted_orphans} known)"
+            wasted += (
+                f" ({self.wasted_orphans} orphan [{self.wasted_at_kill} at a kill], "
+                f"{self.wasted - self.wasted_orphans} known)"
+            )
         label = "baseline" if self.storm is None else f"trial {self.index:02d}"
         text = (
             f"{label}: runs={len(self.runs)} kills={kills} "
@@ -455,6 +470,16 @@ class Trial:
         if self.lost:
             text += f"\n    lost: {', '.join(self.lost)}"
         return text
+
+
+def created_at_a_kill(prediction: dict[str, Any], runs: list[RunOutcome]) -> bool:
+    """Whether `prediction` was created within `KILL_WINDOW_S` before one of our kills: the
+    create was accepted, and the run died before it could journal the answer."""
+    created = datetime.fromisoformat(prediction["created_at"].replace("Z", "+00:00")).timestamp()
+    return any(
+        r.killed_at is not None and r.killed_at - KILL_WINDOW_S <= created <= r.killed_at
+        for r in runs
+    )
 
 
 def run_trial(
@@ -524,7 +549,9 @@ def run_trial(
         )
         extra = kept[1:]
         trial.wasted += len(extra)
-        trial.wasted_orphans += sum(p["id"] not in journaled for p in extra)
+        orphans = [p for p in extra if p["id"] not in journaled]
+        trial.wasted_orphans += len(orphans)
+        trial.wasted_at_kill += sum(created_at_a_kill(p, trial.runs) for p in orphans)
     trial.lost = lost_jobs(project, job_ids)
     trial.reported_usd = round(sum(r.reported_usd for r in trial.runs), 4)
     trial.billed_usd = round(trial.billed_usd, 4)
@@ -548,7 +575,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--jobs", type=int, default=6)
     parser.add_argument(
-        "--workers", type=int, default=2, help="trials run side by side (each in a process)"
+        "--workers", type=int, default=4, help="trials run side by side (each in a process)"
     )
     args = parser.parse_args()
 
@@ -580,6 +607,7 @@ def main() -> None:
     )
     wasted = sum(t.wasted for t in trials)
     orphans = sum(t.wasted_orphans for t in trials)
+    at_kill = sum(t.wasted_at_kill for t in trials)
     lost = sum(len(t.lost) for t in trials)
     unbilled = round(sum(abs(t.unbilled_usd) for t in trials), 2)
     base_ratio = baseline.creates / len(job_ids)
@@ -597,7 +625,8 @@ def main() -> None:
         f"baseline without faults {base_ratio:.3f}; storm/baseline {storm_ratio / base_ratio:.2f}x"
     )
     print(
-        f"wasted duplicates: {wasted} ({orphans} orphans unknown to the journal, "
+        f"wasted duplicates: {wasted} ({orphans} orphans unknown to the journal, {at_kill} of "
+        f"them created just before a kill, "
         f"{wasted - orphans} known); lost jobs: {lost}; "
         f"billed ${sum(t.billed_usd for t in trials):.2f}, "
         f"reported ${sum(t.reported_usd for t in trials):.2f}, "
