@@ -34,10 +34,11 @@ provider's bill) and the project's files:
   each at the registry's price for its inputs: 5 s × $0.14/s with audio = $0.70) minus what
   kling-pipe reported as spent over all the trial's runs. A run that wrote `out/<name>/run.json`
   (its bytes changed) reported `summary.spent_usd`. A run killed before writing it reported
-  what its journal says it paid for: the `cost_usd` of the rows it added to (or changed in) the
-  journal's `outputs` table, i.e. the clips it collected, which is exactly what `spent_usd`
-  counts in a run that finishes. The total is the sum of each trial's absolute difference, so
-  an over-report in one trial does not hide an under-report in another.
+  what its journal says it sent: the `cost_usd` of the predictions it added to the journal's
+  `predictions` table that ended billable, which is exactly what `spent_usd` counts in a run
+  that finishes (a create counts when sent, and is given back when the prediction ends without
+  an output). The total is the sum of each trial's absolute difference, so an over-report in
+  one trial does not hide an under-report in another.
 
 Trials run `--workers` at a time, each in its own process with its own emulator (they share
 only the emulator's render cache); about 3 minutes for the defaults on 2 cores.
@@ -80,7 +81,8 @@ import yaml
 
 from kling_pipe import plan_sync
 from kling_pipe.emulator import Emulator, EmulatorConfig, Faults, LatencyRange, create_key
-from kling_pipe.models.registry import bundled_registry, estimate_cost
+from kling_pipe.models.catalogue import bundled_registry
+from kling_pipe.models.pricing import estimate_cost
 
 TOKEN = "r8_soak_token_not_real"
 MODEL = "kwaivgi/kling-v2.6"
@@ -234,17 +236,17 @@ def cli_env(emu: Emulator) -> dict[str, str]:
     return env
 
 
-def journal_outputs(project: Path) -> dict[str, tuple[str | None, float]]:
-    """The journal's verified outputs: key → (prediction id, cost)."""
+def journal_prediction_costs(project: Path) -> dict[str, float]:
+    """Every prediction the journal holds: id → the cost it recorded when it was created."""
     path = project / ".kling-pipe/journal.sqlite"
     if not path.exists():
         return {}
     try:
         with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
-            rows = db.execute("SELECT key, prediction_id, cost_usd FROM outputs").fetchall()
-    except sqlite3.OperationalError:  # killed before it made its tables
+            rows = db.execute("SELECT id, cost_usd FROM predictions").fetchall()
+    except sqlite3.OperationalError:
         return {}
-    return {key: (pid, float(cost or 0.0)) for key, pid, cost in rows}
+    return {pid: float(cost or 0.0) for pid, cost in rows}
 
 
 def journal_prediction_ids(project: Path) -> set[str]:
@@ -276,11 +278,13 @@ def read_bytes(path: Path) -> bytes | None:
 @dataclass
 class RunOutcome:
     returncode: int | None  # None: killed by us
-    reported_usd: float
+    reported_usd: float  # a killed run: see `sent`
     wrote_record: bool
     seconds: float
     hung: bool = False
     killed_at: float | None = None  # epoch seconds of our SIGKILL
+    sent: dict[str, float] = field(default_factory=dict)
+    """A killed run: the predictions it journaled (id → cost); what ended billable is counted."""
 
 
 def trigger(emu: Emulator, kill: Kill) -> Callable[[], bool]:
@@ -309,7 +313,7 @@ def run_cli(project: Path, emu: Emulator, kill: Kill | None) -> RunOutcome:
     before the run ends), and what it reported as spent."""
     record_path = project / "out" / NAME / "run.json"
     record_before = read_bytes(record_path)
-    outputs_before = journal_outputs(project)
+    predictions_before = journal_prediction_costs(project)
     started = time.monotonic()
     process = subprocess.Popen(
         [sys.executable, "-m", "kling_pipe", "run", "campaign.yaml", "--yes"],
@@ -339,13 +343,19 @@ def run_cli(project: Path, emu: Emulator, kill: Kill | None) -> RunOutcome:
     seconds = time.monotonic() - started
     record_after = read_bytes(record_path)
     wrote = record_after is not None and record_after != record_before
+    sent: dict[str, float] = {}
     if wrote:
         assert record_after is not None
         reported = float(json.loads(record_after)["summary"]["spent_usd"])
     else:
-        added = journal_outputs(project).items()
-        reported = sum(cost for key, (pid, cost) in added if outputs_before.get(key) != (pid, cost))
+        sent = {
+            pid: cost
+            for pid, cost in journal_prediction_costs(project).items()
+            if pid not in predictions_before
+        }
+        reported = 0.0  # settled in `run_trial` once the predictions' final states are known
     return RunOutcome(
+        sent=sent,
         returncode=None if killed else process.returncode,
         reported_usd=reported,
         wrote_record=wrote,
@@ -553,6 +563,9 @@ def run_trial(
         trial.wasted_orphans += len(orphans)
         trial.wasted_at_kill += sum(created_at_a_kill(p, trial.runs) for p in orphans)
     trial.lost = lost_jobs(project, job_ids)
+    billable = {p["id"] for p in predictions if p["status"] == "succeeded" or p["status"] in LIVE}
+    for outcome in trial.runs:
+        outcome.reported_usd += sum(c for pid, c in outcome.sent.items() if pid in billable)
     trial.reported_usd = round(sum(r.reported_usd for r in trial.runs), 4)
     trial.billed_usd = round(trial.billed_usd, 4)
     trial.seconds = time.monotonic() - started

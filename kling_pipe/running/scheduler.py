@@ -25,8 +25,10 @@ The money rules:
   (failed, aborted, canceled): Replicate bills Kling by output second and bills no failed
   prediction. A prediction this run canceled itself (deadline, cancellation) stays counted,
   since it may have finished first; so does a succeeded one whose output expired or was not a
-  valid clip (it was billed). A prediction created by an earlier run (re-attached or adopted)
-  and a download of an existing output are not this run's spending.
+  valid clip (it was billed). A prediction an earlier run journaled (re-attached) and a
+  download of an existing output are not this run's spending: the journal already holds their
+  cost. One a dead run sent but never journaled (adopted from its intent) is, since nothing
+  recorded its payment.
 - Nothing is sent that would take spent + reserved (budgeted but not yet sent) + its own cost
   over the budget.
 
@@ -380,9 +382,12 @@ class Scheduler:
             return None
         self._journal_prediction(unit, found)
         self._track(result, found.id)
+        # The dead run recorded only its intent, never the payment: this run records it.
+        self._paid.add(found.id)
+        self._spend(result, unit.cost_usd)
         message = f"adopted prediction {found.id}, created by a run that died before recording it"
         result.notes.append(message)
-        self._emit(PredictionCreated(unit.key, unit.job_ids, found.id, 0.0, adopted=True))
+        self._emit(PredictionCreated(unit.key, unit.job_ids, found.id, unit.cost_usd, adopted=True))
         self._emit(Notice(f"{unit.job_ids[0]}: {message}"))
         return found
 

@@ -247,7 +247,8 @@ def test_an_intent_left_by_a_dead_run_is_adopted_not_created_again(run: Run) -> 
     assert (result.status, result.prediction_id, run.backend.submits) == ("done", orphan.id, 0)
     assert any("adopted prediction" in n for n in result.notes)
     assert [n.message for n in run.of(Notice)] == [f"shot/a: {result.notes[0]}"]
-    assert run.spent == 0.0  # an earlier run paid for it
+    # the dead run journaled only its intent: its payment is recorded by the run that adopts it
+    assert run.spent == unit().cost_usd
 
 
 def test_an_intent_whose_create_never_arrived_is_created_after_a_complete_listing(
