@@ -142,6 +142,8 @@ def run(
             err.print(f"{job.status}: {job.id}: {job.error}", style="red")
     s = record.summary
     spent = "" if run_plan.free else f"; spent ${s.spent_usd:.2f}"
+    if s.unresolved_usd:
+        spent += f" (and ${s.unresolved_usd:.2f} in creates not found yet: see the failures)"
     out.print(
         f"{record.status}: {s.done} generated, {s.cached} already stored, {s.failed} failed, "
         f"{s.refused} refused, {s.canceled} canceled{spent} in {s.seconds:.1f}s"

@@ -78,6 +78,9 @@ class RunSummary(BaseModel):
     submitted)."""
     generations: int = 0
     spent_usd: float = 0.0
+    unresolved_usd: float = 0.0
+    """Creates whose answer was lost and that no listing could find: maybe paid, not in
+    `spent_usd`; the run that finds them (from the journal) records them."""
     estimate_usd: float = 0.0
     seconds: float = 0.0
 

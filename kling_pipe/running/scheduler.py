@@ -29,6 +29,9 @@ The money rules:
   download of an existing output are not this run's spending: the journal already holds their
   cost. One a dead run sent but never journaled (adopted from its intent) is, since nothing
   recorded its payment.
+- A create whose answer was lost and that no listing could resolve is not counted as spent
+  (the run that adopts it from the journaled intent records it), but stays held against the
+  budget.
 - Nothing is sent that would take spent + reserved (budgeted but not yet sent) + its own cost
   over the budget.
 
@@ -446,6 +449,13 @@ class Scheduler:
         result.submitted = True
         self._spend(result, result.unit.cost_usd)
 
+    def _hold_unresolved(self, result: UnitResult) -> None:
+        """A create whose fate is unknown: not counted as spent (the run that finds it on the
+        provider, adopting the journaled intent, records the payment), but held against this
+        run's budget for good, since it may have been made."""
+        self._spend(result, -result.unit.cost_usd)
+        self.reserved_usd += result.unit.cost_usd
+
     def _unsend(self, result: UnitResult) -> None:
         """The create made nothing: back to reserved, for the next try."""
         result.attempts -= 1
@@ -507,7 +517,13 @@ class Scheduler:
                 # The create may have reached the provider before its answer was lost: find
                 # it there before sending another (Replicate has no idempotency key).
                 since = self.journal.intent_since(unit.key, backend) or 0.0
-                found = await self._resolve(result, since, f"a create's answer was lost ({exc})")
+                try:
+                    found = await self._resolve(
+                        result, since, f"a create's answer was lost ({exc})"
+                    )
+                except _Failed:
+                    self._hold_unresolved(result)
+                    raise
                 if found is not None:
                     result.notes.append(f"create answer lost; found prediction {found.id}")
                     return self._created(result, found)

@@ -235,8 +235,10 @@ def test_an_unresolvable_create_fails_the_job_and_is_never_sent_blindly(run: Run
     assert result.status == "failed" and run.backend.submits == 1
     assert "could not be listed" in (result.error or "")
     assert "not creating another" in (result.error or "")
-    # It may have been created: counted, and left for the next run to look for.
-    assert run.spent == COST
+    # It may have been created: held against the budget, left for the next run to look for,
+    # and counted as spent by the run that finds it (so never counted twice).
+    assert run.spent == 0.0
+    assert run.scheduler is not None and run.scheduler.reserved_usd == COST
     assert run.journal.intent_since(unit().key, run.backend.name) is not None
 
 
@@ -278,11 +280,24 @@ def test_a_create_counts_as_spent_from_the_moment_it_is_sent(run: Run) -> None:
     assert spending[0] < 1.0 and finished >= 60.0
 
 
-def test_a_lost_answer_that_cannot_be_resolved_is_still_counted(run: Run) -> None:
+def test_a_lost_answer_that_cannot_be_resolved_is_held_against_the_budget_not_spent(
+    run: Run,
+) -> None:
     run.backend.script_creates("lost")
     run.backend.script_recovers(*["transient"] * 10)
     (result,) = run(unit(), max_transient_retries=1)
-    assert result.status == "failed" and run.spent == COST and result.cost_usd == COST
+    assert result.status == "failed" and run.spent == 0.0 and result.cost_usd == 0.0
+    assert run.scheduler is not None and run.scheduler.reserved_usd == COST
+    # the next run adopts it and records the payment; it was not spent twice by then
+
+
+def test_the_run_that_adopts_an_unresolved_create_records_its_payment(run: Run) -> None:
+    run.backend.script_creates("lost")
+    run.backend.script_recovers("transient", "transient")  # every try of the first run
+    run(unit(), max_transient_retries=1)
+    (again,) = run(unit())
+    assert again.status == "done" and run.backend.submits == 1
+    assert run.spent == COST and run.backend.paid_twice() == []
 
 
 def test_a_failed_prediction_is_not_billed_and_gives_its_budget_back(run: Run) -> None:
