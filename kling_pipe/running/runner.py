@@ -273,7 +273,7 @@ def _record(
             ),
             generations=sum(1 for r in results if r.status == "done"),
             spent_usd=round(scheduler.spent_usd, 4),
-            unresolved_usd=round(scheduler.reserved_usd, 4),
+            unresolved_usd=round(scheduler.unresolved_usd, 4),
             estimate_usd=run_plan.estimate_usd,
             seconds=0.0,
         ),

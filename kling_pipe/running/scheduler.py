@@ -193,6 +193,7 @@ class Scheduler:
         self.spent_usd = 0.0
         self.account_error: str | None = None
         self.live: dict[str, UnitResult] = {}  # prediction id -> its unit, while it may run
+        self.unresolved_usd = 0.0  # lost creates no listing could find (held, not spent)
         self._paid: set[str] = set()  # predictions this run created (and so pays for)
         self._counts = dict.fromkeys(
             ("done", "cached", "failed", "refused", "canceled", "running", "created"), 0
@@ -455,6 +456,7 @@ class Scheduler:
         run's budget for good, since it may have been made."""
         self._spend(result, -result.unit.cost_usd)
         self.reserved_usd += result.unit.cost_usd
+        self.unresolved_usd += result.unit.cost_usd
 
     def _unsend(self, result: UnitResult) -> None:
         """The create made nothing: back to reserved, for the next try."""
