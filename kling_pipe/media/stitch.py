@@ -4,7 +4,8 @@ Each segment is normalised once into a cached intermediate (see `normalise`), ke
 content and the house format; a cut is then a cheap join of intermediates: the concat demuxer
 with the picture copied for hard cuts, an xfade/acrossfade chain whose offsets come from the
 frame counts for transitions. Loudness is two-pass loudnorm over the joined audio. Cuts run in
-parallel up to the number of cores.
+parallel up to the number of cores. A cut whose inputs (`cut_key`) are those of the cut already
+at its path, with that file intact, is not made again (see `cut_cache`).
 """
 
 from __future__ import annotations
@@ -15,25 +16,29 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
 import ffmpeg
 
-from kling_pipe.canonical import file_sha256
+from kling_pipe.canonical import canonical_hash, file_sha256
 from kling_pipe.durable import write_atomically
 from kling_pipe.errors import InputError, MediaError
-from kling_pipe.media import loudness
+from kling_pipe.media import cut_cache, loudness
 from kling_pipe.media.captions import Caption, layout_captions, srt_text
 from kling_pipe.media.cards import Card
 from kling_pipe.media.ffmpeg import run_ffmpeg
 from kling_pipe.media.house import XFADE_KINDS, HouseFormat, Timeline, plan_timeline
-from kling_pipe.media.normalise import VIDEO_ENCODING, Segment, normalise
+from kling_pipe.media.normalise import FORMAT_VERSION, VIDEO_ENCODING, Segment, normalise
 from kling_pipe.media.probe import probe, scan_packets
 
 AUDIO_ENCODING: dict[str, str] = {"acodec": "aac", "audio_bitrate": "192k"}
 """How a cut's sound is encoded (always re-encoded: copied AAC gains ~35 ms per join)."""
+
+CUT_RECIPE_VERSION = 1
+"""Bump when the way a cut is joined changes, so cuts made the old way are made again."""
 
 
 @dataclass(frozen=True)
@@ -109,6 +114,8 @@ class CutResult:
     reused_intermediates: int
     """Segments whose normalised intermediate came from the cache rather than ffmpeg."""
     loudness: loudness.LoudnessReport | None
+    reused: bool = False
+    """The cut at `path` already was this cut (same inputs, file intact): nothing was made."""
 
 
 @dataclass(frozen=True)
@@ -138,7 +145,14 @@ def stitch_cuts(
     """
     workers = max(1, workers or os.cpu_count() or 1)
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        plans = list(pool.map(_plan_cut, requests))
+        keys = list(pool.map(cut_key, requests))
+        kept = {
+            index: result
+            for index, result in enumerate(pool.map(_reuse, requests, keys, repeat(cache_dir)))
+            if result is not None
+        }
+        to_make = [index for index in range(len(requests)) if index not in kept]
+        plans = list(pool.map(_plan_cut, [requests[index] for index in to_make]))
         needed: dict[Path, tuple[Segment, HouseFormat]] = {}
         reused: list[int] = []
         for plan in plans:
@@ -153,13 +167,64 @@ def stitch_cuts(
         list(pool.map(lambda item: normalise(item[1][0], item[1][1], item[0]), needed.items()))
         results = []
         joins = pool.map(
-            lambda pair: _join(pair[0], cache_dir, pair[1]), zip(plans, reused, strict=True)
+            lambda made: _join(made[0], cache_dir, made[1], made[2]),
+            zip(plans, reused, [keys[index] for index in to_make], strict=True),
         )
-        for result in joins:
+        for index in range(len(requests)):
+            result = kept[index] if index in kept else next(joins)
             if on_cut is not None:
                 on_cut(result)
             results.append(result)
         return results
+
+
+def cut_key(request: CutRequest) -> str:
+    """Identity of everything that decides a cut's files: clips by content, takes, dialogue,
+    labels, cards, transition, loudness, captions, house format and the recipes' versions."""
+    clips = [
+        {
+            "file": _clip_identity(clip.path),
+            "seconds": clip.seconds,
+            "dialogue": list(clip.dialogue),
+            "label": clip.label,
+            "slate": clip.slate.key() if clip.slate else None,
+        }
+        for clip in request.clips
+    ]
+    return canonical_hash(
+        {
+            "recipe": CUT_RECIPE_VERSION,
+            "intermediates": FORMAT_VERSION,
+            "video": VIDEO_ENCODING,
+            "audio": AUDIO_ENCODING,
+            "house": request.house.key(),
+            "clips": clips,
+            "transition": [request.transition.kind, request.transition.seconds],
+            "title": request.title.key() if request.title else None,
+            "end": request.end.key() if request.end else None,
+            "loudness_lufs": request.loudness_lufs,
+            "burn_captions": request.burn_captions,
+        }
+    )
+
+
+def _clip_identity(path: Path | None) -> str | None:
+    """A clip file by content; a missing one by name (planning the cut then says it is missing)."""
+    if path is None:
+        return None
+    return file_sha256(path) if path.is_file() else f"missing:{path}"
+
+
+def _reuse(request: CutRequest, key: str, cache_dir: Path) -> CutResult | None:
+    """The recorded result when the cut at the request's path is already this cut, else None."""
+    out = request.out_path
+    record = cut_cache.load_record(cache_dir, out)
+    if record is None or not cut_cache.reusable(record, key, out, out.with_suffix(".srt")):
+        return None
+    try:
+        return _result_from_data(out, record.result)
+    except (KeyError, TypeError, ValueError):
+        return None  # a record from another shape of result: make the cut again
 
 
 def _intermediate_path(cache_dir: Path, segment: Segment, house: HouseFormat) -> Path:
@@ -249,8 +314,8 @@ def _clip_segment(clip: CutClip, house: HouseFormat) -> Segment:
     )
 
 
-def _join(plan: _CutPlan, cache_dir: Path, reused: int) -> CutResult:
-    """Join the plan's intermediates into the cut, write its SRT, both atomically."""
+def _join(plan: _CutPlan, cache_dir: Path, reused: int, key: str) -> CutResult:
+    """Join the plan's intermediates into the cut, write its SRT, both atomically; record it."""
     request = plan.request
     house = request.house
     inputs = [_intermediate_path(cache_dir, s, house) for s in plan.segments]
@@ -296,7 +361,7 @@ def _join(plan: _CutPlan, cache_dir: Path, reused: int) -> CutResult:
             plan.segments, plan.kinds, plan.timeline.starts, strict=True
         )
     )
-    return CutResult(
+    result = CutResult(
         path=out,
         srt_path=srt_path,
         frames=plan.timeline.total_frames,
@@ -305,6 +370,36 @@ def _join(plan: _CutPlan, cache_dir: Path, reused: int) -> CutResult:
         captions=plan.captions,
         reused_intermediates=reused,
         loudness=report,
+    )
+    cut_cache.save_record(cache_dir, out, srt_path, key, _result_data(result))
+    return result
+
+
+def _result_data(result: CutResult) -> dict[str, Any]:
+    """What a cut's record keeps of its result: everything but the paths and the reuse counts."""
+    return {
+        "frames": result.frames,
+        "seconds": result.seconds,
+        "segments": [asdict(segment) for segment in result.segments],
+        "captions": [asdict(caption) for caption in result.captions],
+        "loudness": asdict(result.loudness) if result.loudness else None,
+    }
+
+
+def _result_from_data(out: Path, data: dict[str, Any]) -> CutResult:
+    """The result of a cut made before, from its record: every segment counts as reused."""
+    segments = tuple(CutSegment(**segment) for segment in data["segments"])
+    report = data["loudness"]
+    return CutResult(
+        path=out,
+        srt_path=out.with_suffix(".srt"),
+        frames=int(data["frames"]),
+        seconds=float(data["seconds"]),
+        segments=segments,
+        captions=tuple(Caption(**caption) for caption in data["captions"]),
+        reused_intermediates=len(segments),
+        loudness=loudness.LoudnessReport(**report) if report else None,
+        reused=True,
     )
 
 
