@@ -10,6 +10,7 @@ at its path, with that file intact, is not made again (see `cut_cache`).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tempfile
 import uuid
@@ -32,12 +33,14 @@ from kling_pipe.media.cards import Card
 from kling_pipe.media.ffmpeg import run_ffmpeg
 from kling_pipe.media.house import XFADE_KINDS, HouseFormat, Timeline, plan_timeline
 from kling_pipe.media.normalise import FORMAT_VERSION, VIDEO_ENCODING, Segment, normalise
+from kling_pipe.media.pieces import encode_blend, split_video
 from kling_pipe.media.probe import probe, scan_packets
+from kling_pipe.media.splice import Body, Splice, plan_splice
 
 AUDIO_ENCODING: dict[str, str] = {"acodec": "aac", "audio_bitrate": "192k"}
 """How a cut's sound is encoded (always re-encoded: copied AAC gains ~35 ms per join)."""
 
-CUT_RECIPE_VERSION = 1
+CUT_RECIPE_VERSION = 2
 """Bump when the way a cut is joined changes, so cuts made the old way are made again."""
 
 
@@ -125,6 +128,9 @@ class _CutPlan:
     kinds: tuple[str, ...]
     timeline: Timeline
     captions: tuple[Caption, ...]
+    splice: Splice | None
+    """How the picture is put together from copied and encoded pieces; None: encoded whole
+    (a hard cut copies the intermediates whole)."""
 
 
 def stitch_cut(request: CutRequest, cache_dir: Path, workers: int | None = None) -> CutResult:
@@ -153,22 +159,13 @@ def stitch_cuts(
         }
         to_make = [index for index in range(len(requests)) if index not in kept]
         plans = list(pool.map(_plan_cut, [requests[index] for index in to_make]))
-        needed: dict[Path, tuple[Segment, HouseFormat]] = {}
-        reused: list[int] = []
-        for plan in plans:
-            count = 0
-            for segment in plan.segments:
-                path = _intermediate_path(cache_dir, segment, plan.request.house)
-                if path.exists():
-                    count += 1
-                else:
-                    needed[path] = (segment, plan.request.house)
-            reused.append(count)
+        inputs, needed = _intermediates(plans, cache_dir)
+        reused = [sum(1 for path in paths if path not in needed) for paths in inputs]
         list(pool.map(lambda item: normalise(item[1][0], item[1][1], item[0]), needed.items()))
         results = []
         joins = pool.map(
-            lambda made: _join(made[0], cache_dir, made[1], made[2]),
-            zip(plans, reused, [keys[index] for index in to_make], strict=True),
+            lambda made: _join(made[0], made[1], cache_dir, made[2], made[3]),
+            zip(plans, inputs, reused, [keys[index] for index in to_make], strict=True),
         )
         for index in range(len(requests)):
             result = kept[index] if index in kept else next(joins)
@@ -227,9 +224,36 @@ def _reuse(request: CutRequest, key: str, cache_dir: Path) -> CutResult | None:
         return None  # a record from another shape of result: make the cut again
 
 
-def _intermediate_path(cache_dir: Path, segment: Segment, house: HouseFormat) -> Path:
-    key = segment.cache_key(house)
-    return cache_dir / key[:2] / f"{key}.mov"
+def _intermediates(
+    plans: Sequence[_CutPlan], cache_dir: Path
+) -> tuple[list[list[Path]], dict[Path, tuple[Segment, HouseFormat]]]:
+    """Each plan's intermediate files, and those of them still to be made (each once).
+
+    A segment that a cut splits needs an intermediate with keyframes where it is split; one
+    that is only copied whole (a hard cut) takes any intermediate of the same content, so a
+    hard cut and a crossfade cut of the same clips share the clips' encoding.
+    """
+    needed: dict[Path, tuple[Segment, HouseFormat]] = {}
+    chosen: dict[tuple[int, int], Path] = {}
+    by_content: dict[str, Path] = {}
+    # Split segments first: their exact intermediates are what the whole ones may share.
+    order = sorted(
+        ((p, s) for p, plan in enumerate(plans) for s in range(len(plan.segments))),
+        key=lambda ps: not plans[ps[0]].segments[ps[1]].keyframes,
+    )
+    for p, s in order:
+        segment, house = plans[p].segments[s], plans[p].request.house
+        key = segment.cache_key(house)
+        folder = cache_dir / key[:2]
+        path = folder / segment.intermediate_name(house)
+        if not segment.keyframes and not path.exists():
+            path = by_content.get(key) or next(iter(sorted(folder.glob(f"{key}.*mov"))), path)
+        if not path.exists():
+            needed.setdefault(path, (segment, house))
+        by_content.setdefault(key, path)
+        chosen[p, s] = path
+    inputs = [[chosen[p, s] for s in range(len(plan.segments))] for p, plan in enumerate(plans)]
+    return inputs, needed
 
 
 def _plan_cut(request: CutRequest) -> _CutPlan:
@@ -284,7 +308,13 @@ def _plan_cut(request: CutRequest) -> _CutPlan:
                 burned=tuple(layout_captions(lines, duration)),
             )
         final.append(segment)
-    return _CutPlan(request, tuple(final), tuple(kinds), timeline, tuple(captions))
+    splice = plan_splice(timeline)
+    if splice is not None:
+        final = [
+            dataclasses.replace(segment, keyframes=keyframes)
+            for segment, keyframes in zip(final, splice.keyframes, strict=True)
+        ]
+    return _CutPlan(request, tuple(final), tuple(kinds), timeline, tuple(captions), splice)
 
 
 def _clip_segment(clip: CutClip, house: HouseFormat) -> Segment:
@@ -314,17 +344,18 @@ def _clip_segment(clip: CutClip, house: HouseFormat) -> Segment:
     )
 
 
-def _join(plan: _CutPlan, cache_dir: Path, reused: int, key: str) -> CutResult:
+def _join(
+    plan: _CutPlan, inputs: Sequence[Path], cache_dir: Path, reused: int, key: str
+) -> CutResult:
     """Join the plan's intermediates into the cut, write its SRT, both atomically; record it."""
     request = plan.request
     house = request.house
-    inputs = [_intermediate_path(cache_dir, s, house) for s in plan.segments]
     out = request.out_path
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(f".{out.stem}.{uuid.uuid4().hex}.partial{out.suffix or '.mp4'}")
     report: loudness.LoudnessReport | None = None
     try:
-        with _concat_list(inputs) as listing:
+        with _picture_list(plan, inputs) as listing:
             loudnorm = None
             measured = None
             if request.loudness_lufs is not None:
@@ -413,10 +444,14 @@ def _join_args(
 ) -> list[str]:
     """Arguments (without the output) joining `inputs`: concat + copy, or an xfade chain."""
     house = plan.request.house
+    encoding: dict[str, str | int] = {"vcodec": "copy"}
     if plan.request.transition.kind == "cut":
         joined = ffmpeg.input(str(listing), f="concat", safe=0)
         video, audio = joined.video, joined.audio
-        encoding: dict[str, str | int] = {"vcodec": "copy"}
+    elif plan.splice is not None:
+        # The pieces' picture is copied; the sound is crossfaded whole from the PCM.
+        video = ffmpeg.input(str(listing), f="concat", safe=0).video
+        audio = _crossfade_chain(plan, inputs)[1]
     else:
         video, audio = _crossfade_chain(plan, inputs)
         encoding = dict(VIDEO_ENCODING)
@@ -472,13 +507,42 @@ def _check_length(path: Path, plan: _CutPlan) -> None:
 
 
 @contextmanager
-def _concat_list(inputs: Sequence[Path]) -> Iterator[Path]:
-    """A concat-demuxer list naming `inputs` by absolute path, removed afterwards."""
-    with tempfile.TemporaryDirectory(prefix="kling-pipe-cut-") as folder:
-        listing = Path(folder) / "segments.txt"
+def _picture_list(plan: _CutPlan, inputs: Sequence[Path]) -> Iterator[Path]:
+    """A concat-demuxer list of what makes the cut's picture, removed afterwards: the
+    intermediates, or for a spliced cut its pieces (made here, in the same folder)."""
+    with tempfile.TemporaryDirectory(prefix="kling-pipe-cut-") as name:
+        folder = Path(name)
+        files = list(inputs)
+        if plan.splice is not None:
+            files = _make_pieces(plan, inputs, folder)
+        listing = folder / "segments.txt"
         lines = []
-        for path in inputs:
+        for path in files:
             escaped = str(path.resolve()).replace("'", "'\\''")
             lines.append(f"file '{escaped}'\n")
         listing.write_text("".join(lines), encoding="utf-8")
         yield listing
+
+
+def _make_pieces(plan: _CutPlan, inputs: Sequence[Path], folder: Path) -> list[Path]:
+    """The spliced cut's pieces in order: bodies split off the intermediates, blends encoded."""
+    assert plan.splice is not None
+    house = plan.request.house
+    files: list[Path] = []
+    splits = [
+        split_video(path, segment.keyframes, folder, f"segment{index}")
+        for index, (path, segment) in enumerate(zip(inputs, plan.segments, strict=True))
+    ]
+    for piece in plan.splice.pieces:
+        if isinstance(piece, Body):
+            # The split files run between the segment's keyframes: find the one starting here.
+            starts = (0, *plan.segments[piece.segment].keyframes)
+            files.append(splits[piece.segment][starts.index(piece.start)])
+        else:
+            blend = folder / f"blend{piece.segment}.mov"
+            outgoing, incoming = inputs[piece.segment], inputs[piece.segment + 1]
+            kind = plan.request.transition.kind
+            files.append(
+                encode_blend(outgoing, incoming, piece.tail_start, piece.frames, kind, house, blend)
+            )
+    return files

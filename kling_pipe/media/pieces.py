@@ -1,0 +1,104 @@
+"""The pieces of a spliced cut, made with ffmpeg: intermediates split by copying, blends encoded.
+
+See `splice` for what the pieces are. Every piece is video only (the cut's sound is encoded
+whole from the intermediates' PCM) and is H.264 with the intermediates' encoder settings at the
+house frame rate, so that all of them share one codec configuration and the concat demuxer can
+join them with `-c:v copy`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import ffmpeg
+
+from kling_pipe.errors import MediaError
+from kling_pipe.media.ffmpeg import run_ffmpeg
+from kling_pipe.media.house import HouseFormat
+from kling_pipe.media.normalise import VIDEO_ENCODING
+
+
+def split_video(
+    intermediate: Path, keyframes: Sequence[int], folder: Path, stem: str
+) -> list[Path]:
+    """The intermediate's picture cut at `keyframes` into `len(keyframes) + 1` files, copied.
+
+    The segment muxer starts a new file at the first keyframe at or after each frame number
+    (counted in decode order); the intermediate has closed GOPs starting exactly there, where
+    decode and display order agree, so each file holds exactly the frames between two splits.
+    """
+    pattern = folder / f"{stem}-%03d.mov"
+    args: list[str | Path] = ["-y", "-v", "error", "-i", intermediate, "-map", "0:v", "-c", "copy"]
+    if keyframes:
+        args += ["-f", "segment", "-segment_format", "mov", "-reset_timestamps", "1"]
+        args += ["-segment_frames", ",".join(str(k) for k in keyframes), pattern]
+        run_ffmpeg(args)
+    else:
+        run_ffmpeg([*args, "-f", "mov", folder / f"{stem}-000.mov"])
+    files = [folder / f"{stem}-{index:03d}.mov" for index in range(len(keyframes) + 1)]
+    if (
+        not all(path.is_file() for path in files)
+        or (folder / f"{stem}-{len(files):03d}.mov").exists()
+    ):
+        raise MediaError(
+            f"splitting {intermediate.name} at frames {list(keyframes)} did not give "
+            f"{len(files)} pieces; this is a bug in kling-pipe's stitching"
+        )
+    return files
+
+
+def blend_args(
+    outgoing: Path,
+    incoming: Path,
+    tail_start: int,
+    frames: int,
+    kind: str,
+    house: HouseFormat,
+    out: Path,
+) -> list[str]:
+    """ffmpeg arguments encoding xfade of `outgoing`'s frames from `tail_start` with `incoming`'s
+    first ones, `frames` long, exactly as the whole-cut xfade chain draws that transition."""
+    # Seek half a frame before the tail: input seeking decodes from the keyframe there and
+    # drops every frame that starts earlier, so the first frame kept is exactly `tail_start`
+    # whatever the rounding of the timestamps.
+    seek = house.seconds(tail_start) - 0.5 / float(house.fps)
+    tail = (
+        ffmpeg.input(str(outgoing), ss=f"{seek:.6f}")
+        .video.filter("trim", end_frame=frames)
+        .filter("setpts", "PTS-STARTPTS")
+    )
+    head = (
+        ffmpeg.input(str(incoming))
+        .video.filter("trim", end_frame=frames)
+        .filter("setpts", "PTS-STARTPTS")
+    )
+    video = (
+        ffmpeg.filter(
+            [tail, head],
+            "xfade",
+            transition=kind,
+            duration=f"{house.seconds(frames):.6f}",
+            offset=0,
+        )
+        # The encoder must see the house rate and time base, as the intermediates' did: they
+        # are written into the stream's parameter sets, which the copied pieces share.
+        .filter("fps", fps=str(house.fps))
+        .filter("format", "yuv420p")
+    )
+    output = ffmpeg.output(video, str(out), an=None, f="mov", **VIDEO_ENCODING).global_args("-y")
+    return [str(arg) for arg in ffmpeg.compile(output, cmd="ffmpeg")[1:]]
+
+
+def encode_blend(
+    outgoing: Path,
+    incoming: Path,
+    tail_start: int,
+    frames: int,
+    kind: str,
+    house: HouseFormat,
+    out: Path,
+) -> Path:
+    """Encode one blend piece to `out` (see `blend_args`)."""
+    run_ffmpeg(blend_args(outgoing, incoming, tail_start, frames, kind, house, out))
+    return out
