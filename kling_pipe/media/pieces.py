@@ -1,22 +1,29 @@
 """The pieces of a spliced cut, made with ffmpeg: intermediates split by copying, blends encoded.
 
-See `splice` for what the pieces are. Every piece is video only (the cut's sound is encoded
-whole from the intermediates' PCM) and is H.264 with the intermediates' encoder settings at the
-house frame rate, so that all of them share one codec configuration and the concat demuxer can
-join them with `-c:v copy`.
+See `splice` for what the pieces are. Blends are cached by what they show (`blend_name`); the
+split bodies cost a copy and live only as long as the cut's join. Every piece is video only
+(the cut's sound is encoded whole from the intermediates' PCM) and is H.264 with the
+intermediates' encoder settings at the house frame rate, so that all of them share one codec
+configuration and the concat demuxer can join them with `-c:v copy`.
 """
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
 import ffmpeg
 
+from kling_pipe.canonical import canonical_hash
 from kling_pipe.errors import MediaError
 from kling_pipe.media.ffmpeg import run_ffmpeg
 from kling_pipe.media.house import HouseFormat
-from kling_pipe.media.normalise import VIDEO_ENCODING
+from kling_pipe.media.normalise import FORMAT_VERSION, VIDEO_ENCODING
+
+BLEND_VERSION = 1
+"""Bump when the way a blend is drawn or encoded changes, so cached blends are not reused."""
 
 
 def split_video(
@@ -86,8 +93,29 @@ def blend_args(
         .filter("fps", fps=str(house.fps))
         .filter("format", "yuv420p")
     )
-    output = ffmpeg.output(video, str(out), an=None, f="mov", **VIDEO_ENCODING).global_args("-y")
+    output = ffmpeg.output(video, str(out), an=None, f="mp4", **VIDEO_ENCODING).global_args("-y")
     return [str(arg) for arg in ffmpeg.compile(output, cmd="ffmpeg")[1:]]
+
+
+def blend_name(
+    outgoing: str, incoming: str, tail_start: int, frames: int, kind: str, house: HouseFormat
+) -> str:
+    """The cached blend's file name (`xx/<key>.mp4`), from the two intermediates' content keys
+    (see `Segment.cache_key`), where and how long the transition is, its kind, the format."""
+    key = canonical_hash(
+        {
+            "version": BLEND_VERSION,
+            "intermediates": FORMAT_VERSION,
+            "encoding": VIDEO_ENCODING,
+            "house": house.key(),
+            "outgoing": outgoing,
+            "incoming": incoming,
+            "tail_start": tail_start,
+            "frames": frames,
+            "kind": kind,
+        }
+    )
+    return f"{key[:2]}/{key}.mp4"
 
 
 def encode_blend(
@@ -99,6 +127,12 @@ def encode_blend(
     house: HouseFormat,
     out: Path,
 ) -> Path:
-    """Encode one blend piece to `out` (see `blend_args`)."""
-    run_ffmpeg(blend_args(outgoing, incoming, tail_start, frames, kind, house, out))
+    """Encode one blend piece to `out` (see `blend_args`), atomically."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(f".{out.stem}.{uuid.uuid4().hex}.partial{out.suffix}")
+    try:
+        run_ffmpeg(blend_args(outgoing, incoming, tail_start, frames, kind, house, partial))
+        os.replace(partial, out)
+    finally:
+        partial.unlink(missing_ok=True)
     return out

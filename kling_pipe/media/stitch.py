@@ -33,9 +33,9 @@ from kling_pipe.media.cards import Card
 from kling_pipe.media.ffmpeg import run_ffmpeg
 from kling_pipe.media.house import XFADE_KINDS, HouseFormat, Timeline, plan_timeline
 from kling_pipe.media.normalise import FORMAT_VERSION, VIDEO_ENCODING, Segment, normalise
-from kling_pipe.media.pieces import encode_blend, split_video
+from kling_pipe.media.pieces import blend_name, encode_blend, split_video
 from kling_pipe.media.probe import probe, scan_packets
-from kling_pipe.media.splice import Body, Splice, plan_splice
+from kling_pipe.media.splice import Blend, Body, Splice, plan_splice
 
 AUDIO_ENCODING: dict[str, str] = {"acodec": "aac", "audio_bitrate": "192k"}
 """How a cut's sound is encoded (always re-encoded: copied AAC gains ~35 ms per join)."""
@@ -355,7 +355,7 @@ def _join(
     partial = out.with_name(f".{out.stem}.{uuid.uuid4().hex}.partial{out.suffix or '.mp4'}")
     report: loudness.LoudnessReport | None = None
     try:
-        with _picture_list(plan, inputs) as listing:
+        with _picture_list(plan, inputs, cache_dir) as listing:
             loudnorm = None
             measured = None
             if request.loudness_lufs is not None:
@@ -507,14 +507,14 @@ def _check_length(path: Path, plan: _CutPlan) -> None:
 
 
 @contextmanager
-def _picture_list(plan: _CutPlan, inputs: Sequence[Path]) -> Iterator[Path]:
+def _picture_list(plan: _CutPlan, inputs: Sequence[Path], cache_dir: Path) -> Iterator[Path]:
     """A concat-demuxer list of what makes the cut's picture, removed afterwards: the
     intermediates, or for a spliced cut its pieces (made here, in the same folder)."""
     with tempfile.TemporaryDirectory(prefix="kling-pipe-cut-") as name:
         folder = Path(name)
         files = list(inputs)
         if plan.splice is not None:
-            files = _make_pieces(plan, inputs, folder)
+            files = _make_pieces(plan, inputs, folder, cache_dir)
         listing = folder / "segments.txt"
         lines = []
         for path in files:
@@ -524,25 +524,57 @@ def _picture_list(plan: _CutPlan, inputs: Sequence[Path]) -> Iterator[Path]:
         yield listing
 
 
-def _make_pieces(plan: _CutPlan, inputs: Sequence[Path], folder: Path) -> list[Path]:
-    """The spliced cut's pieces in order: bodies split off the intermediates, blends encoded."""
+def _make_pieces(
+    plan: _CutPlan, inputs: Sequence[Path], folder: Path, cache_dir: Path
+) -> list[Path]:
+    """The spliced cut's pieces in order: bodies split off the intermediates (into `folder`),
+    blends encoded (cached in `cache_dir`, so a re-cut encodes only those beside a change)."""
     assert plan.splice is not None
     house = plan.request.house
+    kind = plan.request.transition.kind
+    blends = {
+        piece.segment: cache_dir
+        / "blends"
+        / blend_name(
+            plan.segments[piece.segment].cache_key(house),
+            plan.segments[piece.segment + 1].cache_key(house),
+            piece.tail_start,
+            piece.frames,
+            kind,
+            house,
+        )
+        for piece in plan.splice.pieces
+        if isinstance(piece, Blend)
+    }
+    # Each piece is its own short ffmpeg run: run them side by side.
+    with ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1)) as pool:
+        splitting = [
+            pool.submit(split_video, path, segment.keyframes, folder, f"segment{index}")
+            for index, (path, segment) in enumerate(zip(inputs, plan.segments, strict=True))
+        ]
+        blending = [
+            pool.submit(
+                encode_blend,
+                inputs[piece.segment],
+                inputs[piece.segment + 1],
+                piece.tail_start,
+                piece.frames,
+                kind,
+                house,
+                blends[piece.segment],
+            )
+            for piece in plan.splice.pieces
+            if isinstance(piece, Blend) and not blends[piece.segment].is_file()
+        ]
+        splits = [future.result() for future in splitting]
+        for future in blending:
+            future.result()
     files: list[Path] = []
-    splits = [
-        split_video(path, segment.keyframes, folder, f"segment{index}")
-        for index, (path, segment) in enumerate(zip(inputs, plan.segments, strict=True))
-    ]
     for piece in plan.splice.pieces:
         if isinstance(piece, Body):
             # The split files run between the segment's keyframes: find the one starting here.
             starts = (0, *plan.segments[piece.segment].keyframes)
             files.append(splits[piece.segment][starts.index(piece.start)])
         else:
-            blend = folder / f"blend{piece.segment}.mov"
-            outgoing, incoming = inputs[piece.segment], inputs[piece.segment + 1]
-            kind = plan.request.transition.kind
-            files.append(
-                encode_blend(outgoing, incoming, piece.tail_start, piece.frames, kind, house, blend)
-            )
+            files.append(blends[piece.segment])
     return files

@@ -205,3 +205,29 @@ def _frame_hashes(path: Path) -> list[str]:
         for line in text.decode().splitlines()
         if line and not line.startswith("#")
     ]
+
+
+def test_a_recut_encodes_only_the_fades_beside_the_changed_clip(tmp_path: Path) -> None:
+    clips = [
+        render_marked_clip(tmp_path / f"{n}.mp4", mark=0.5, tone=600 + 200 * n).path
+        for n in range(4)
+    ]
+    request = CutRequest(
+        clips=tuple(CutClip(c) for c in clips),
+        house=HOUSE,
+        out_path=tmp_path / "cut.mp4",
+        transition=Transition("fade", FADE / 30),
+    )
+    cache = tmp_path / "cache"
+    first = stitch_cut(request, cache)
+    blends = set((cache / "blends").rglob("*.mp4"))
+    assert len(blends) == 3
+    render_marked_clip(clips[3], mark=0.2, tone=1500)  # the last clip: one fade beside it
+    second = stitch_cut(request, cache)
+    assert second.reused_intermediates == 3
+    new = set((cache / "blends").rglob("*.mp4")) - blends
+    assert len(new) == 1
+    assert video_frame_count(second.path) == second.frames == first.frames
+    assert decode_errors(second.path) == ""
+    starts = [s.start_frame for s in second.segments]
+    assert flash_frames(second.path) == [15, starts[1] + 15, starts[2] + 15, starts[3] + 6]
