@@ -66,17 +66,20 @@ def blend_args(
 ) -> list[str]:
     """ffmpeg arguments encoding xfade of `outgoing`'s frames from `tail_start` with `incoming`'s
     first ones, `frames` long, exactly as the whole-cut xfade chain draws that transition."""
-    # Seek half a frame before the tail: input seeking decodes from the keyframe there and
-    # drops every frame that starts earlier, so the first frame kept is exactly `tail_start`
-    # whatever the rounding of the timestamps.
-    seek = house.seconds(tail_start) - 0.5 / float(house.fps)
+    # The tail starts on a keyframe. Seeking half a frame past it lands the demuxer on that
+    # keyframe whatever the rounding of the timestamps, and without accurate seeking every
+    # frame from there is kept: decoding starts at `tail_start`, not at an earlier keyframe.
+    seek = house.seconds(tail_start) + 0.5 / float(house.fps)
+    # Read no further than the blend needs (one frame spare; trim makes the count exact):
+    # decoding the rest of a 1080p intermediate would cost more than the blend itself.
+    read = f"{house.seconds(frames + 1):.6f}"
     tail = (
-        ffmpeg.input(str(outgoing), ss=f"{seek:.6f}")
+        ffmpeg.input(str(outgoing), ss=f"{seek:.6f}", t=read, noaccurate_seek=None)
         .video.filter("trim", end_frame=frames)
         .filter("setpts", "PTS-STARTPTS")
     )
     head = (
-        ffmpeg.input(str(incoming))
+        ffmpeg.input(str(incoming), t=read)
         .video.filter("trim", end_frame=frames)
         .filter("setpts", "PTS-STARTPTS")
     )
