@@ -19,6 +19,7 @@ from tests.media.stitching.measure import (
     decode_errors,
     flash_frames,
     house_reference,
+    mean_psnr,
     psnr_per_frame,
     video_frame_count,
 )
@@ -108,6 +109,40 @@ def test_frames_either_side_of_every_split_are_their_own_source_frame(spliced: S
         for neighbour in (FADE + 1, FADE + 3):
             shifted = psnr_per_frame(path, moving, refs[index + 1], neighbour, 1)
             assert shifted[0] < 30, (index, neighbour, shifted)
+
+
+def test_each_fade_is_the_xfade_of_exactly_the_frames_the_timeline_overlaps(
+    spliced: Spliced, tmp_path: Path
+) -> None:
+    path = spliced.result.path
+    segments = spliced.result.segments
+    refs = spliced.references
+    for index in range(len(segments) - 1):
+        offset = segments[index + 1].start_frame
+        tail = segments[index].frames - FADE
+        expected = [
+            _xfade(refs[index], start, refs[index + 1], tmp_path / f"x{index}-{start}.mkv")
+            for start in (tail, tail + 1)
+        ]
+        exact = psnr_per_frame(path, offset, expected[0], 0, FADE)
+        shifted = psnr_per_frame(path, offset, expected[1], 0, FADE)
+        assert min(exact) >= 35, (index, exact)
+        # One frame off shows while the outgoing picture still dominates: the first half.
+        assert mean_psnr(shifted[: FADE // 2]) < 30, (index, exact, shifted)
+
+
+def _xfade(outgoing: Path, tail: int, incoming: Path, out: Path) -> Path:
+    """The fade drawn by hand: xfade of `outgoing` from frame `tail` with `incoming`'s start."""
+    graph = (
+        f"[0:v]trim=start_frame={tail}:end_frame={tail + FADE},setpts=PTS-STARTPTS[a];"
+        f"[1:v]trim=end_frame={FADE},setpts=PTS-STARTPTS[b];"
+        f"[a][b]xfade=transition=fade:duration={FADE / 30}:offset=0,format=yuv420p[v]"
+    )
+    run_ffmpeg(
+        ["-y", "-v", "error", "-i", outgoing, "-i", incoming, "-filter_complex", graph,
+         "-map", "[v]", "-c:v", "libx264", "-qp", "0", "-preset", "ultrafast", out]
+    )  # fmt: skip
+    return out
 
 
 def test_copied_stretches_are_the_intermediates_frames_bit_for_bit(spliced: Spliced) -> None:
