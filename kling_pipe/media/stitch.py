@@ -1,11 +1,15 @@
 """Rough cuts: clips (and optional cards) normalised to the house format and joined, frame-exact.
 
 Each segment is normalised once into a cached intermediate (see `normalise`), keyed by its
-content and the house format; a cut is then a cheap join of intermediates: the concat demuxer
-with the picture copied for hard cuts, an xfade/acrossfade chain whose offsets come from the
-frame counts for transitions. Loudness is two-pass loudnorm over the joined audio. Cuts run in
-parallel up to the number of cores. A cut whose inputs (`cut_key`) are those of the cut already
-at its path, with that file intact, is not made again (see `cut_cache`).
+content and the house format; a cut is then a cheap join of intermediates with the concat
+demuxer and the picture copied. For a hard cut the intermediates are joined whole. For
+transitions (see `splice`) the intermediates carry closed GOPs where the cut splits them, the
+stretches between transitions are copied and only the blends are encoded (cached too); when
+transitions overlap inside a short segment the picture is encoded whole as one xfade chain.
+The sound is always crossfaded and encoded whole from the intermediates' PCM, with offsets from
+the frame counts. Loudness is two-pass loudnorm over the joined audio. Cuts run in parallel up
+to the number of cores. A cut whose inputs (`cut_key`) are those of the cut already at its
+path, with that file intact, is not made again (see `cut_cache`).
 """
 
 from __future__ import annotations
