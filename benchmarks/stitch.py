@@ -1,12 +1,14 @@
-"""Stitching speed: a rough cut of six 5 s 1080p clips against one hand-written ffmpeg command.
+"""Stitching speed: a rough cut of six 5 s 1080p clips with 0.5 s fades against one ffmpeg command.
 
 The baseline is the single command from the stitching notes: every input normalised (square
 pixels, letterbox, 30 fps, yuv420p, 48 kHz stereo, silence for the silent clip, exact frame and
-sample trims) and joined by the concat filter, with the same encoder settings as kling-pipe.
-`stitch_cut` does the same work as six cached per-clip encodes plus a stream-copy join. The
-re-cut figure regenerates one clip and stitches again with the cache warm, against the cold cut.
+sample trims) and joined by an xfade/acrossfade chain, with the same encoder settings as
+kling-pipe. `stitch_cut` does the same work as six cached per-clip encodes, the fades encoded on
+their own and a stream-copy join. The re-cut figure regenerates one clip and stitches again with
+the cache warm, against the cold cut. The no-op figure is `kling-pipe stitch` of the
+spring-launch example (previews) when every cut is already made: the whole CLI process.
 
-    python benchmarks/stitch.py [--repeats 2]
+    python benchmarks/stitch.py [--repeats 2] [--no-noop]
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from __future__ import annotations
 import argparse
 import shutil
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -23,7 +27,9 @@ from kling_pipe.media.ffmpeg import run_ffmpeg
 from kling_pipe.media.house import house_format_for_ratio
 from kling_pipe.media.normalise import VIDEO_ENCODING
 from kling_pipe.media.probe import scan_packets
-from kling_pipe.media.stitch import CutClip, CutRequest, stitch_cut
+from kling_pipe.media.stitch import CutClip, CutRequest, Transition, stitch_cut
+
+REPO = Path(__file__).resolve().parents[1]
 
 # (size, fps, audio sample rate or None): 1080p clips as a generator hands them over, mixed.
 CLIPS = [
@@ -35,6 +41,7 @@ CLIPS = [
     ("1920x1080", "30000/1001", 48000),
 ]
 SECONDS = 5
+FADE = 0.5
 
 
 def median_time(repeats: int, work: Callable[[], object], before: Callable[[], object]) -> float:
@@ -57,10 +64,9 @@ def render_clip(out: Path, size: str, fps: str, rate: int | None, tone: int = 44
 
 
 def baseline(clips: list[Path], out: Path) -> None:
-    """The notes' one-command normalise-and-concat, written by hand."""
+    """The notes' one-command normalise-and-crossfade, written by hand."""
     inputs: list[str | Path] = []
     chains = []
-    pads = []
     silent_input = len(clips)
     for index, (path, (_, _, rate)) in enumerate(zip(clips, CLIPS, strict=True)):
         inputs += ["-i", path]
@@ -81,12 +87,20 @@ def baseline(clips: list[Path], out: Path) -> None:
                 f"[{silent_input}:a]atrim=end_sample={48000 * SECONDS},"
                 f"asetpts=PTS-STARTPTS[a{index}]"
             )
-        pads.append(f"[v{index}][a{index}]")
-    graph = ";".join(chains) + ";" + "".join(pads) + f"concat=n={len(clips)}:v=1:a=1[v][a]"
+    video, audio = "[v0]", "[a0]"
+    for index in range(1, len(clips)):
+        # Each offset is the output so far less the fade (all clips are SECONDS long).
+        offset = index * (SECONDS - FADE)
+        chains.append(
+            f"{video}[v{index}]xfade=transition=fade:duration={FADE}:offset={offset}[xv{index}]"
+        )
+        chains.append(f"{audio}[a{index}]acrossfade=ns={int(FADE * 48000)}[xa{index}]")
+        video, audio = f"[xv{index}]", f"[xa{index}]"
+    graph = ";".join(chains)
     run_ffmpeg(
         [
             "-y", *inputs, "-f", "lavfi", "-i", "anullsrc=r=48000:cl=stereo",
-            "-filter_complex", graph, "-map", "[v]", "-map", "[a]",
+            "-filter_complex", graph, "-map", video, "-map", audio,
             "-c:v", "libx264", "-preset", str(VIDEO_ENCODING["preset"]),
             "-crf", str(VIDEO_ENCODING["crf"]), "-c:a", "aac", "-b:a", "192k",
             "-movflags", "+faststart", out,
@@ -97,6 +111,9 @@ def baseline(clips: list[Path], out: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument(
+        "--no-noop", action="store_true", help="skip the spring-launch no-op stitch (slow setup)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)
@@ -108,6 +125,7 @@ def main() -> None:
             clips=tuple(CutClip(p) for p in clips),
             house=house_format_for_ratio("16:9"),
             out_path=folder / "cut.mp4",
+            transition=Transition("fade", FADE),
         )
 
         def clear_cache() -> None:
@@ -125,13 +143,37 @@ def main() -> None:
         result = stitch_cut(request, cache)
         frames = scan_packets(result.path)["video"].packets
         hand_frames = scan_packets(folder / "hand.mp4")["video"].packets
+    noop = float("nan") if args.no_noop else noop_stitch(args.repeats)
     ratio = full / hand
     recut_ratio = recut / full
     print(f"six 5 s 1080p clips, mixed rates and audio; {frames} frames (hand: {hand_frames})")
     print(f"hand-written single ffmpeg command: {hand:.2f} s")
     print(f"stitch_cut, cold cache:             {full:.2f} s  ({ratio:.2f}x the command)")
     print(f"re-cut after one clip changed:      {recut:.2f} s  ({recut_ratio:.2f}x the cold cut)")
-    print(f"BENCH stitch ratio_vs_ffmpeg={ratio:.2f} recut_ratio={recut_ratio:.2f}")
+    print(f"no-op stitch of spring-launch (CLI):  {noop:.2f} s")
+    print(
+        f"BENCH stitch ratio_vs_ffmpeg={ratio:.2f} recut_ratio={recut_ratio:.2f} noop_s={noop:.2f}"
+    )
+
+
+def noop_stitch(repeats: int) -> float:
+    """Median wall time of `kling-pipe stitch` of the spring-launch previews, all cuts made."""
+    with tempfile.TemporaryDirectory(prefix="kling-stitch-bench-") as scratch:
+        project = Path(scratch)
+        for folder in ("pipelines", "templates", "examples"):
+            shutil.copytree(REPO / folder, project / folder)
+        (project / ".git").mkdir()
+        manifest = "pipelines/spring-launch.yaml"
+        cli = [sys.executable, "-m", "kling_pipe"]
+
+        def kling(*args: str) -> None:
+            subprocess.run([*cli, *args], cwd=project, check=True, capture_output=True)
+
+        kling("run", manifest, "--backend", "preview")
+        kling("stitch", manifest, "--backend", "preview")  # the cuts, made once
+        return median_time(
+            repeats, lambda: kling("stitch", manifest, "--backend", "preview"), lambda: 0
+        )
 
 
 if __name__ == "__main__":

@@ -46,9 +46,13 @@ class Segment:
     card: Card | None = None
     burned: tuple[Caption, ...] = ()
     """Captions drawn onto the picture, timed from the segment's own start."""
+    keyframes: tuple[int, ...] = ()
+    """Frames that must start a closed GOP, so a cut can split the picture there and copy it."""
 
     def cache_key(self, house: HouseFormat) -> str:
-        """Identity of the intermediate: content, house format, length, captions, encoder."""
+        """Identity of the intermediate's content: source, house format, length, captions,
+        encoder. Keyframes are not part of it: intermediates differing only in them show the
+        same picture (see `intermediate_name`)."""
         return canonical_hash(
             {
                 "version": FORMAT_VERSION,
@@ -60,6 +64,13 @@ class Segment:
                 "burned": [[c.text, c.start, c.end] for c in self.burned],
             }
         )
+
+    def intermediate_name(self, house: HouseFormat) -> str:
+        """The intermediate's file name: its content key, then the keyframes it was split for."""
+        key = self.cache_key(house)
+        if not self.keyframes:
+            return f"{key}.mov"
+        return f"{key}.k{'-'.join(str(k) for k in self.keyframes)}.mov"
 
 
 def normalise_args(segment: Segment, house: HouseFormat, out: Path) -> list[str]:
@@ -96,9 +107,21 @@ def normalise_args(segment: Segment, house: HouseFormat, out: Path) -> list[str]
     # or long per clip accumulates into visible drift over a cut.
     audio = audio.filter("atrim", end_sample=samples).filter("asetpts", "PTS-STARTPTS")
     output = ffmpeg.output(
-        video, audio, str(out), acodec="pcm_s16le", f="mov", **VIDEO_ENCODING
+        video, audio, str(out), acodec="pcm_s16le", f="mov", **VIDEO_ENCODING, **_gops(segment)
     ).global_args("-y")
     return [str(arg) for arg in ffmpeg.compile(output, cmd="ffmpeg")[1:]]
+
+
+def _gops(segment: Segment) -> dict[str, str | int]:
+    """Encoder options that start a closed GOP (an IDR frame) at each of the segment's keyframes.
+
+    x264 closes its GOPs by default; `forced-idr` makes a forced keyframe an IDR rather than an
+    I frame with a recovery point, so no frame after it refers to one before it.
+    """
+    if not segment.keyframes:
+        return {}
+    frames = "+".join(f"eq(n,{k})" for k in segment.keyframes)
+    return {"force_key_frames": f"expr:{frames}", "forced-idr": 1}
 
 
 def _fit(video: Any, house: HouseFormat) -> Any:

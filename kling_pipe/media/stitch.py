@@ -1,39 +1,51 @@
 """Rough cuts: clips (and optional cards) normalised to the house format and joined, frame-exact.
 
 Each segment is normalised once into a cached intermediate (see `normalise`), keyed by its
-content and the house format; a cut is then a cheap join of intermediates: the concat demuxer
-with the picture copied for hard cuts, an xfade/acrossfade chain whose offsets come from the
-frame counts for transitions. Loudness is two-pass loudnorm over the joined audio. Cuts run in
-parallel up to the number of cores.
+content and the house format; a cut is then a cheap join of intermediates with the concat
+demuxer and the picture copied. For a hard cut the intermediates are joined whole. For
+transitions (see `splice`) the intermediates carry closed GOPs where the cut splits them, the
+stretches between transitions are copied and only the blends are encoded (cached too); when
+transitions overlap inside a short segment the picture is encoded whole as one xfade chain.
+The sound is always crossfaded and encoded whole from the intermediates' PCM, with offsets from
+the frame counts. Loudness is two-pass loudnorm over the joined audio. Cuts run in parallel up
+to the number of cores. A cut whose inputs (`cut_key`) are those of the cut already at its
+path, with that file intact, is not made again (see `cut_cache`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
 import ffmpeg
 
-from kling_pipe.canonical import file_sha256
+from kling_pipe.canonical import canonical_hash, file_sha256
 from kling_pipe.durable import write_atomically
 from kling_pipe.errors import InputError, MediaError
-from kling_pipe.media import loudness
+from kling_pipe.media import cut_cache, loudness
 from kling_pipe.media.captions import Caption, layout_captions, srt_text
 from kling_pipe.media.cards import Card
 from kling_pipe.media.ffmpeg import run_ffmpeg
 from kling_pipe.media.house import XFADE_KINDS, HouseFormat, Timeline, plan_timeline
-from kling_pipe.media.normalise import VIDEO_ENCODING, Segment, normalise
+from kling_pipe.media.normalise import FORMAT_VERSION, VIDEO_ENCODING, Segment, normalise
+from kling_pipe.media.pieces import blend_name, encode_blend, split_video
 from kling_pipe.media.probe import probe, scan_packets
+from kling_pipe.media.splice import Blend, Body, Splice, plan_splice
 
 AUDIO_ENCODING: dict[str, str] = {"acodec": "aac", "audio_bitrate": "192k"}
 """How a cut's sound is encoded (always re-encoded: copied AAC gains ~35 ms per join)."""
+
+CUT_RECIPE_VERSION = 2
+"""Bump when the way a cut is joined changes, so cuts made the old way are made again."""
 
 
 @dataclass(frozen=True)
@@ -109,6 +121,8 @@ class CutResult:
     reused_intermediates: int
     """Segments whose normalised intermediate came from the cache rather than ffmpeg."""
     loudness: loudness.LoudnessReport | None
+    reused: bool = False
+    """The cut at `path` already was this cut (same inputs, file intact): nothing was made."""
 
 
 @dataclass(frozen=True)
@@ -118,6 +132,9 @@ class _CutPlan:
     kinds: tuple[str, ...]
     timeline: Timeline
     captions: tuple[Caption, ...]
+    splice: Splice | None
+    """How the picture is put together from copied and encoded pieces; None: encoded whole
+    (a hard cut copies the intermediates whole)."""
 
 
 def stitch_cut(request: CutRequest, cache_dir: Path, workers: int | None = None) -> CutResult:
@@ -138,33 +155,109 @@ def stitch_cuts(
     """
     workers = max(1, workers or os.cpu_count() or 1)
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        plans = list(pool.map(_plan_cut, requests))
-        needed: dict[Path, tuple[Segment, HouseFormat]] = {}
-        reused: list[int] = []
-        for plan in plans:
-            count = 0
-            for segment in plan.segments:
-                path = _intermediate_path(cache_dir, segment, plan.request.house)
-                if path.exists():
-                    count += 1
-                else:
-                    needed[path] = (segment, plan.request.house)
-            reused.append(count)
+        keys = list(pool.map(cut_key, requests))
+        kept = {
+            index: result
+            for index, result in enumerate(pool.map(_reuse, requests, keys, repeat(cache_dir)))
+            if result is not None
+        }
+        to_make = [index for index in range(len(requests)) if index not in kept]
+        plans = list(pool.map(_plan_cut, [requests[index] for index in to_make]))
+        inputs, needed = _intermediates(plans, cache_dir)
+        reused = [sum(1 for path in paths if path not in needed) for paths in inputs]
         list(pool.map(lambda item: normalise(item[1][0], item[1][1], item[0]), needed.items()))
         results = []
         joins = pool.map(
-            lambda pair: _join(pair[0], cache_dir, pair[1]), zip(plans, reused, strict=True)
+            lambda made: _join(made[0], made[1], cache_dir, made[2], made[3]),
+            zip(plans, inputs, reused, [keys[index] for index in to_make], strict=True),
         )
-        for result in joins:
+        for index in range(len(requests)):
+            result = kept[index] if index in kept else next(joins)
             if on_cut is not None:
                 on_cut(result)
             results.append(result)
         return results
 
 
-def _intermediate_path(cache_dir: Path, segment: Segment, house: HouseFormat) -> Path:
-    key = segment.cache_key(house)
-    return cache_dir / key[:2] / f"{key}.mov"
+def cut_key(request: CutRequest) -> str:
+    """Identity of everything that decides a cut's files: clips by content, takes, dialogue,
+    labels, cards, transition, loudness, captions, house format and the recipes' versions."""
+    clips = [
+        {
+            "file": _clip_identity(clip.path),
+            "seconds": clip.seconds,
+            "dialogue": list(clip.dialogue),
+            "label": clip.label,
+            "slate": clip.slate.key() if clip.slate else None,
+        }
+        for clip in request.clips
+    ]
+    return canonical_hash(
+        {
+            "recipe": CUT_RECIPE_VERSION,
+            "intermediates": FORMAT_VERSION,
+            "video": VIDEO_ENCODING,
+            "audio": AUDIO_ENCODING,
+            "house": request.house.key(),
+            "clips": clips,
+            "transition": [request.transition.kind, request.transition.seconds],
+            "title": request.title.key() if request.title else None,
+            "end": request.end.key() if request.end else None,
+            "loudness_lufs": request.loudness_lufs,
+            "burn_captions": request.burn_captions,
+        }
+    )
+
+
+def _clip_identity(path: Path | None) -> str | None:
+    """A clip file by content; a missing one by name (planning the cut then says it is missing)."""
+    if path is None:
+        return None
+    return file_sha256(path) if path.is_file() else f"missing:{path}"
+
+
+def _reuse(request: CutRequest, key: str, cache_dir: Path) -> CutResult | None:
+    """The recorded result when the cut at the request's path is already this cut, else None."""
+    out = request.out_path
+    record = cut_cache.load_record(cache_dir, out)
+    if record is None or not cut_cache.reusable(record, key, out, out.with_suffix(".srt")):
+        return None
+    try:
+        return _result_from_data(out, record.result)
+    except (KeyError, TypeError, ValueError):
+        return None  # a record from another shape of result: make the cut again
+
+
+def _intermediates(
+    plans: Sequence[_CutPlan], cache_dir: Path
+) -> tuple[list[list[Path]], dict[Path, tuple[Segment, HouseFormat]]]:
+    """Each plan's intermediate files, and those of them still to be made (each once).
+
+    A segment that a cut splits needs an intermediate with keyframes where it is split; one
+    that is only copied whole (a hard cut) takes any intermediate of the same content, so a
+    hard cut and a crossfade cut of the same clips share the clips' encoding.
+    """
+    needed: dict[Path, tuple[Segment, HouseFormat]] = {}
+    chosen: dict[tuple[int, int], Path] = {}
+    by_content: dict[str, Path] = {}
+    # Split segments first: their exact intermediates are what the whole ones may share.
+    order = sorted(
+        ((p, s) for p, plan in enumerate(plans) for s in range(len(plan.segments))),
+        key=lambda ps: not plans[ps[0]].segments[ps[1]].keyframes,
+    )
+    for p, s in order:
+        segment, house = plans[p].segments[s], plans[p].request.house
+        key = segment.cache_key(house)
+        folder = cache_dir / key[:2]
+        path = folder / segment.intermediate_name(house)
+        if not segment.keyframes and not path.exists():
+            path = by_content.get(key) or next(iter(sorted(folder.glob(f"{key}.*mov"))), path)
+        if not path.exists():
+            needed.setdefault(path, (segment, house))
+        by_content.setdefault(key, path)
+        chosen[p, s] = path
+    inputs = [[chosen[p, s] for s in range(len(plan.segments))] for p, plan in enumerate(plans)]
+    return inputs, needed
 
 
 def _plan_cut(request: CutRequest) -> _CutPlan:
@@ -219,7 +312,13 @@ def _plan_cut(request: CutRequest) -> _CutPlan:
                 burned=tuple(layout_captions(lines, duration)),
             )
         final.append(segment)
-    return _CutPlan(request, tuple(final), tuple(kinds), timeline, tuple(captions))
+    splice = plan_splice(timeline)
+    if splice is not None:
+        final = [
+            dataclasses.replace(segment, keyframes=keyframes)
+            for segment, keyframes in zip(final, splice.keyframes, strict=True)
+        ]
+    return _CutPlan(request, tuple(final), tuple(kinds), timeline, tuple(captions), splice)
 
 
 def _clip_segment(clip: CutClip, house: HouseFormat) -> Segment:
@@ -249,17 +348,18 @@ def _clip_segment(clip: CutClip, house: HouseFormat) -> Segment:
     )
 
 
-def _join(plan: _CutPlan, cache_dir: Path, reused: int) -> CutResult:
-    """Join the plan's intermediates into the cut, write its SRT, both atomically."""
+def _join(
+    plan: _CutPlan, inputs: Sequence[Path], cache_dir: Path, reused: int, key: str
+) -> CutResult:
+    """Join the plan's intermediates into the cut, write its SRT, both atomically; record it."""
     request = plan.request
     house = request.house
-    inputs = [_intermediate_path(cache_dir, s, house) for s in plan.segments]
     out = request.out_path
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(f".{out.stem}.{uuid.uuid4().hex}.partial{out.suffix or '.mp4'}")
     report: loudness.LoudnessReport | None = None
     try:
-        with _concat_list(inputs) as listing:
+        with _picture_list(plan, inputs, cache_dir) as listing:
             loudnorm = None
             measured = None
             if request.loudness_lufs is not None:
@@ -296,7 +396,7 @@ def _join(plan: _CutPlan, cache_dir: Path, reused: int) -> CutResult:
             plan.segments, plan.kinds, plan.timeline.starts, strict=True
         )
     )
-    return CutResult(
+    result = CutResult(
         path=out,
         srt_path=srt_path,
         frames=plan.timeline.total_frames,
@@ -305,6 +405,36 @@ def _join(plan: _CutPlan, cache_dir: Path, reused: int) -> CutResult:
         captions=plan.captions,
         reused_intermediates=reused,
         loudness=report,
+    )
+    cut_cache.save_record(cache_dir, out, srt_path, key, _result_data(result))
+    return result
+
+
+def _result_data(result: CutResult) -> dict[str, Any]:
+    """What a cut's record keeps of its result: everything but the paths and the reuse counts."""
+    return {
+        "frames": result.frames,
+        "seconds": result.seconds,
+        "segments": [asdict(segment) for segment in result.segments],
+        "captions": [asdict(caption) for caption in result.captions],
+        "loudness": asdict(result.loudness) if result.loudness else None,
+    }
+
+
+def _result_from_data(out: Path, data: dict[str, Any]) -> CutResult:
+    """The result of a cut made before, from its record: every segment counts as reused."""
+    segments = tuple(CutSegment(**segment) for segment in data["segments"])
+    report = data["loudness"]
+    return CutResult(
+        path=out,
+        srt_path=out.with_suffix(".srt"),
+        frames=int(data["frames"]),
+        seconds=float(data["seconds"]),
+        segments=segments,
+        captions=tuple(Caption(**caption) for caption in data["captions"]),
+        reused_intermediates=len(segments),
+        loudness=loudness.LoudnessReport(**report) if report else None,
+        reused=True,
     )
 
 
@@ -318,10 +448,14 @@ def _join_args(
 ) -> list[str]:
     """Arguments (without the output) joining `inputs`: concat + copy, or an xfade chain."""
     house = plan.request.house
+    encoding: dict[str, str | int] = {"vcodec": "copy"}
     if plan.request.transition.kind == "cut":
         joined = ffmpeg.input(str(listing), f="concat", safe=0)
         video, audio = joined.video, joined.audio
-        encoding: dict[str, str | int] = {"vcodec": "copy"}
+    elif plan.splice is not None:
+        # The pieces' picture is copied; the sound is crossfaded whole from the PCM.
+        video = ffmpeg.input(str(listing), f="concat", safe=0).video
+        audio = _crossfade_chain(plan, inputs)[1]
     else:
         video, audio = _crossfade_chain(plan, inputs)
         encoding = dict(VIDEO_ENCODING)
@@ -377,13 +511,74 @@ def _check_length(path: Path, plan: _CutPlan) -> None:
 
 
 @contextmanager
-def _concat_list(inputs: Sequence[Path]) -> Iterator[Path]:
-    """A concat-demuxer list naming `inputs` by absolute path, removed afterwards."""
-    with tempfile.TemporaryDirectory(prefix="kling-pipe-cut-") as folder:
-        listing = Path(folder) / "segments.txt"
+def _picture_list(plan: _CutPlan, inputs: Sequence[Path], cache_dir: Path) -> Iterator[Path]:
+    """A concat-demuxer list of what makes the cut's picture, removed afterwards: the
+    intermediates, or for a spliced cut its pieces (made here, in the same folder)."""
+    with tempfile.TemporaryDirectory(prefix="kling-pipe-cut-") as name:
+        folder = Path(name)
+        files = list(inputs)
+        if plan.splice is not None:
+            files = _make_pieces(plan, inputs, folder, cache_dir)
+        listing = folder / "segments.txt"
         lines = []
-        for path in inputs:
+        for path in files:
             escaped = str(path.resolve()).replace("'", "'\\''")
             lines.append(f"file '{escaped}'\n")
         listing.write_text("".join(lines), encoding="utf-8")
         yield listing
+
+
+def _make_pieces(
+    plan: _CutPlan, inputs: Sequence[Path], folder: Path, cache_dir: Path
+) -> list[Path]:
+    """The spliced cut's pieces in order: bodies split off the intermediates (into `folder`),
+    blends encoded (cached in `cache_dir`, so a re-cut encodes only those beside a change)."""
+    assert plan.splice is not None
+    house = plan.request.house
+    kind = plan.request.transition.kind
+    blends = {
+        piece.segment: cache_dir
+        / "blends"
+        / blend_name(
+            plan.segments[piece.segment].cache_key(house),
+            plan.segments[piece.segment + 1].cache_key(house),
+            piece.tail_start,
+            piece.frames,
+            kind,
+            house,
+        )
+        for piece in plan.splice.pieces
+        if isinstance(piece, Blend)
+    }
+    # Each piece is its own short ffmpeg run: run them side by side.
+    with ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1)) as pool:
+        splitting = [
+            pool.submit(split_video, path, segment.keyframes, folder, f"segment{index}")
+            for index, (path, segment) in enumerate(zip(inputs, plan.segments, strict=True))
+        ]
+        blending = [
+            pool.submit(
+                encode_blend,
+                inputs[piece.segment],
+                inputs[piece.segment + 1],
+                piece.tail_start,
+                piece.frames,
+                kind,
+                house,
+                blends[piece.segment],
+            )
+            for piece in plan.splice.pieces
+            if isinstance(piece, Blend) and not blends[piece.segment].is_file()
+        ]
+        splits = [future.result() for future in splitting]
+        for future in blending:
+            future.result()
+    files: list[Path] = []
+    for piece in plan.splice.pieces:
+        if isinstance(piece, Body):
+            # The split files run between the segment's keyframes: find the one starting here.
+            starts = (0, *plan.segments[piece.segment].keyframes)
+            files.append(splits[piece.segment][starts.index(piece.start)])
+        else:
+            files.append(blends[piece.segment])
+    return files

@@ -59,6 +59,8 @@ class CutRun(BaseModel):
     """Job ids without a clip, which kept the cut from being made."""
     reused_segments: int = 0
     """Segments taken from the cache of normalised clips rather than encoded again."""
+    reused: bool = False
+    """The cut file already was this cut (same clips, options and recipe; file intact): kept."""
     error: str | None = None
 
 

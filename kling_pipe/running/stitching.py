@@ -235,6 +235,7 @@ def stitch_campaign(
         record.frames = result.frames
         record.seconds = round(result.seconds, 3)
         record.reused_segments = result.reused_intermediates
+        record.reused = result.reused
         if on_cut is not None:
             on_cut(record)
 

@@ -163,6 +163,24 @@ def test_after_one_market_changed_only_its_segments_are_encoded_again(project: P
     assert "一分で沸く。" in srt
 
 
+def test_stitching_again_with_nothing_changed_keeps_every_cut(project: Path) -> None:
+    preview_run(project, "--stitch")
+    made = {p: p.stat().st_mtime_ns for p in (project / "out/demo/cuts").rglob("*.mp4")}
+    assert len(made) == len(CUT_IDS)
+    result = kling("stitch", "campaign.yaml", cwd=project)
+    assert result.returncode == 0, result.stderr
+    cuts = cuts_in_run_json(project)
+    assert all(c["reused"] and c["frames"] == CUT_FRAMES for c in cuts.values())
+    assert {p: p.stat().st_mtime_ns for p in made} == made
+    # A cut deleted by hand is made again; the others are still kept.
+    (project / "out/demo/cuts/spot/jp/9x16.mp4").unlink()
+    result = kling("stitch", "campaign.yaml", cwd=project)
+    assert result.returncode == 0, result.stderr
+    cuts = cuts_in_run_json(project)
+    assert [cut for cut, c in cuts.items() if not c["reused"]] == ["spot/jp/9x16"]
+    assert scan_packets(project / "out/demo/cuts/spot/jp/9x16.mp4")["video"].packets == CUT_FRAMES
+
+
 def test_an_unknown_cut_is_refused_naming_the_cuts_there_are(project: Path) -> None:
     result = kling("stitch", "campaign.yaml", "--cut", "trailer", cwd=project)
     assert result.returncode == 2
