@@ -93,8 +93,9 @@ def stitch_and_tell(campaign: Campaign, options: StitchOptions) -> StitchResult:
 def _tell(cut: CutRun) -> None:
     if cut.status == "done":
         slates = f" ({len(cut.slates)} slate(s))" if cut.slates else ""
+        kept = " (unchanged, kept)" if cut.reused else ""
         out.print(
-            f"cut {cut.id}: {cut.seconds:.2f} s, {cut.frames} frames{slates} -> {cut.output}",
+            f"cut {cut.id}: {cut.seconds:.2f} s, {cut.frames} frames{slates}{kept} -> {cut.output}",
             markup=False,
         )
     else:
