@@ -7,7 +7,7 @@ counter a display needs is in `ProgressChanged.progress`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -40,10 +40,6 @@ class RunProgress:
     def queued(self) -> int:
         """Units neither running nor finished."""
         return max(0, self.total - self.finished - self.running)
-
-    def but(self, **changes: float) -> RunProgress:
-        """A copy with some counters changed."""
-        return replace(self, **changes)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
