@@ -112,7 +112,7 @@ def print_plan_table(the_plan: Plan) -> None:
     colours = {"new": "green", "changed": "yellow", "unchanged": "dim", "lost": "red"}
     for p in the_plan.jobs:
         table.add_row(
-            p.job.id,
+            p.take_id,
             p.job.model,
             f"{p.job.duration:g}",
             p.job.aspect_ratio,

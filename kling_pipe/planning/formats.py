@@ -16,6 +16,7 @@ def plan_json(the_plan: Plan) -> dict[str, Any]:
         "jobs": [
             {
                 "id": p.job.id,
+                "take": p.job.take,
                 "key": p.job.key,
                 "shot": p.job.shot,
                 "values": dict(p.job.values),
