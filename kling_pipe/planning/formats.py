@@ -62,7 +62,7 @@ def plan_markdown(the_plan: Plan) -> str:
         lines += ["| job | status | reason | est. cost |", "|---|---|---|---:|"]
         for p in todo:
             reason = p.reason.replace("|", "\\|")
-            lines.append(f"| `{p.job.id}` | {p.status} | {reason} | ${p.cost_usd:.2f} |")
+            lines.append(f"| `{p.take_id}` | {p.status} | {reason} | ${p.cost_usd:.2f} |")
         for removed in the_plan.removed:
             lines.append(f"| `{removed}` | removed | gone from the manifest | $0.00 |")
     else:
