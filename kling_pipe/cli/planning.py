@@ -126,6 +126,8 @@ def print_plan_table(the_plan: Plan) -> None:
             removed, "", "", "", "", Text("removed", style="red"), "", "gone from the manifest"
         )
     out.print(table)
+    for change in the_plan.picks:
+        out.print(change.describe(), markup=False)
     out.print(plan_summary_line(the_plan), markup=False)
 
 

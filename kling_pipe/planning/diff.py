@@ -105,6 +105,13 @@ class Plan:
         carries the cost of making it again)."""
         return [p for p in self.jobs if p.status == "lost" and p.cost_usd > 0]
 
+    def with_picks(self, picks: Sequence[PickChange]) -> Plan:
+        """The same plan with `picks` (those of its jobs), which only the caller that knows
+        the cuts made so far can tell."""
+        ids = {p.job.id for p in self.jobs}
+        mine = tuple(p for p in picks if p.job_id in ids)
+        return Plan(self.manifest, self.jobs, self.removed, self.warnings, mine)
+
     def select(self, job_ids: set[str]) -> Plan:
         """The same plan limited to some jobs."""
         jobs = tuple(p for p in self.jobs if p.job.id in job_ids)

@@ -48,7 +48,8 @@ class CutRun(BaseModel):
     """The cut and its combination, as in its path: `spot/us/16x9`."""
     cut: str
     values: dict[str, Any] = {}
-    status: Literal["done", "missing", "failed"]
+    status: Literal["done", "missing", "unpicked", "failed"]
+    """unpicked: `stitch --picked-only` refused it, a job in it has no pick (`unpicked`)."""
     output: str | None = None
     srt: str | None = None
     frames: int = 0
@@ -62,6 +63,8 @@ class CutRun(BaseModel):
     """Job ids whose clip was missing and replaced by a slate (`--allow-missing`)."""
     missing: list[str] = []
     """Job ids without a clip, which kept the cut from being made."""
+    unpicked: list[str] = []
+    """Job ids without a pick, which kept `stitch --picked-only` from making the cut."""
     reused_segments: int = 0
     """Segments taken from the cache of normalised clips rather than encoded again."""
     reused: bool = False

@@ -19,6 +19,7 @@ from kling_pipe.campaign import Campaign
 from kling_pipe.errors import BudgetError, KlingPipeError, LostOutputsError
 from kling_pipe.planning.diff import Plan, PlannedJob
 from kling_pipe.planning.jobs import Job
+from kling_pipe.running.decisions import pick_changes
 from kling_pipe.running.journal import Journal, OutputRecord
 from kling_pipe.running.selection import check_glob
 from kling_pipe.running.store import ObjectStore
@@ -123,7 +124,8 @@ def current_plan(campaign: Campaign, only: str | None = None, backend: str = "re
     stored = (
         _stored_outputs(campaign, store, facts.name) if campaign.workspace.journal.is_file() else {}
     )
-    return campaign.plan(only, stored_keys=stored.keys(), held=store.holds)
+    plan = campaign.plan(only, stored_keys=stored.keys(), held=store.holds)
+    return plan.with_picks(pick_changes(campaign))
 
 
 def prepare_run(campaign: Campaign, options: RunOptions) -> RunPlan:
