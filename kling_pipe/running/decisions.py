@@ -217,10 +217,9 @@ def _decision(campaign: Campaign, job: Job, entry: LockEntry, take: int) -> Deci
             f"(`kling-pipe reroll {job.id}` asks for one more)"
         )
     state = review_state(job, entry)
-    if (
-        not take_clips(campaign, [state]).get((job.id, take))
-        and state.takes[take - 1].output is None
-    ):
+    locked = state.takes[take - 1].output
+    paid_for = locked is not None and locked.output_sha256 is not None
+    if not paid_for and (job.id, take) not in take_clips(campaign, [state]):
         if entry.key != job.key and entry.outputs():
             why = "its takes were made for inputs that have changed since"
         else:
