@@ -272,3 +272,33 @@ def pick_changes(campaign: Campaign) -> tuple[PickChange, ...]:
             changes.items(), key=lambda item: (item[0][0], item[0][1])
         )
     )
+
+
+def pick_changes_since(campaign: Campaign, old: LockFile) -> tuple[PickChange, ...]:
+    """Jobs whose cuts use another take under the lock now than under `old` (e.g. the main
+    branch's lock, for a pull request's plan), with the cuts that contain them. A take counts
+    as made when either lock records it or the store holds it."""
+    new = campaign.lock()
+    cuts_of: dict[str, list[str]] = {}
+    for planned in campaign.cut_plan().cuts:
+        cut = planned.output.relative_to("cuts").with_suffix("").as_posix()
+        for clip in planned.clips:
+            cuts_of.setdefault(clip.job.id, []).append(cut)
+    states = review_states(campaign, new)
+    stored = take_clips(campaign, states)
+    changes = []
+    for state in states:
+        job = state.job
+        earlier = review_state(job, old.jobs.get(job.id))
+
+        def made(take: int, earlier: ReviewState = earlier, state: ReviewState = state) -> bool:
+            return (state.job.id, take) in stored or any(
+                s.take == take and s.output is not None for s in (*earlier.takes, *state.takes)
+            )
+
+        before, after = earlier.chosen(made), state.chosen(made)
+        # A job made since `old` is new, not a pick, unless it was picked too.
+        if before != after and (before is not None or state.picked is not None):
+            cuts = tuple(sorted(cuts_of.get(job.id, [])))
+            changes.append(PickChange(job.id, before, after, cuts))
+    return tuple(changes)
