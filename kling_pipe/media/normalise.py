@@ -22,7 +22,7 @@ from kling_pipe.media.cards import Card, card_video
 from kling_pipe.media.ffmpeg import run_ffmpeg
 from kling_pipe.media.house import HouseFormat
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 """Bump when the normalisation changes, so cached intermediates are not reused across it."""
 
 VIDEO_ENCODING: dict[str, str | int] = {
@@ -87,7 +87,11 @@ def normalise_args(segment: Segment, house: HouseFormat, out: Path) -> list[str]
         raise ValueError(f"segment {segment.label} has neither a clip nor a card")
     video = (
         video.filter("setsar", 1)
-        .filter("fps", fps=str(house.fps))
+        # The streams keep their places on the clip's timeline (ffmpeg starts it at 0 where
+        # the earliest stream starts): a picture that starts late is held on its first frame
+        # from 0, so it stays in sync with sound that starts earlier. `pass` keeps a last
+        # frame shorter than half a house frame, which rounding would drop.
+        .filter("fps", fps=str(house.fps), start_time=0, eof_action="pass")
         .filter("format", "yuv420p")
         # A clip a frame short of its nominal length is held on its last frame, never shortened.
         .filter("tpad", stop_mode="clone", stop_duration=house.seconds(segment.frames))
@@ -99,7 +103,8 @@ def normalise_args(segment: Segment, house: HouseFormat, out: Path) -> list[str]
         audio = ffmpeg.input(f"anullsrc=r={house.sample_rate}:cl=stereo", f="lavfi").audio
     else:
         audio = (
-            audio.filter("aresample", house.sample_rate)
+            # Sound that starts late is preceded by silence from 0 rather than moved to 0.
+            audio.filter("aresample", house.sample_rate, first_pts=0)
             .filter("aformat", sample_fmts="fltp", channel_layouts="stereo")
             .filter("apad")
         )

@@ -35,7 +35,13 @@ from kling_pipe.media import cut_cache, loudness
 from kling_pipe.media.captions import Caption, layout_captions, srt_text
 from kling_pipe.media.cards import Card
 from kling_pipe.media.ffmpeg import run_ffmpeg
-from kling_pipe.media.house import XFADE_KINDS, HouseFormat, Timeline, plan_timeline
+from kling_pipe.media.house import (
+    XFADE_KINDS,
+    HouseFormat,
+    Timeline,
+    plan_timeline,
+    shown_frame_count,
+)
 from kling_pipe.media.normalise import FORMAT_VERSION, VIDEO_ENCODING, Segment, normalise
 from kling_pipe.media.pieces import blend_name, encode_blend, split_video
 from kling_pipe.media.probe import probe, scan_packets
@@ -329,13 +335,15 @@ def _clip_segment(clip: CutClip, house: HouseFormat) -> Segment:
     info = probe(clip.path)
     if info.video is None:
         raise MediaError(f"clip {label}: {clip.path} has no video stream")
+    # The clip's length is what a player shows: from the start of its timeline (where its
+    # earliest stream starts) to the end of its last frame, not the picture's own span.
     timing = scan_packets(clip.path)["video"]
-    available = house.frames(timing.duration)
+    available = shown_frame_count(timing.last, timing.end, house.fps)
     frames = available if clip.seconds is None else house.frames(clip.seconds)
     if frames > available + 1:
         raise InputError(
             f"clip {label}: a take of {clip.seconds} s is longer than the clip "
-            f"({timing.duration:.3f} s); shorten the take"
+            f"({timing.end:.3f} s); shorten the take"
         )
     if frames <= 0:
         raise InputError(f"clip {label}: a take of {clip.seconds} s holds no frame")

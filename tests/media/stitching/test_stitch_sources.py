@@ -1,0 +1,92 @@
+"""Cuts stay in sync whatever the source: streams starting late, a short last VFR frame."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kling_pipe.media.house import HouseFormat
+from kling_pipe.media.probe import scan_packets
+from kling_pipe.media.stitch import CutClip, CutRequest, CutResult, Transition, stitch_cut
+from tests.media.stitching.conftest import MarkedClip, render_marked_clip
+from tests.media.stitching.measure import (
+    beep_onsets,
+    decode_errors,
+    flash_frames,
+    video_frame_count,
+)
+from tests.media.stitching.sources import render_late_stream_clip, render_short_last_frame_clip
+
+HOUSE = HouseFormat(320, 180)
+FRAME = 1 / 30
+
+
+def _cut(clips: list[MarkedClip], folder: Path, name: str, fade: float = 0.0) -> CutResult:
+    request = CutRequest(
+        clips=tuple(CutClip(c.path, label=c.path.stem) for c in clips),
+        house=HOUSE,
+        out_path=folder / f"{name}.mp4",
+        transition=Transition("fade", fade) if fade else Transition(),
+    )
+    return stitch_cut(request, folder / "cache")
+
+
+def _assert_in_sync(result: CutResult, clips: list[MarkedClip]) -> None:
+    """Every clip's flash on its planned frame, every beep within a frame of its flash."""
+    expected = [
+        s.start_frame + round(c.mark * 30) for s, c in zip(result.segments, clips, strict=True)
+    ]
+    flashes = flash_frames(result.path)
+    assert flashes == expected, (flashes, expected)
+    beeps = beep_onsets(result.path)
+    assert len(beeps) == len(expected), (beeps, expected)
+    for flash, beep in zip(expected, beeps, strict=True):
+        assert abs(beep - flash * FRAME) < FRAME, (flash * FRAME, beep)
+    assert video_frame_count(result.path) == result.frames
+    assert decode_errors(result.path) == ""
+
+
+@pytest.mark.parametrize(
+    ("late", "name"),
+    [("audio", "late-audio.mp4"), ("audio", "late-audio.mov"), ("video", "late-video.mp4")],
+)
+@pytest.mark.parametrize("fade", [0.0, 0.2])
+def test_a_stream_starting_late_keeps_its_place_at_every_join(
+    late: str, name: str, fade: float, tmp_path: Path
+) -> None:
+    """As a player presents the clip, its flash and beep coincide; so must they in the cut."""
+    clips = [
+        render_marked_clip(tmp_path / "before.mp4", mark=0.3, tone=600),
+        render_late_stream_clip(tmp_path / name, late=late, mark=0.5),
+        render_marked_clip(tmp_path / "after.mp4", mark=0.4, tone=1200),
+    ]
+    result = _cut(clips, tmp_path, "cut", fade)
+    # The late clip lasts as long as a player shows it: to its video's end on its timeline.
+    assert result.segments[1].frames == (36 if late == "video" else 30)
+    _assert_in_sync(result, clips)
+
+
+def test_a_short_last_frame_of_a_vfr_clip_is_kept_and_later_segments_stay_exact(
+    tmp_path: Path,
+) -> None:
+    vfr = render_short_last_frame_clip(tmp_path / "vfr.mp4", mark=0.5)
+    timing = scan_packets(vfr.path)["video"]
+    assert timing.end - timing.last == pytest.approx(1 / 120, abs=1e-4)  # the fixture's point
+    clips = [
+        render_marked_clip(tmp_path / "before.mp4", mark=0.3, tone=600),
+        vfr,
+        render_marked_clip(tmp_path / "after.mp4", mark=0.4, tone=1200),
+    ]
+    result = _cut(clips, tmp_path, "cut")
+    assert [s.frames for s in result.segments] == [30, 30, 30]
+    starts = [s.start_frame for s in result.segments]
+    # Flashes: the first clip's, the VFR clip's at its mark and on its last frame (not lost),
+    # then the next clip's exactly where the timeline puts it.
+    assert flash_frames(result.path) == [9, starts[1] + 15, starts[1] + 29, starts[2] + 12]
+    beeps = beep_onsets(result.path)
+    assert len(beeps) == 3
+    for flash, beep in zip([9, starts[1] + 15, starts[2] + 12], beeps, strict=True):
+        assert abs(beep - flash * FRAME) < FRAME, (flash * FRAME, beep)
+    assert video_frame_count(result.path) == result.frames == 90
+    assert decode_errors(result.path) == ""
