@@ -50,7 +50,7 @@ from kling_pipe.media.splice import Blend, Body, Splice, plan_splice
 AUDIO_ENCODING: dict[str, str] = {"acodec": "aac", "audio_bitrate": "192k"}
 """How a cut's sound is encoded (always re-encoded: copied AAC gains ~35 ms per join)."""
 
-CUT_RECIPE_VERSION = 2
+CUT_RECIPE_VERSION = 3
 """Bump when the way a cut is joined changes, so cuts made the old way are made again."""
 
 
@@ -385,6 +385,7 @@ def _join(
                 report = loudness.parse_outcome(
                     stderr.decode("utf-8", "replace"), request.loudness_lufs, measured
                 )
+                report = _keep_peak_ceiling(plan, inputs, listing, loudnorm, report, partial)
         _check_length(partial, plan)
         srt_path = out.with_suffix(".srt")
         write_atomically(srt_path, srt_text(plan.captions).encode("utf-8"))
@@ -416,6 +417,49 @@ def _join(
     )
     cut_cache.save_record(cache_dir, out, srt_path, key, _result_data(result))
     return result
+
+
+def _keep_peak_ceiling(
+    plan: _CutPlan,
+    inputs: Sequence[Path],
+    listing: Path,
+    loudnorm: dict[str, str] | None,
+    report: loudness.LoudnessReport,
+    partial: Path,
+) -> loudness.LoudnessReport:
+    """Read the encoded cut's true peak back and, while it breaks the ceiling (AAC overshoots
+    what loudnorm limited, most in its dynamic mode), encode the sound again with a gain after
+    loudnorm (the picture is copied). The report says what the file holds."""
+    correction = 0.0
+    for _ in range(3):
+        stderr = run_ffmpeg(
+            [
+                "-i",
+                partial,
+                "-map",
+                "0:a",
+                "-af",
+                loudness.encoded_check_filter(),
+                "-f",
+                "null",
+                "-",
+            ]
+        ).stderr.decode("utf-8", "replace")
+        integrated = loudness.parse_integrated(stderr)
+        peak = loudness.parse_true_peak(stderr)
+        step = loudness.peak_correction(peak)
+        if step == 0.0:
+            return dataclasses.replace(
+                report, output=integrated, true_peak=peak, correction_db=correction
+            )
+        correction = round(correction + step, 2)
+        args = _join_args(plan, inputs, listing, loudnorm, gain_db=correction)
+        run_ffmpeg([*args, "-movflags", "+faststart", "-f", "mp4", "-y", partial])
+    raise MediaError(
+        f"{plan.request.out_path.name}: the encoded sound still peaks at {peak:.1f} dBTP after "
+        f"a {correction:.1f} dB correction, above the {loudness.TRUE_PEAK_DB} dBTP ceiling; "
+        "this is a bug in kling-pipe's stitching"
+    )
 
 
 def _result_data(result: CutResult) -> dict[str, Any]:
@@ -453,6 +497,7 @@ def _join_args(
     loudnorm: dict[str, str] | None,
     *,
     audio_only: bool = False,
+    gain_db: float = 0.0,
 ) -> list[str]:
     """Arguments (without the output) joining `inputs`: concat + copy, or an xfade chain."""
     house = plan.request.house
@@ -469,6 +514,8 @@ def _join_args(
         encoding = dict(VIDEO_ENCODING)
     if loudnorm is not None:
         audio = audio.filter("loudnorm", **loudnorm).filter("aresample", house.sample_rate)
+        if gain_db:
+            audio = audio.filter("volume", f"{gain_db:g}dB")
     if audio_only:
         output = ffmpeg.output(audio, "OUT", f="null")
     else:

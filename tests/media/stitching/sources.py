@@ -138,9 +138,7 @@ def _shorten_last_video_sample(path: Path, *, to: int) -> None:
 def render_loud_clip(out: Path, *, seconds: float = 3.0) -> Path:
     """A loud, peaky clip: full-scale clicks over a quiet tone. Raising it to a loud target
     with one gain would break the true-peak ceiling, so loudnorm falls back to dynamic mode."""
-    sound = (
-        f"aevalsrc='0.05*sin(2*PI*440*t)+if(lt(mod(t,0.25),0.002),0.98,0)':s=48000:d={seconds}"
-    )
+    sound = f"aevalsrc='0.2*sin(2*PI*440*t)+if(lt(mod(t,0.25),0.004),0.7,0)':s=48000:d={seconds}"
     run_ffmpeg(
         ["-y", "-v", "error", "-f", "lavfi", "-i", f"testsrc2=s=320x180:r={FPS}:d={seconds}",
          "-f", "lavfi", "-i", sound, "-c:v", "libx264", "-preset", "ultrafast",

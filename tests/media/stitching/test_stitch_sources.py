@@ -1,11 +1,14 @@
-"""Cuts stay in sync whatever the source: streams starting late, a short last VFR frame."""
+"""Cuts stay in sync whatever the source (streams starting late, a short last VFR frame) and
+keep the true-peak ceiling once encoded, whatever loudnorm did."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
+from kling_pipe.media.ffmpeg import run_ffmpeg
 from kling_pipe.media.house import HouseFormat
 from kling_pipe.media.probe import scan_packets
 from kling_pipe.media.stitch import CutClip, CutRequest, CutResult, Transition, stitch_cut
@@ -14,9 +17,14 @@ from tests.media.stitching.measure import (
     beep_onsets,
     decode_errors,
     flash_frames,
+    integrated_loudness,
     video_frame_count,
 )
-from tests.media.stitching.sources import render_late_stream_clip, render_short_last_frame_clip
+from tests.media.stitching.sources import (
+    render_late_stream_clip,
+    render_loud_clip,
+    render_short_last_frame_clip,
+)
 
 HOUSE = HouseFormat(320, 180)
 FRAME = 1 / 30
@@ -90,3 +98,44 @@ def test_a_short_last_frame_of_a_vfr_clip_is_kept_and_later_segments_stay_exact(
         assert abs(beep - flash * FRAME) < FRAME, (flash * FRAME, beep)
     assert video_frame_count(result.path) == result.frames == 90
     assert decode_errors(result.path) == ""
+
+
+def _encoded_peak_and_loudness(path: Path) -> tuple[float, float]:
+    stderr = run_ffmpeg(
+        ["-i", path, "-vn", "-af", "ebur128=peak=true", "-f", "null", "-"]
+    ).stderr.decode()
+    peak = re.search(r"True peak:\s*\n\s*Peak:\s*(-?[\d.]+) dBFS", stderr)
+    assert peak is not None
+    return float(peak[1]), integrated_loudness(path)
+
+
+def test_a_loud_clip_forcing_dynamic_mode_keeps_the_true_peak_ceiling_once_encoded(
+    tmp_path: Path,
+) -> None:
+    loud = render_loud_clip(tmp_path / "loud.mp4")
+    request = CutRequest(
+        clips=(CutClip(loud),), house=HOUSE, out_path=tmp_path / "cut.mp4", loudness_lufs=-9.0
+    )
+    result = stitch_cut(request, tmp_path / "cache")
+    report = result.loudness
+    assert report is not None and report.normalization_type == "dynamic"
+    peak, integrated = _encoded_peak_and_loudness(result.path)
+    assert peak <= -1.5
+    assert report.mode == "corrected" and report.correction_db < 0
+    assert report.true_peak == pytest.approx(peak, abs=0.05)
+    assert report.output == pytest.approx(integrated, abs=0.1)
+    # The ceiling wins over the target, by no more than the correction.
+    assert -9.0 + report.correction_db - 0.5 <= integrated <= -9.0 + 0.5
+    assert decode_errors(result.path) == ""
+
+
+def test_a_linear_gain_is_reported_linear_and_read_back_from_the_file(tmp_path: Path) -> None:
+    clip = render_marked_clip(tmp_path / "quiet.mp4", mark=0.5)
+    request = CutRequest(
+        clips=(CutClip(clip.path),), house=HOUSE, out_path=tmp_path / "cut.mp4", loudness_lufs=-20.0
+    )
+    report = stitch_cut(request, tmp_path / "cache").loudness
+    assert report is not None and report.mode == "linear" and report.correction_db == 0
+    peak, integrated = _encoded_peak_and_loudness(tmp_path / "cut.mp4")
+    assert report.true_peak == pytest.approx(peak, abs=0.05) and peak <= -1.5
+    assert integrated == pytest.approx(-20.0, abs=0.5)
