@@ -73,11 +73,15 @@ class Segment:
         return f"{key}.k{'-'.join(str(k) for k in self.keyframes)}.mov"
 
 
-def normalise_args(segment: Segment, house: HouseFormat, out: Path) -> list[str]:
-    """The ffmpeg arguments that write `segment` to `out` in the house format (pure)."""
+def normalise_args(
+    segment: Segment, house: HouseFormat, out: Path, threads: int | None = None
+) -> list[str]:
+    """The ffmpeg arguments that write `segment` to `out` in the house format (pure); `threads`
+    caps the decoder's and encoder's threads (None: ffmpeg's choice)."""
     samples = house.samples(segment.frames)
+    threading: dict[str, int] = {} if threads is None else {"threads": threads}
     if segment.clip is not None:
-        source = ffmpeg.input(str(segment.clip))
+        source = ffmpeg.input(str(segment.clip), **threading)
         video = _fit(source.video, house)
         audio = source.audio if segment.has_audio else None
     elif segment.card is not None:
@@ -112,7 +116,14 @@ def normalise_args(segment: Segment, house: HouseFormat, out: Path) -> list[str]
     # or long per clip accumulates into visible drift over a cut.
     audio = audio.filter("atrim", end_sample=samples).filter("asetpts", "PTS-STARTPTS")
     output = ffmpeg.output(
-        video, audio, str(out), acodec="pcm_s16le", f="mov", **VIDEO_ENCODING, **_gops(segment)
+        video,
+        audio,
+        str(out),
+        acodec="pcm_s16le",
+        f="mov",
+        **VIDEO_ENCODING,
+        **_gops(segment),
+        **threading,
     ).global_args("-y")
     return [str(arg) for arg in ffmpeg.compile(output, cmd="ffmpeg")[1:]]
 
@@ -167,12 +178,12 @@ def _burn_captions(video: Any, captions: Sequence[Caption], house: HouseFormat) 
     return video
 
 
-def normalise(segment: Segment, house: HouseFormat, out: Path) -> None:
+def normalise(segment: Segment, house: HouseFormat, out: Path, threads: int | None = None) -> None:
     """Write `segment`'s intermediate to `out`, atomically (a crash leaves no partial file)."""
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(f".{out.stem}.{uuid.uuid4().hex}.partial.mov")
     try:
-        run_ffmpeg(normalise_args(segment, house, partial))
+        run_ffmpeg(normalise_args(segment, house, partial, threads))
         os.replace(partial, out)
     finally:
         partial.unlink(missing_ok=True)

@@ -34,7 +34,7 @@ from kling_pipe.errors import InputError, MediaError
 from kling_pipe.media import cut_cache, loudness
 from kling_pipe.media.captions import Caption, layout_captions, srt_text
 from kling_pipe.media.cards import Card
-from kling_pipe.media.ffmpeg import run_ffmpeg
+from kling_pipe.media.ffmpeg import run_ffmpeg, threads_per_job
 from kling_pipe.media.house import (
     XFADE_KINDS,
     HouseFormat,
@@ -171,7 +171,12 @@ def stitch_cuts(
         plans = list(pool.map(_plan_cut, [requests[index] for index in to_make]))
         inputs, needed = _intermediates(plans, cache_dir)
         reused = [sum(1 for path in paths if path not in needed) for paths in inputs]
-        list(pool.map(lambda item: normalise(item[1][0], item[1][1], item[0]), needed.items()))
+        threads = threads_per_job(len(needed), workers)
+        list(
+            pool.map(
+                lambda item: normalise(item[1][0], item[1][1], item[0], threads), needed.items()
+            )
+        )
         results = []
         joins = pool.map(
             lambda made: _join(made[0], made[1], cache_dir, made[2], made[3]),
@@ -605,8 +610,15 @@ def _make_pieces(
         for piece in plan.splice.pieces
         if isinstance(piece, Blend)
     }
+    missing = [
+        piece
+        for piece in plan.splice.pieces
+        if isinstance(piece, Blend) and not blends[piece.segment].is_file()
+    ]
+    workers = max(1, os.cpu_count() or 1)
+    threads = threads_per_job(len(missing), workers)
     # Each piece is its own short ffmpeg run: run them side by side.
-    with ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1)) as pool:
+    with ThreadPoolExecutor(max_workers=workers) as pool:
         splitting = [
             pool.submit(split_video, path, segment.keyframes, folder, f"segment{index}")
             for index, (path, segment) in enumerate(zip(inputs, plan.segments, strict=True))
@@ -621,9 +633,9 @@ def _make_pieces(
                 kind,
                 house,
                 blends[piece.segment],
+                threads,
             )
-            for piece in plan.splice.pieces
-            if isinstance(piece, Blend) and not blends[piece.segment].is_file()
+            for piece in missing
         ]
         splits = [future.result() for future in splitting]
         for future in blending:
