@@ -139,3 +139,40 @@ def test_a_linear_gain_is_reported_linear_and_read_back_from_the_file(tmp_path: 
     peak, integrated = _encoded_peak_and_loudness(tmp_path / "cut.mp4")
     assert report.true_peak == pytest.approx(peak, abs=0.05) and peak <= -1.5
     assert integrated == pytest.approx(-20.0, abs=0.5)
+
+
+def _frame_hashes(path: Path) -> list[str]:
+    """The md5 of every decoded frame, in order."""
+    text = run_ffmpeg(["-v", "error", "-i", path, "-map", "0:v", "-f", "framemd5", "-"]).stdout
+    return [
+        line.rsplit(",", 1)[1].strip()
+        for line in text.decode().splitlines()
+        if line and not line.startswith("#")
+    ]
+
+
+def test_every_split_of_awkward_sources_copies_each_frame_once(tmp_path: Path) -> None:
+    """Around every keyframe split the cut's frames are the intermediate's own, each once: a
+    duplicated or dropped frame at a split would break the run of checksums."""
+    clips = [
+        render_marked_clip(tmp_path / "first.mp4", mark=0.3, tone=600),
+        render_late_stream_clip(tmp_path / "late-video.mp4", late="video", mark=0.5),
+        render_short_last_frame_clip(tmp_path / "vfr.mp4", mark=0.5),
+        render_late_stream_clip(tmp_path / "late-audio.mov", late="audio", mark=0.6),
+    ]
+    fade = 6
+    result = _cut(clips, tmp_path, "cut", fade / 30)
+    cut = _frame_hashes(result.path)
+    assert len(cut) == result.frames == 30 + 36 + 30 + 30 - 3 * fade
+    intermediates = [_frame_hashes(p) for p in (tmp_path / "cache").rglob("*.k*.mov")]
+    last = len(result.segments) - 1
+    for index, segment in enumerate(result.segments):
+        start = fade if index > 0 else 0
+        end = segment.frames - fade if index < last else segment.frames
+        body = cut[segment.start_frame + start : segment.start_frame + end]
+        assert any(own[start:end] == body for own in intermediates), segment.label
+        # The fades either side are new pictures, not a copy of a body frame.
+        if index < last:
+            blend = cut[segment.start_frame + end + 1 : segment.start_frame + segment.frames]
+            assert not set(blend) & set(body), segment.label
+    _assert_in_sync(result, clips)
