@@ -248,7 +248,9 @@ def _encode_new(
     for plan, paths in zip(plans, inputs, strict=True):
         blends.update(_blend_jobs(plan, paths, cache_dir))
     blends = {path: job for path, job in blends.items() if not path.is_file()}
-    threads = threads_per_job(len(needed) + len(blends), workers)
+    # Blends wait for their intermediates, so a lone new clip (a re-cut) gets every core.
+    threads = threads_per_job(len(needed), workers)
+    blend_threads = threads_per_job(len(blends), workers)
     with ThreadPoolExecutor(max_workers=workers) as encoders:
         made = {
             path: encoders.submit(normalise, segment, house, path, threads)
@@ -274,7 +276,7 @@ def _encode_new(
                 job.kind,
                 job.house,
                 out,
-                threads,
+                blend_threads,
             )
 
         blending = [
