@@ -37,7 +37,7 @@ Manifest = Campaign | str | Path
 def open_campaign(
     manifest: Manifest,
     *,
-    store: Path | None = None,
+    store: Path | str | None = None,
     output: Path | None = None,
     lock: Path | None = None,
 ) -> Campaign:
@@ -59,7 +59,7 @@ async def run(
     *,
     run_plan: RunPlan | None = None,
     on_event: Callable[[RunEvent], None] | None = None,
-    store: Path | None = None,
+    store: Path | str | None = None,
     output: Path | None = None,
     lock: Path | None = None,
     **option_fields: Any,
@@ -82,7 +82,7 @@ async def stitch(
     options: StitchOptions | None = None,
     *,
     on_cut: Callable[[CutRun], None] | None = None,
-    store: Path | None = None,
+    store: Path | str | None = None,
     output: Path | None = None,
     lock: Path | None = None,
     **option_fields: Any,

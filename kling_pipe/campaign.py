@@ -37,7 +37,7 @@ class Campaign:
         path: Path | str,
         registry: ModelRegistry | None = None,
         *,
-        store: Path | None = None,
+        store: Path | str | None = None,
         output: Path | None = None,
         lock: Path | None = None,
     ) -> Campaign:

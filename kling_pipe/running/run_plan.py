@@ -19,9 +19,10 @@ from kling_pipe.campaign import Campaign
 from kling_pipe.errors import BudgetError, KlingPipeError, LostOutputsError
 from kling_pipe.planning.diff import Plan, PlannedJob
 from kling_pipe.planning.jobs import Job
+from kling_pipe.planning.shards import Shard
 from kling_pipe.running.journal import Journal, OutputRecord
 from kling_pipe.running.selection import check_glob
-from kling_pipe.running.store import ObjectStore
+from kling_pipe.running.store import Store, open_store
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,8 @@ class RunOptions:
     webhook_url: str | None = None
     webhook_listen: tuple[str, int] | None = None
     preview_height: int = 360
+    shard: Shard | None = None
+    """Only this shard's share of the jobs (`--shard K/N`): the lock records only those."""
 
 
 @dataclass(frozen=True)
@@ -117,10 +120,8 @@ def current_plan(campaign: Campaign, only: str | None = None, backend: str = "re
     `backend` would see them: what `plan` shows. InputError if `only` selects nothing."""
     check_glob(campaign, only, "--only")
     facts = describe_backend(backend)
-    store = ObjectStore(campaign.workspace)
-    stored = (
-        _stored_outputs(campaign, store, facts.name) if campaign.workspace.journal.is_file() else {}
-    )
+    store = open_store(campaign.workspace)
+    stored = stored_outputs(campaign, store, facts.name)
     return campaign.plan(only, stored_keys=stored.keys(), held=store.holds)
 
 
@@ -139,7 +140,10 @@ def prepare_run(campaign: Campaign, options: RunOptions) -> RunPlan:
     gone: list[PlannedJob] = []
     to_run: list[PlannedJob] = []
     now = datetime.now(UTC)
+    shard = options.shard
     for planned in plan.jobs:
+        if shard is not None and not shard.takes(planned.job.key):
+            continue
         if not backend.records_to_lock or planned.job.id in forced:
             to_run.append(planned)
         elif planned.status == "unchanged" or planned.reuses is not None:
@@ -176,20 +180,24 @@ def prepare_run(campaign: Campaign, options: RunOptions) -> RunPlan:
     )
 
 
-def _stored_outputs(
-    campaign: Campaign, store: ObjectStore, backend: str
-) -> dict[str, OutputRecord]:
-    """Outputs of `backend` in the store by key, for the campaign's jobs."""
-    journal = Journal(campaign.workspace.journal)
-    try:
-        found: dict[str, OutputRecord] = {}
-        for job in campaign.job_plan.jobs:
-            record = journal.output(job.key, backend)
-            if record is not None and store.holds(record.sha256):
-                found[job.key] = record
-        return found
-    finally:
-        journal.close()
+def stored_outputs(campaign: Campaign, store: Store, backend: str) -> dict[str, OutputRecord]:
+    """Outputs of `backend` in the store by key, for the campaign's jobs: the local journal's,
+    then (a bucket store) those other machines recorded in the bucket."""
+    found: dict[str, OutputRecord] = {}
+    if campaign.workspace.journal.is_file():
+        journal = Journal(campaign.workspace.journal)
+        try:
+            for job in campaign.job_plan.jobs:
+                record = journal.output(job.key, backend)
+                if record is not None and store.holds(record.sha256):
+                    found[job.key] = record
+        finally:
+            journal.close()
+    missing = {job.key for job in campaign.job_plan.jobs} - found.keys()
+    for key, record in store.recorded_outputs(missing, backend).items():
+        if store.holds(record.sha256):
+            found[key] = record
+    return found
 
 
 def _still_served(planned: PlannedJob, now: datetime, kept_for: timedelta | None) -> bool:

@@ -8,7 +8,7 @@ from typing import Literal
 from kling_pipe.backends import made_for_free
 from kling_pipe.campaign import Campaign
 from kling_pipe.running.journal import Journal
-from kling_pipe.running.store import ObjectStore
+from kling_pipe.running.store import open_store
 
 State = Literal[
     "done", "previewed", "lost", "in flight", "failed", "refused", "canceled", "changed", "not run"
@@ -31,7 +31,7 @@ def job_states(campaign: Campaign) -> list[JobState]:
     previewed (only a free preview exists), lost (paid for, in no store), in flight,
     failed/refused/canceled (and why), changed since its output was made, or not run."""
     lock = campaign.lock()
-    store = ObjectStore(campaign.workspace)
+    store = open_store(campaign.workspace)
     journal_path = campaign.workspace.journal
     records = {}
     if journal_path.is_file():

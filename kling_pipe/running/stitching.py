@@ -20,10 +20,11 @@ from kling_pipe.media.cards import Card
 from kling_pipe.media.house import HouseFormat, house_format_for_ratio
 from kling_pipe.media.stitch import CutClip, CutRequest, CutResult, Transition, stitch_cuts
 from kling_pipe.planning.cuts import CardText, PlannedCut
+from kling_pipe.planning.shards import Shard
 from kling_pipe.running.journal import Journal, OutputRecord
 from kling_pipe.running.record import CutRun, write_cuts
 from kling_pipe.running.selection import check_cut_glob
-from kling_pipe.running.store import ObjectStore
+from kling_pipe.running.store import Store, open_store
 
 SLATE_BACKGROUND = "#5a1e1e"
 
@@ -41,6 +42,8 @@ class StitchOptions:
     backend: str | None = None
     """Whose clips: `replicate`, `preview`, or None for real generations first, else previews."""
     workers: int | None = None
+    shard: Shard | None = None
+    """Only the cuts of this shard (`stitch --shard K/N`)."""
 
 
 @dataclass
@@ -161,12 +164,13 @@ def _card(campaign: Campaign, card: CardText | None) -> Card | None:
 def stored_clips(
     campaign: Campaign,
     journal: Journal | None,
-    store: ObjectStore,
+    store: Store,
     planned: Sequence[PlannedCut],
     backend: str | None,
 ) -> dict[str, Path]:
-    """The store object of each job id in `planned` that has one: the lock's output first
-    (what was paid for), else the journal's newest (previews, rehearsals)."""
+    """A verified local file of each job id in `planned` that the store has: the lock's output
+    first (what was paid for), else the journal's newest (previews, rehearsals). From a bucket,
+    only these clips are fetched (once: they are cached)."""
     lock = campaign.lock()
     clips: dict[str, Path] = {}
     for cut in planned:
@@ -177,15 +181,15 @@ def stored_clips(
                 and entry is not None
                 and entry.key == clip.job.key
                 and entry.output_sha256 is not None
-                and store.holds(entry.output_sha256)
+                and (path := store.local_copy(entry.output_sha256)) is not None
             ):
-                clips[clip.job.id] = store.path_for(entry.output_sha256)
+                clips[clip.job.id] = path
                 continue
             if journal is None:
                 continue
             output = choose_output(journal.outputs_for(clip.job.key), backend)
-            if output is not None and store.holds(output.sha256):
-                clips[clip.job.id] = store.path_for(output.sha256)
+            if output is not None and (path := store.local_copy(output.sha256)) is not None:
+                clips[clip.job.id] = path
     return clips
 
 
@@ -199,11 +203,14 @@ def stitch_campaign(
     cut_plan = campaign.cut_plan()
     warnings = [str(w) for w in cut_plan.warnings]
     chosen = select_cuts(cut_plan.cuts, options.cut, options.only)
+    if options.shard is not None:
+        shard = options.shard
+        chosen = [p for p in chosen if shard.takes_cut(cut_id(p))]
     workspace = campaign.workspace
     run_json = workspace.run_json
     if not chosen:
         return StitchResult([], run_json, warnings)
-    store = ObjectStore(workspace)
+    store = open_store(workspace)
     journal = Journal(workspace.journal) if workspace.journal.is_file() else None
     try:
         clips = stored_clips(campaign, journal, store, chosen, options.backend)
