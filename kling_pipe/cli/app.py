@@ -28,6 +28,8 @@ _COMMAND_MODULES = {
     "status": "running",
     "emulate": "emulate",
     "models": "models",
+    "store": "store",
+    "lock": "store",
 }
 
 

@@ -21,6 +21,7 @@ and a bounded read-through cache of objects, so nothing is downloaded twice.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import uuid
@@ -103,9 +104,9 @@ class BucketStore:
     def _upload(self, source: Path, target: str, progress: Callback | None) -> None:
         callback = progress or DEFAULT_CALLBACK
         if set(_protocols(self.fs)) & _ATOMIC_PUT:
-            try:
-                # Conditional (If-None-Match): an object is never replaced, even by the same
-                # bytes another runner uploaded meanwhile.
+            # Conditional (If-None-Match): an object is never replaced, even by the same
+            # bytes another runner uploaded meanwhile.
+            with contextlib.suppress(FileExistsError):
                 self.fs.put_file(
                     str(source),
                     target,
@@ -113,8 +114,6 @@ class BucketStore:
                     chunksize=self.part_bytes,
                     mode="create",
                 )
-            except FileExistsError:
-                pass
             return
         staging = f"{target}.{uuid.uuid4().hex[:8]}.part"
         self.fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)

@@ -24,7 +24,7 @@ from kling_pipe.backends import make_backend
 from kling_pipe.backends.protocol import Backend
 from kling_pipe.campaign import Campaign
 from kling_pipe.errors import InputError
-from kling_pipe.lock import LockEntry, update_lock
+from kling_pipe.lock import LockEntry, keep_only, update_lock
 from kling_pipe.planning.jobs import Job
 from kling_pipe.running.claims import ClaimCoordinator
 from kling_pipe.running.events import Notice, RunEvent, RunFinished, RunStarted, UnitFinished
@@ -101,6 +101,11 @@ async def run_campaign(
         store.clean_tmp()
         journal = Journal(workspace.journal)
         lock = campaign.lock()
+        if options.shard is not None and backend.records_to_lock:
+            # A shard's lock is a fragment naming its share only (`kling-pipe lock merge`).
+            shard = options.shard
+            mine = [job.id for job in campaign.job_plan.jobs if shard.takes(job.key)]
+            keep_only(workspace.lock_path, campaign.name, mine)
         try:
             # What other machines sharing the store made is taken, not made again.
             keys = {unit.key for unit in run_plan.units}
