@@ -28,6 +28,7 @@ import contextlib
 import json
 import os
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -237,6 +238,7 @@ class ClaimCoordinator:
         self.held: dict[str, Claim] = {}
         self._notice = on_notice or (lambda message: None)
         self._tasks: Any = None
+        self._writing = threading.Lock()
 
     async def __aenter__(self) -> Self:
         self._tasks = anyio.create_task_group()
@@ -256,11 +258,17 @@ class ClaimCoordinator:
     async def _beat(self) -> None:
         while True:
             await anyio.sleep(self.times.heartbeat)
-            for key, claim in list(self.held.items()):
-                beaten = replace(claim, beat=claim.beat + 1)
-                await anyio.to_thread.run_sync(self.board.rewrite, key, beaten)
-                if key in self.held:
-                    self.held[key] = replace(self.held[key], beat=beaten.beat)
+            for key in list(self.held):
+                await anyio.to_thread.run_sync(self._beat_once, key)
+
+    def _beat_once(self, key: str) -> None:
+        # Under the lock: a beat written after its key was released would bring the claim back.
+        with self._writing:
+            claim = self.held.get(key)
+            if claim is not None:
+                claim = replace(claim, beat=claim.beat + 1)
+                self.board.rewrite(key, claim)
+                self.held[key] = claim
 
     async def turn(self, unit: Unit) -> Turn:
         """Hold the unit's key before anything is created for it (see the module docstring)."""
@@ -314,12 +322,15 @@ class ClaimCoordinator:
 
     async def created(self, unit: Unit, prediction_id: str) -> None:
         """Write the prediction id into the claim: a runner taking it over adopts it."""
-        claim = self.held.get(unit.key)
-        if claim is None:
-            return
-        claim = replace(claim, prediction_id=prediction_id)
-        self.held[unit.key] = claim
-        await anyio.to_thread.run_sync(self.board.rewrite, unit.key, claim)
+        await anyio.to_thread.run_sync(self._name_prediction, unit.key, prediction_id)
+
+    def _name_prediction(self, key: str, prediction_id: str) -> None:
+        with self._writing:
+            claim = self.held.get(key)
+            if claim is not None:
+                claim = replace(claim, prediction_id=prediction_id)
+                self.board.rewrite(key, claim)
+                self.held[key] = claim
 
     def finished(self, unit: Unit, output: OutputRecord | None) -> None:
         """Record a new output for every runner (uploaded already), then let go of the key.
@@ -329,9 +340,10 @@ class ClaimCoordinator:
         self._release(unit.key)
 
     def _release(self, key: str) -> None:
-        claim = self.held.pop(key, None)
-        if claim is not None:
-            self.board.release(key, claim.generation)
+        with self._writing:
+            claim = self.held.pop(key, None)
+            if claim is not None:
+                self.board.release(key, claim.generation)
 
 
 def _body(claim: Claim) -> bytes:

@@ -88,10 +88,23 @@ class BucketStore:
         """Whether the bucket has the object (one HEAD; its bytes are verified when read)."""
         if sha256 in self._held:
             return True
-        if self.fs.exists(self._path(self.workspace.remote_object(sha256))):
+        if self._exists(self._path(self.workspace.remote_object(sha256))):
             self._held.add(sha256)
             return True
         return False
+
+    def _exists(self, path: str) -> bool:
+        """One HEAD: fsspec's `exists` also lists, to find a folder of that name."""
+        split = getattr(self.fs, "split_path", None)
+        call = getattr(self.fs, "call_s3", None)
+        if split is None or call is None:
+            return bool(self.fs.exists(path))
+        bucket, key, _ = split(path)
+        try:
+            call("head_object", Bucket=bucket, Key=key)
+        except FileNotFoundError:
+            return False
+        return True
 
     def put(self, source: Path, sha256: str, *, progress: Callback | None = None) -> None:
         """Upload a verified file under its hash, atomically, and keep it in the local cache.
