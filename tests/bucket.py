@@ -46,7 +46,7 @@ class Bucket:
             region_name="us-east-1",
         )
 
-    def keys(self) -> list[str]:
+    def names(self) -> list[str]:
         """Every key in the bucket."""
         listed = self.client().list_objects_v2(Bucket=self.name)
         return sorted(o["Key"] for o in listed.get("Contents", []))

@@ -184,13 +184,7 @@ class ClaimBoard:
 
     def rewrite(self, key: str, claim: Claim) -> None:
         """Replace this runner's own claim (a heartbeat, the prediction id): one atomic write."""
-        name = self._name(key, claim.generation)
-        if self.local:
-            staging = f"{name}.{uuid.uuid4().hex[:8]}.part"
-            self.fs.pipe_file(staging, _body(claim))
-            self.fs.mv(staging, name)
-        else:
-            self.fs.pipe_file(name, _body(claim))
+        self.store.write_small(self._name(key, claim.generation), _body(claim))
 
     def release(self, key: str, generation: int, *, below: bool = False) -> None:
         """Delete this runner's claim on `key` (of `generation`), or with `below` the older

@@ -196,9 +196,17 @@ class BucketStore:
     def record_output(self, record: OutputRecord) -> None:
         """Tell every machine which output a job key gave (after its object is uploaded)."""
         body = json.dumps(asdict(record), sort_keys=True).encode()
-        self.fs.pipe_file(
-            self._path(self.workspace.remote_output(record.key, record.backend)), body
-        )
+        self.write_small(self._path(self.workspace.remote_output(record.key, record.backend)), body)
+
+    def write_small(self, path: str, body: bytes) -> None:
+        """Write a small file in the bucket so that readers see all of it or the old one."""
+        if set(_protocols(self.fs)) & _ATOMIC_PUT:
+            self.fs.pipe_file(path, body)
+            return
+        self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+        staging = f"{path}.{uuid.uuid4().hex[:8]}.part"
+        self.fs.pipe_file(staging, body)
+        self.fs.mv(staging, path)
 
     def recorded_outputs(self, keys: Collection[str], backend: str) -> dict[str, OutputRecord]:
         """The output records the bucket has for `keys` on `backend` (one listing, then one

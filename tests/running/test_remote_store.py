@@ -48,7 +48,7 @@ def test_an_object_round_trips_and_is_read_once(tmp_path: Path, bucket: Bucket) 
     source, sha = a_file(tmp_path, os.urandom(200_000))
     data = source.read_bytes()
     store.put(source, sha)
-    assert f"campaigns/objects/{sha[:2]}/{sha}.mp4" in bucket.keys()
+    assert f"campaigns/objects/{sha[:2]}/{sha}.mp4" in bucket.names()
 
     other = BucketStore(workspace(tmp_path, bucket, "b"))  # another machine: empty cache
     assert other.holds(sha)
@@ -71,8 +71,8 @@ def test_a_corrupted_object_is_detected_on_read_and_never_used(
     with pytest.raises(FileNotFoundError):
         reader.materialise(sha, tmp_path / "b/out/clip.mp4")
     assert not (tmp_path / "b/out/clip.mp4").exists()
-    assert key not in bucket.keys()  # moved to quarantine/, kept for a look
-    assert any(k.startswith("campaigns/quarantine/") for k in bucket.keys())
+    assert key not in bucket.names()  # moved to quarantine/, kept for a look
+    assert any(k.startswith("campaigns/quarantine/") for k in bucket.names())
     assert not reader.holds(sha)
 
 
@@ -124,5 +124,5 @@ def test_an_upload_killed_half_way_leaves_nothing_under_the_final_name(
     finally:
         uploader.send_signal(signal.SIGKILL)
         uploader.wait()
-    assert f"campaigns/objects/{sha[:2]}/{sha}.mp4" not in bucket.keys()
+    assert f"campaigns/objects/{sha[:2]}/{sha}.mp4" not in bucket.names()
     assert not BucketStore(workspace(tmp_path, bucket, "b")).holds(sha)

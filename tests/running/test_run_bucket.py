@@ -61,11 +61,11 @@ def start(
 
 
 def objects(bucket: Bucket) -> list[str]:
-    return [k for k in bucket.keys() if k.startswith("campaigns/objects/")]
+    return [k for k in bucket.names() if k.startswith("campaigns/objects/")]
 
 
 def output_records(bucket: Bucket) -> list[str]:
-    return [k for k in bucket.keys() if k.startswith("campaigns/outputs/")]
+    return [k for k in bucket.names() if k.startswith("campaigns/outputs/")]
 
 
 def lock_of(where: Path) -> dict[str, Any]:
@@ -81,7 +81,7 @@ def test_a_run_on_a_bucket_stores_every_clip_there_and_a_rerun_only_reads_heads(
     assert len(output_records(bucket)) == 4
     assert len(objects(bucket)) == 2  # the emulator renders one clip per aspect ratio
     assert sorted(lock_of(project)["jobs"]) == ALL_JOBS
-    assert not [k for k in bucket.keys() if k.startswith("campaigns/claims/")]
+    assert not [k for k in bucket.names() if k.startswith("campaigns/claims/")]
     assert not (project / ".kling-pipe/objects").exists()  # the bucket holds them
     again = run(project, emulator, bucket)
     assert again.returncode == 0, again.stderr
@@ -91,7 +91,7 @@ def test_a_run_on_a_bucket_stores_every_clip_there_and_a_rerun_only_reads_heads(
 def claims(bucket: Bucket) -> list[dict[str, Any]]:
     client = bucket.client()
     found = []
-    for key in bucket.keys():
+    for key in bucket.names():
         if key.startswith("campaigns/claims/"):
             body = client.get_object(Bucket=bucket.name, Key=key)["Body"].read()
             found.append(json.loads(body))
