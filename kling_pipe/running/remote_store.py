@@ -213,6 +213,8 @@ class BucketStore:
         small read per key found)."""
         wanted = set(keys)
         found: dict[str, OutputRecord] = {}
+        if not wanted:
+            return found
         for key in self._recorded_keys(backend):
             if key not in wanted:
                 continue

@@ -193,7 +193,13 @@ def stored_outputs(campaign: Campaign, store: Store, backend: str) -> dict[str, 
                     found[job.key] = record
         finally:
             journal.close()
-    missing = {job.key for job in campaign.job_plan.jobs} - found.keys()
+    # Only keys the lock does not already answer for: a no-op re-run reads no record.
+    locked = campaign.lock().jobs
+    missing = {
+        job.key
+        for job in campaign.job_plan.jobs
+        if (entry := locked.get(job.id)) is None or entry.key != job.key
+    } - found.keys()
     for key, record in store.recorded_outputs(missing, backend).items():
         if store.holds(record.sha256):
             found[key] = record
