@@ -42,6 +42,8 @@ COMMANDS = [
     "status",
     "emulate",
     "models",
+    "store",
+    "lock",
 ]
 
 
