@@ -44,7 +44,7 @@ if TYPE_CHECKING:
         Problem,
         StoreLockedError,
     )
-    from kling_pipe.lock import LockEntry, LockFile, read_lock, write_lock
+    from kling_pipe.lock import LockEntry, LockFile, merge_locks, read_lock, write_lock
     from kling_pipe.manifest.loader import LoadedManifest, load_manifest
     from kling_pipe.models.catalogue import bundled_registry
     from kling_pipe.models.spec import ModelRegistry, ModelSpec
@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     from kling_pipe.planning.diff import Plan, PlannedJob, diff_plan
     from kling_pipe.planning.jobs import Job, JobPlan, plan_jobs
     from kling_pipe.planning.matrix import expand_matrix
+    from kling_pipe.planning.shards import Shard
     from kling_pipe.running.events import (
         Notice,
         PredictionCreated,
@@ -107,6 +108,7 @@ _EXPORTS = {
     "RunRecord": "kling_pipe.running.record",
     "RunResult": "kling_pipe.running.runner",
     "RunStarted": "kling_pipe.running.events",
+    "Shard": "kling_pipe.planning.shards",
     "StitchOptions": "kling_pipe.running.stitching",
     "StitchResult": "kling_pipe.running.stitching",
     "StoreLockedError": "kling_pipe.errors",
@@ -117,6 +119,7 @@ _EXPORTS = {
     "diff_plan": "kling_pipe.planning.diff",
     "expand_matrix": "kling_pipe.planning.matrix",
     "load_manifest": "kling_pipe.manifest.loader",
+    "merge_locks": "kling_pipe.lock",
     "plan": "kling_pipe.api",
     "plan_cuts": "kling_pipe.planning.cuts",
     "plan_jobs": "kling_pipe.planning.jobs",
@@ -172,6 +175,7 @@ __all__ = [
     "RunRecord",
     "RunResult",
     "RunStarted",
+    "Shard",
     "StitchOptions",
     "StitchResult",
     "StoreLockedError",
@@ -182,6 +186,7 @@ __all__ = [
     "diff_plan",
     "expand_matrix",
     "load_manifest",
+    "merge_locks",
     "plan",
     "plan_cuts",
     "plan_jobs",

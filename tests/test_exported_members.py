@@ -16,7 +16,7 @@ PUBLIC = {
     "expand_matrix", "Plan", "PlannedJob", "diff_plan", "CutPlan", "PlannedCut", "plan_cuts",
     "LockEntry", "LockFile", "read_lock", "write_lock", "ModelRegistry", "ModelSpec",
     "bundled_registry", "RunOptions", "RunPlan", "RunResult", "RunRecord", "JobState",
-    "StitchOptions", "StitchResult",
+    "StitchOptions", "StitchResult", "Shard", "merge_locks",
     # run events
     "RunEvent", "RunStarted", "PredictionCreated", "Throttled", "UnitFinished",
     "ProgressChanged", "RunProgress", "Notice", "RunFinished",

@@ -25,6 +25,7 @@ from kling_pipe.running.run_plan import RunOptions, RunPlan, prepare_run
 from kling_pipe.running.runner import run_campaign
 from kling_pipe.running.status import job_states
 from kling_pipe.running.stitching import StitchOptions
+from kling_pipe.running.store import open_store
 
 
 @app.command()
@@ -135,7 +136,7 @@ def run(
         if options.regenerate_lost != run_plan.regenerate_lost:
             run_plan = prepare_run(campaign, options)
         display = RunDisplay()
-        before = campaign.plan()
+        before = campaign.plan(held=open_store(campaign.workspace).holds)
         result = run_until_interrupted(
             partial(run_campaign, campaign, options, run_plan=run_plan, on_event=display.on_event)
         )

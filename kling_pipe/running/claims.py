@@ -131,8 +131,8 @@ class KeyCoordinator(Protocol):
         """A prediction was created for the held key."""
         ...
 
-    def finished(self, unit: Unit, output: OutputRecord | None) -> None:
-        """The unit ended (with a new output, or None): let go of its key."""
+    def finished(self, unit: Unit, output: OutputRecord | None, *, keep: bool = False) -> None:
+        """The unit ended (with a new output, or None): let go of its key, unless `keep`."""
         ...
 
 
@@ -326,12 +326,17 @@ class ClaimCoordinator:
                 self.board.rewrite(key, claim)
                 self.held[key] = claim
 
-    def finished(self, unit: Unit, output: OutputRecord | None) -> None:
-        """Record a new output for every runner (uploaded already), then let go of the key.
+    def finished(self, unit: Unit, output: OutputRecord | None, *, keep: bool = False) -> None:
+        """Record a new output for every runner (uploaded already), then let go of the key;
+        with `keep`, stop beating it instead (it expires, and its prediction is adopted).
         Blocking, and short: one small write and one delete."""
         if output is not None:
             self.store.record_output(output)
-        self._release(unit.key)
+        if keep:
+            with self._writing:
+                self.held.pop(unit.key, None)
+        else:
+            self._release(unit.key)
 
     def _release(self, key: str) -> None:
         with self._writing:

@@ -22,19 +22,20 @@ and a bounded read-through cache of objects, so nothing is downloaded twice.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import uuid
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import fsspec
 from fsspec.callbacks import DEFAULT_CALLBACK, Callback
 
 from kling_pipe.canonical import file_sha256
-from kling_pipe.errors import InputError
+from kling_pipe.errors import InputError, StoreUnreachableError
 from kling_pipe.running.journal import OutputRecord
 from kling_pipe.running.store import place_copy, sealed_mtime
 from kling_pipe.workspace import Workspace
@@ -45,6 +46,44 @@ DEFAULT_CACHE_BYTES = 4 << 30
 # Protocols whose PUT is atomic under the object's final name (no partial object is ever
 # readable): S3 and GCS, whatever the fsspec implementation calls them.
 _ATOMIC_PUT = {"s3", "s3a", "gs", "gcs"}
+
+
+@contextlib.contextmanager
+def bucket_errors(url: str) -> Iterator[None]:
+    """The provider's errors as one `StoreUnreachableError` naming the store and what to check
+    (a missing object stays FileNotFoundError: the callers expect it). The provider's message
+    names no secret; it is kept."""
+    try:
+        yield
+    except FileNotFoundError:
+        raise
+    except PermissionError as exc:
+        raise StoreUnreachableError(
+            f"store {url}: access denied ({exc}); the credentials in the environment need to "
+            "read, write, list and delete under this prefix"
+        ) from None
+    except Exception as exc:
+        if type(exc).__module__.split(".")[0] not in ("botocore", "aiobotocore", "google"):
+            raise
+        raise StoreUnreachableError(
+            f"store {url}: cannot reach it ({type(exc).__name__}: {exc}); check the "
+            "provider's environment (AWS_ACCESS_KEY_ID/AWS_PROFILE, AWS_ENDPOINT_URL, "
+            "GOOGLE_APPLICATION_CREDENTIALS) and the network"
+        ) from None
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _translated(
+    method: Callable[Concatenate[BucketStore, _P], _R],
+) -> Callable[Concatenate[BucketStore, _P], _R]:
+    def wrapper(store: BucketStore, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with bucket_errors(store.url):
+            return method(store, *args, **kwargs)
+
+    return functools.update_wrapper(wrapper, method)
 
 
 def bucket_filesystem(url: str) -> tuple[Any, str]:
@@ -84,6 +123,7 @@ class BucketStore:
 
     # ------------------------------------------------------------------ objects
 
+    @_translated
     def holds(self, sha256: str) -> bool:
         """Whether the bucket has the object (one HEAD; its bytes are verified when read)."""
         if sha256 in self._held:
@@ -106,6 +146,7 @@ class BucketStore:
             return False
         return True
 
+    @_translated
     def put(self, source: Path, sha256: str, *, progress: Callback | None = None) -> None:
         """Upload a verified file under its hash, atomically, and keep it in the local cache.
         `progress` hears of the bytes sent."""
@@ -137,6 +178,7 @@ class BucketStore:
             if self.fs.exists(staging):
                 self.fs.rm_file(staging)
 
+    @_translated
     def local_copy(self, sha256: str) -> Path | None:
         """The object from the cache, else downloaded and verified into it; None when the
         bucket does not have it or has it damaged (then it is quarantined there)."""
@@ -160,6 +202,7 @@ class BucketStore:
         finally:
             download.unlink(missing_ok=True)
 
+    @_translated
     def quarantine(self, sha256: str) -> str:
         """Move a damaged object out of the way in the bucket (kept for a look, never used)."""
         target = self._path(
@@ -193,11 +236,13 @@ class BucketStore:
 
     # ------------------------------------------------------------------ output records
 
+    @_translated
     def record_output(self, record: OutputRecord) -> None:
         """Tell every machine which output a job key gave (after its object is uploaded)."""
         body = json.dumps(asdict(record), sort_keys=True).encode()
         self.write_small(self._path(self.workspace.remote_output(record.key, record.backend)), body)
 
+    @_translated
     def write_small(self, path: str, body: bytes) -> None:
         """Write a small file in the bucket so that readers see all of it or the old one."""
         if set(_protocols(self.fs)) & _ATOMIC_PUT:
@@ -208,6 +253,7 @@ class BucketStore:
         self.fs.pipe_file(staging, body)
         self.fs.mv(staging, path)
 
+    @_translated
     def recorded_outputs(self, keys: Collection[str], backend: str) -> dict[str, OutputRecord]:
         """The output records the bucket has for `keys` on `backend` (one listing, then one
         small read per key found)."""
@@ -232,6 +278,7 @@ class BucketStore:
         suffix = f"/{backend}.json"
         return [n[len(root) + 1 : -len(suffix)] for n in names if n.endswith(suffix)]
 
+    @_translated
     def output_record(self, key: str, backend: str) -> OutputRecord | None:
         """The output the bucket records for a key on a backend, if any."""
         try:

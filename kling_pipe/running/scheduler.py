@@ -9,6 +9,9 @@ One task per distinct job key (jobs sharing a key are one generation). For each:
         │ no
     journal has an unanswered create? ─ yes ─▶ find it on the provider and adopt it
         │ no
+    other runners share the store? ─ yes ─▶ claim the key there (`running.claims`): take
+        │                                    their output, wait for their live claim, adopt
+        │                                    a dead runner's prediction
     budget reserve ─▶ in-flight slot ─▶ create token ─▶ create (429: wait and retry; the
     server's wait slows every create) ─▶ journal the id ─▶ poll on schedule ─▶ fetch, hash,
     verify ─▶ store ─▶ done
@@ -300,7 +303,12 @@ class Scheduler:
         result.error = error
         result.finished = True
         if self.coordinator is not None:
-            self.coordinator.finished(result.unit, result.output if status == "done" else None)
+            # A prediction interrupted mid-flight keeps its claim: once the claim expires,
+            # another runner adopts that prediction rather than paying for another.
+            interrupted = status == "canceled" and result.prediction_id is not None
+            self.coordinator.finished(
+                result.unit, result.output if status == "done" else None, keep=interrupted
+            )
         for job_id in result.unit.job_ids:
             self.journal.record_job(
                 self.options.manifest,

@@ -146,12 +146,15 @@ def test_a_runner_killed_holding_claims_is_taken_over_and_its_predictions_adopte
 def test_sharded_runs_create_each_key_once_and_their_merged_lock_is_what_one_run_writes(
     project: Path, emulator: Emulator, bucket: Bucket
 ) -> None:
-    fragments = []
-    for k in (1, 2, 3):
-        where = machine(project, f"shard-{k}")
-        result = run(where, emulator, bucket, "--shard", f"{k}/3")
-        assert result.returncode == 0, result.stderr
-        fragments.append(where / "campaign.lock.json")
+    shards = [machine(project, f"shard-{k}") for k in (1, 2, 3)]
+    runners = [  # a CI matrix: started together
+        start(where, emulator, bucket, "--shard", f"{k}/3")
+        for k, where in enumerate(shards, start=1)
+    ]
+    for runner in runners:
+        _, stderr = runner.communicate(timeout=120)
+        assert runner.returncode == 0, stderr
+    fragments = [where / "campaign.lock.json" for where in shards]
     assert emulator.stats()["creates"] == 4
     assert emulator.stats()["duplicate_creates"] == 0
     shares = [set(json.loads(f.read_text())["jobs"]) for f in fragments]
@@ -226,3 +229,17 @@ def test_a_fresh_clone_with_the_lock_and_the_bucket_regenerates_nothing_and_stit
             texts.append(path.read_bytes().decode("utf-8", "replace"))
     for secret in (ACCESS_KEY, SECRET_KEY):
         assert not [t for t in texts if secret in t]
+
+
+def test_a_bucket_without_credentials_is_a_clear_error_not_a_traceback(
+    project: Path, bucket: Bucket
+) -> None:
+    env = {k: v for k, v in bucket.env().items() if not k.startswith("AWS_SECRET")}
+    env["AWS_ACCESS_KEY_ID"] = ""
+    env["AWS_SHARED_CREDENTIALS_FILE"] = str(project / "no-such-file")
+    env["AWS_CONFIG_FILE"] = str(project / "no-such-file")
+    env["AWS_EC2_METADATA_DISABLED"] = "true"
+    result = kling("plan", "campaign.yaml", "--store", bucket.url, cwd=project, env=env)
+    assert result.returncode == 2, result.stderr
+    assert f"store {bucket.url}: cannot reach it" in result.stderr
+    assert "Traceback" not in result.stderr
