@@ -61,10 +61,11 @@ def _default_store(manifest_dir: Path, root: Path) -> Path:
 
 def store_for_folder(folder: Path, store: Path | None = None) -> Path:
     """The store a command without a manifest uses from `folder` (`models`): the option, else
-    `KLING_PIPE_STORE`, else the nearest .kling-pipe/ up to the repository root."""
+    `KLING_PIPE_STORE` (a folder; a bucket's local part is the default folder), else the
+    nearest .kling-pipe/ up to the repository root."""
     if store is not None:
         return store.resolve()
-    if os.environ.get(STORE_ENV):
+    if os.environ.get(STORE_ENV) and not is_store_url(os.environ[STORE_ENV]):
         return Path(os.environ[STORE_ENV]).expanduser().resolve()
     folder = folder.resolve()
     return _default_store(folder, project_root(folder))

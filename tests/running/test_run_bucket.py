@@ -243,3 +243,17 @@ def test_a_bucket_without_credentials_is_a_clear_error_not_a_traceback(
     assert result.returncode == 2, result.stderr
     assert f"store {bucket.url}: cannot reach it" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_manifest_can_name_its_bucket_store(
+    project: Path, emulator: Emulator, bucket: Bucket
+) -> None:
+    manifest = project / "campaign.yaml"
+    manifest.write_text(manifest.read_text() + f"store: {bucket.url}\n")
+    env = environment(emulator, bucket)
+    result = kling("run", "campaign.yaml", "--yes", "--only", "pour/us/*", cwd=project, env=env)
+    assert result.returncode == 0, result.stderr
+    assert len(output_records(bucket)) == 2
+    status = kling("status", "campaign.yaml", cwd=project, env=env)
+    assert status.returncode == 0, status.stderr
+    assert status.stdout.count("done") >= 2
