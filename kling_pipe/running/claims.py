@@ -153,9 +153,7 @@ class ClaimBoard:
     def current(self, key: str) -> Claim | None:
         """The claim in force on `key` (its highest generation), or None."""
         try:
-            names = sorted(
-                n for n in self.fs.ls(self._folder(key), detail=False) if n.endswith(".json")
-            )
+            names = sorted(n for n in self._listing(key) if n.endswith(".json"))
         except FileNotFoundError:
             return None
         for name in reversed(names):
@@ -169,6 +167,10 @@ class ClaimBoard:
                 generation = int(name.rsplit("/", 1)[1].split(".")[0])
                 return Claim(runner="?", generation=generation, beat=-1)
         return None
+
+    def _listing(self, key: str) -> list[str]:
+        # Never fsspec's listings cache: other machines write here.
+        return list(self.fs.ls(self._folder(key), detail=False, refresh=True))
 
     def create(self, key: str, claim: Claim) -> bool:
         """Write `claim` only if no claim of its generation exists: True if this one won."""
@@ -191,7 +193,7 @@ class ClaimBoard:
         generations it took over. Never a newer one: a runner taken over for silence must not
         delete the claim of the runner that took over."""
         try:
-            names = self.fs.ls(self._folder(key), detail=False)
+            names = self._listing(key)
         except FileNotFoundError:
             return
         for name in names:

@@ -271,6 +271,7 @@ class BucketStore:
 
     def _recorded_keys(self, backend: str) -> Iterable[str]:
         root = self._path(self.workspace.remote_outputs)
+        self.fs.invalidate_cache(root)  # other machines write here
         try:
             names = self.fs.find(root)
         except FileNotFoundError:
