@@ -27,6 +27,7 @@ import json
 import os
 import uuid
 from collections.abc import Callable, Collection, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
@@ -132,6 +133,14 @@ class BucketStore:
             self._held.add(sha256)
             return True
         return False
+
+    def holds_all(self, hashes: Collection[str]) -> set[str]:
+        """The hashes the bucket has: HEADs sent 16 at a time (a plan of thousands of jobs
+        waits for the slowest of each batch, not for the sum)."""
+        asked = list(hashes)
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            held = list(pool.map(self.holds, asked))
+        return {sha256 for sha256, there in zip(asked, held, strict=True) if there}
 
     def _exists(self, path: str) -> bool:
         """One HEAD: fsspec's `exists` also lists, to find a folder of that name."""

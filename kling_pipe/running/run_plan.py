@@ -121,6 +121,7 @@ def current_plan(campaign: Campaign, only: str | None = None, backend: str = "re
     check_glob(campaign, only, "--only")
     facts = describe_backend(backend)
     store = open_store(campaign.workspace)
+    store.holds_all({e.output_sha256 for e in campaign.lock().jobs.values() if e.output_sha256})
     stored = stored_outputs(campaign, store, facts.name)
     return campaign.plan(only, stored_keys=stored.keys(), held=store.holds)
 

@@ -36,6 +36,10 @@ class Store(Protocol):
         and it is verified when read)."""
         ...
 
+    def holds_all(self, hashes: Collection[str]) -> set[str]:
+        """The hashes of `hashes` the store holds (`holds` for each; a bucket asks at once)."""
+        ...
+
     def put(self, source: Path, sha256: str) -> object:
         """Store a verified file under its hash (`source` is consumed); readable under its
         final name only once complete."""
@@ -134,6 +138,10 @@ class ObjectStore:
     def recorded_outputs(self, keys: Collection[str], backend: str) -> dict[str, OutputRecord]:
         """None: the journal beside a folder store knows every output in it."""
         return {}
+
+    def holds_all(self, hashes: Collection[str]) -> set[str]:
+        """The hashes of `hashes` the store holds intact."""
+        return {sha256 for sha256 in hashes if self.holds(sha256)}
 
     def local_copy(self, sha256: str) -> Path | None:
         """The object's file when the store holds it intact, else None."""

@@ -126,3 +126,18 @@ def test_an_upload_killed_half_way_leaves_nothing_under_the_final_name(
         uploader.wait()
     assert f"campaigns/objects/{sha[:2]}/{sha}.mp4" not in bucket.names()
     assert not BucketStore(workspace(tmp_path, bucket, "b")).holds(sha)
+
+
+def test_holds_all_asks_for_many_objects_at_once_and_remembers_them(
+    tmp_path: Path, bucket: Bucket
+) -> None:
+    store = BucketStore(workspace(tmp_path, bucket))
+    present = set()
+    for n in range(20):
+        source, sha = a_file(tmp_path, bytes([n]) * 100)
+        store.put(source, sha)
+        present.add(sha)
+    absent = {hashlib.sha256(str(n).encode()).hexdigest() for n in range(5)}
+    reader = BucketStore(workspace(tmp_path, bucket, "b"))
+    assert reader.holds_all(present | absent) == present
+    assert all(reader.holds(sha) for sha in present)
