@@ -44,7 +44,7 @@ if TYPE_CHECKING:
         Problem,
         StoreLockedError,
     )
-    from kling_pipe.lock import Decision, LockEntry, LockFile, read_lock, write_lock
+    from kling_pipe.lock import Decision, LockEntry, LockFile, merge_locks, read_lock, write_lock
     from kling_pipe.manifest.loader import LoadedManifest, load_manifest
     from kling_pipe.models.catalogue import bundled_registry
     from kling_pipe.models.spec import ModelRegistry, ModelSpec
@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from kling_pipe.planning.jobs import Job, JobPlan, plan_jobs
     from kling_pipe.planning.matrix import expand_matrix
     from kling_pipe.planning.picks import ReviewState, TakeState
+    from kling_pipe.planning.shards import Shard
     from kling_pipe.running.decisions import (
         annotate,
         job_review,
@@ -121,6 +122,7 @@ _EXPORTS = {
     "RunRecord": "kling_pipe.running.record",
     "RunResult": "kling_pipe.running.runner",
     "RunStarted": "kling_pipe.running.events",
+    "Shard": "kling_pipe.planning.shards",
     "StitchOptions": "kling_pipe.running.stitching",
     "StitchResult": "kling_pipe.running.stitching",
     "StoreLockedError": "kling_pipe.errors",
@@ -135,6 +137,7 @@ _EXPORTS = {
     "job_review": "kling_pipe.running.decisions",
     "load_manifest": "kling_pipe.manifest.loader",
     "pick": "kling_pipe.running.decisions",
+    "merge_locks": "kling_pipe.lock",
     "plan": "kling_pipe.api",
     "plan_cuts": "kling_pipe.planning.cuts",
     "plan_jobs": "kling_pipe.planning.jobs",
@@ -198,6 +201,7 @@ __all__ = [
     "RunRecord",
     "RunResult",
     "RunStarted",
+    "Shard",
     "StitchOptions",
     "StitchResult",
     "StoreLockedError",
@@ -211,6 +215,7 @@ __all__ = [
     "expand_matrix",
     "job_review",
     "load_manifest",
+    "merge_locks",
     "pick",
     "plan",
     "plan_cuts",

@@ -25,7 +25,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -274,3 +274,52 @@ def merge_output(
     others = tuple(t for t in entry.takes if t.take != take)
     mine = TakeEntry(take=take, key=output.key, **fields)
     return entry.model_copy(update={"takes": tuple(sorted((*others, mine), key=lambda t: t.take))})
+
+
+def merge_locks(fragments: Sequence[tuple[str, LockFile]]) -> LockFile:
+    """One lock from the fragments of sharded runs (`(where, lock)` pairs): every entry of
+    every fragment; InputError naming both fragments when two disagree about a job."""
+    if not fragments:
+        raise InputError("lock merge: no lock fragments given")
+    manifest = fragments[0][1].manifest
+    jobs: dict[str, LockEntry] = {}
+    origin: dict[str, str] = {}
+    conflicts: list[str] = []
+    for where, fragment in fragments:
+        if fragment.manifest != manifest:
+            raise InputError(
+                f"{where}: the lock of manifest {fragment.manifest!r}, not {manifest!r} "
+                f"(as {fragments[0][0]}); merge the fragments of one manifest at a time"
+            )
+        for job_id, entry in fragment.jobs.items():
+            known = jobs.get(job_id)
+            if known is not None and known != entry:
+                differs = sorted(
+                    field
+                    for field in LockEntry.model_fields
+                    if getattr(known, field) != getattr(entry, field)
+                )
+                conflicts.append(
+                    f"  {job_id}: {origin[job_id]} and {where} differ in {', '.join(differs)}"
+                )
+                continue
+            jobs[job_id] = entry
+            origin.setdefault(job_id, where)
+    if conflicts:
+        raise InputError(
+            f"lock merge: {len(conflicts)} job(s) recorded differently by two fragments:\n"
+            + "\n".join(conflicts)
+            + "\nnothing was written: the fragments come from runs of different manifests or "
+            "stores; run the shards again from one commit and one store"
+        )
+    return LockFile(manifest=manifest, jobs=jobs)
+
+
+def keep_only(path: Path, manifest: str, job_ids: Collection[str]) -> LockFile:
+    """Drop every entry but those of `job_ids` from the lock at `path` (a shard's fragment
+    names only its share of the jobs), atomically."""
+    current = read_lock(path, manifest)
+    wanted = set(job_ids)
+    lock = LockFile(manifest=manifest, jobs={k: v for k, v in current.jobs.items() if k in wanted})
+    write_lock(path, lock)
+    return lock

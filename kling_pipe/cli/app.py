@@ -32,6 +32,8 @@ _COMMAND_MODULES = {
     "reroll": "decisions",
     "emulate": "emulate",
     "models": "models",
+    "store": "store",
+    "lock": "store",
 }
 
 
@@ -109,11 +111,12 @@ def _global_options(
 
 
 StoreOption = Annotated[
-    Path | None,
+    str | None,
     typer.Option(
         "--store",
-        help="Store folder (default: KLING_PIPE_STORE, else the manifest's `store:`, else the "
-        "nearest .kling-pipe/ up to the repository root).",
+        help="Store folder, or bucket URL (s3://bucket/prefix, gs://…, file:///…) (default: "
+        "KLING_PIPE_STORE, else the manifest's `store:`, else the nearest .kling-pipe/ up to "
+        "the repository root).",
     ),
 ]
 OutOption = Annotated[

@@ -10,6 +10,7 @@ import typer
 from kling_pipe.backends import describe_backend
 from kling_pipe.campaign import Campaign
 from kling_pipe.cli.app import LockOption, OutOption, StoreOption, app, err, out, user_errors
+from kling_pipe.planning.shards import Shard
 from kling_pipe.reporting import write_report
 from kling_pipe.running.record import CutRun
 from kling_pipe.running.stitching import StitchOptions, StitchResult, stitch_campaign
@@ -46,6 +47,10 @@ def stitch(
             "else its first take not rejected.",
         ),
     ] = False,
+    shard: Annotated[
+        str | None,
+        typer.Option(help="K/N: only this machine's share of the cuts (by cut id)."),
+    ] = None,
     store: StoreOption = None,
     out_dir: OutOption = None,
     lock: LockOption = None,
@@ -58,7 +63,9 @@ def stitch(
     with user_errors():
         if backend is not None:
             describe_backend(backend)  # an unknown name is a usage error
+        chosen_shard = Shard.parse(shard) if shard else None
     options = StitchOptions(
+        shard=chosen_shard,
         cut=cut,
         only=only,
         allow_missing=allow_missing,

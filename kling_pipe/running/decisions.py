@@ -23,7 +23,7 @@ older lock) say which jobs' cuts a pick moves to another take; `plan` shows them
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from pathlib import Path
 
 from kling_pipe.backends import made_for_free
@@ -36,7 +36,7 @@ from kling_pipe.planning.picks import ReviewState, review_state, take_count
 from kling_pipe.running.journal import Journal, OutputRecord
 from kling_pipe.running.record import read_record
 from kling_pipe.running.selection import check_glob, close_ids
-from kling_pipe.running.store import ObjectStore
+from kling_pipe.running.store import Store, open_store
 
 MAX_NOTE = 2000
 """The longest note a job may carry, in characters."""
@@ -122,21 +122,22 @@ def reroll(campaign: Campaign, globs: Sequence[str]) -> list[tuple[str, int]]:
     return added
 
 
-def take_clips(
+def take_objects(
     campaign: Campaign,
     states: Iterable[ReviewState],
+    store: Store,
     backend: str | None = None,
     journal: Journal | None = None,
-) -> dict[tuple[str, int], Path]:
-    """The store file of every take of `states` that has one, by (job id, take): the lock's
-    output (what was paid for), else the journal's newest (`backend`'s if named; previews,
-    rehearsals). `journal`: an open one, else it is opened (when there is one) and closed."""
-    store = ObjectStore(campaign.workspace)
+) -> dict[tuple[str, int], str]:
+    """The sha256 of the stored object of every take of `states` that has one, by (job id,
+    take): the lock's output (what was paid for), else the journal's newest (`backend`'s if
+    named; previews, rehearsals). Asks only whether the store holds them: nothing is fetched.
+    `journal`: an open one, else it is opened (when there is one) and closed."""
     opened = journal is None and campaign.workspace.journal.is_file()
     if opened:
         journal = Journal(campaign.workspace.journal)
     try:
-        clips: dict[tuple[str, int], Path] = {}
+        objects: dict[tuple[str, int], str] = {}
         for state in states:
             for take in state.takes:
                 locked = take.output
@@ -146,17 +147,36 @@ def take_clips(
                     and locked.output_sha256 is not None
                     and store.holds(locked.output_sha256)
                 ):
-                    clips[(state.job.id, take.take)] = store.path_for(locked.output_sha256)
+                    objects[(state.job.id, take.take)] = locked.output_sha256
                     continue
                 if journal is None:
                     continue
                 output = choose_output(journal.outputs_for(take.key), backend)
                 if output is not None and store.holds(output.sha256):
-                    clips[(state.job.id, take.take)] = store.path_for(output.sha256)
-        return clips
+                    objects[(state.job.id, take.take)] = output.sha256
+        return objects
     finally:
         if opened and journal is not None:
             journal.close()
+
+
+def take_clips(
+    campaign: Campaign,
+    states: Iterable[ReviewState],
+    backend: str | None = None,
+    journal: Journal | None = None,
+    store: Store | None = None,
+) -> dict[tuple[str, int], Path]:
+    """A verified local file of every take of `states` that the store holds, by (job id,
+    take), chosen as `take_objects` chooses (from a bucket, each is fetched once and cached)."""
+    store = store or open_store(campaign.workspace)
+    objects = take_objects(campaign, states, store, backend, journal)
+    clips: dict[tuple[str, int], Path] = {}
+    for where, sha256 in objects.items():
+        path = store.local_copy(sha256)
+        if path is not None:
+            clips[where] = path
+    return clips
 
 
 def choose_output(records: Sequence[OutputRecord], backend: str | None) -> OutputRecord | None:
@@ -171,7 +191,7 @@ def choose_output(records: Sequence[OutputRecord], backend: str | None) -> Outpu
 
 
 def chosen_takes(
-    states: Iterable[ReviewState], clips: dict[tuple[str, int], Path]
+    states: Iterable[ReviewState], clips: Collection[tuple[str, int]]
 ) -> dict[str, int]:
     """The take each job's cuts use, given the takes that have a clip: the picked one, else
     the first not rejected that has a clip. Jobs with none are left out."""

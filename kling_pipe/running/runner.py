@@ -10,6 +10,7 @@ because the run executes exactly the `RunPlan` it was given.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -23,14 +24,15 @@ from kling_pipe.backends import make_backend
 from kling_pipe.backends.protocol import Backend
 from kling_pipe.campaign import Campaign
 from kling_pipe.errors import InputError
-from kling_pipe.lock import LockedOutput, record_take
+from kling_pipe.lock import LockedOutput, keep_only, record_take
 from kling_pipe.planning.jobs import Job
+from kling_pipe.running.claims import ClaimCoordinator
 from kling_pipe.running.events import Notice, RunEvent, RunFinished, RunStarted, UnitFinished
 from kling_pipe.running.journal import Journal, OutputRecord
 from kling_pipe.running.record import JobRun, RunRecord, RunSummary, write_record
 from kling_pipe.running.run_plan import RunOptions, RunPlan, prepare_run
 from kling_pipe.running.scheduler import Scheduler, SchedulerOptions, UnitResult
-from kling_pipe.running.store import ObjectStore, StoreClaim
+from kling_pipe.running.store import ObjectStore, Store, StoreClaim, open_store
 from kling_pipe.takes import split_take_id
 
 
@@ -96,11 +98,21 @@ async def run_campaign(
         emit(Notice(message))
 
     with StoreClaim(workspace.run_lock, f"kling-pipe run {workspace.manifest_path}"):
-        store = ObjectStore(workspace)
+        store = open_store(workspace)
         store.clean_tmp()
         journal = Journal(workspace.journal)
+        if options.shard is not None and backend.records_to_lock:
+            # A shard's lock is a fragment naming its share only (`kling-pipe lock merge`).
+            shard = options.shard
+            mine = [job.id for job in campaign.job_plan.jobs if shard.takes(job.key)]
+            keep_only(workspace.lock_path, campaign.name, mine)
         recorded = campaign.lock().outputs()
         try:
+            # What other machines sharing the store made is taken, not made again.
+            keys = {unit.key for unit in run_plan.units}
+            for key, shared in store.recorded_outputs(keys, backend.name).items():
+                if journal.output(key, backend.name) is None:
+                    journal.record_output(shared)
             dangling = journal.dangling_intents(backend.name)
             if dangling:
                 notice(
@@ -155,9 +167,17 @@ async def run_campaign(
                     free=run_plan.free,
                 )
             )
-            scheduler = Scheduler(backend, store, journal, sched_options, on_scheduler_event)
+            coordinator = _coordinator(store, backend.name, notice)
+            scheduler = Scheduler(
+                backend,
+                store,
+                journal,
+                sched_options,
+                on_scheduler_event,
+                coordinator=coordinator,
+            )
             try:
-                async with backend:
+                async with backend, coordinator or contextlib.nullcontext():
                     await scheduler.run(run_plan.units)
             finally:
                 with anyio.CancelScope(shield=True):
@@ -168,6 +188,19 @@ async def run_campaign(
         finally:
             journal.close()
     return RunResult(record, workspace.run_json, workspace.output_dir, warnings)
+
+
+def _coordinator(
+    store: Store, backend: str, notice: Callable[[str], None]
+) -> ClaimCoordinator | None:
+    """Claims in the bucket when other machines may share the store; none for a folder (its
+    run.lock keeps a second run out)."""
+    if isinstance(store, ObjectStore):
+        return None
+    from kling_pipe.running.remote_store import BucketStore
+
+    assert isinstance(store, BucketStore)
+    return ClaimCoordinator(store, backend, on_notice=notice)
 
 
 def _check_writable(places: Sequence[Path]) -> None:

@@ -11,7 +11,7 @@ from kling_pipe.lock import LockedOutput
 from kling_pipe.planning.jobs import Job
 from kling_pipe.planning.picks import review_state, take_count
 from kling_pipe.running.journal import JobRecord, Journal
-from kling_pipe.running.store import ObjectStore
+from kling_pipe.running.store import Store, open_store
 
 State = Literal[
     "done", "previewed", "lost", "in flight", "failed", "refused", "canceled", "changed", "not run"
@@ -38,7 +38,7 @@ def job_states(campaign: Campaign) -> list[JobState]:
     previewed (only a free preview exists), lost (paid for, in no store), in flight,
     failed/refused/canceled (and why), changed since its output was made, or not run."""
     lock = campaign.lock()
-    store = ObjectStore(campaign.workspace)
+    store = open_store(campaign.workspace)
     journal_path = campaign.workspace.journal
     records = {}
     if journal_path.is_file():
@@ -60,7 +60,7 @@ def job_states(campaign: Campaign) -> list[JobState]:
 
 
 def _take_state(
-    job: Job, locked: LockedOutput | None, record: JobRecord | None, store: ObjectStore
+    job: Job, locked: LockedOutput | None, record: JobRecord | None, store: Store
 ) -> JobState:
     if (
         record is not None

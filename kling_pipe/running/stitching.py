@@ -20,14 +20,12 @@ from kling_pipe.media.house import HouseFormat, house_format_for_ratio
 from kling_pipe.media.stitch import CutClip, CutRequest, CutResult, Transition, stitch_cuts
 from kling_pipe.planning.cuts import CardText, PlannedCut
 from kling_pipe.planning.picks import ReviewState
-from kling_pipe.running.decisions import (
-    chosen_takes,
-    review_states,
-    take_clips,
-)
+from kling_pipe.planning.shards import Shard
+from kling_pipe.running.decisions import chosen_takes, review_states, take_objects
 from kling_pipe.running.journal import Journal
 from kling_pipe.running.record import CutRun, write_cuts
 from kling_pipe.running.selection import check_cut_glob
+from kling_pipe.running.store import Store, open_store
 
 SLATE_BACKGROUND = "#5a1e1e"
 
@@ -48,6 +46,8 @@ class StitchOptions:
     picked_only: bool = False
     """Make only cuts whose every job has a picked take (finals); list the others' unpicked
     jobs."""
+    shard: Shard | None = None
+    """Only the cuts of this shard (`stitch --shard K/N`)."""
 
 
 @dataclass
@@ -170,21 +170,24 @@ def _card(campaign: Campaign, card: CardText | None) -> Card | None:
 def chosen_clips(
     campaign: Campaign,
     journal: Journal | None,
+    store: Store,
     planned: Sequence[PlannedCut],
     backend: str | None,
 ) -> tuple[dict[str, Path], dict[str, int], list[ReviewState]]:
-    """Per job id in `planned`: the store object of the take its cuts use (the picked one,
-    else the first not rejected that has an output: the lock's first, what was paid for, else
-    the journal's newest, previews and rehearsals), and that take; and the jobs' review
-    states."""
+    """Per job id in `planned`: a verified local file of the take its cuts use (the picked
+    one, else the first not rejected that has an output: the lock's first, what was paid for,
+    else the journal's newest, previews and rehearsals), and that take; and the jobs' review
+    states. From a bucket, only these clips are fetched (once: they are cached)."""
     wanted = {clip.job.id for cut in planned for clip in cut.clips}
     lock = campaign.lock()
     states = [s for s in review_states(campaign, lock) if s.job.id in wanted]
-    clips = take_clips(campaign, states, backend, journal)
-    chosen = chosen_takes(states, clips)
-    files = {
-        job_id: clips[(job_id, take)] for job_id, take in chosen.items() if (job_id, take) in clips
-    }
+    objects = take_objects(campaign, states, store, backend, journal)
+    chosen = chosen_takes(states, objects)
+    files: dict[str, Path] = {}
+    for job_id, take in chosen.items():
+        path = store.local_copy(objects[(job_id, take)])
+        if path is not None:
+            files[job_id] = path
     return files, {job_id: chosen[job_id] for job_id in files}, states
 
 
@@ -198,13 +201,17 @@ def stitch_campaign(
     cut_plan = campaign.cut_plan()
     warnings = [str(w) for w in cut_plan.warnings]
     chosen = select_cuts(cut_plan.cuts, options.cut, options.only)
+    if options.shard is not None:
+        shard = options.shard
+        chosen = [p for p in chosen if shard.takes_cut(cut_id(p))]
     workspace = campaign.workspace
     run_json = workspace.run_json
     if not chosen:
         return StitchResult([], run_json, warnings)
+    store = open_store(workspace)
     journal = Journal(workspace.journal) if workspace.journal.is_file() else None
     try:
-        clips, takes, states = chosen_clips(campaign, journal, chosen, options.backend)
+        clips, takes, states = chosen_clips(campaign, journal, store, chosen, options.backend)
     finally:
         if journal is not None:
             journal.close()

@@ -46,6 +46,8 @@ COMMANDS = [
     "reroll",
     "emulate",
     "models",
+    "store",
+    "lock",
 ]
 
 
