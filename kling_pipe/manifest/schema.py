@@ -46,9 +46,16 @@ class Shot(_Strict):
     negative_prompt: str | None = Field(None, description="Jinja2 template; overrides defaults.")
     inputs: dict[str, Any] = Field(
         default_factory=dict,
-        description="Model inputs for this shot, model-native names; they win over everything.",
+        description="Model inputs for this shot, model-native names; they win over everything. "
+        "`{from: SHOT}` (optionally `take: N`) is the output of SHOT's job for the same values "
+        "of the axes they share.",
     )
     model: ModelRef | None = Field(None, description="Use another model for this shot.")
+    per: list[str] | None = Field(
+        None,
+        description="Matrix axes the shot spans, one job per combination of their values shared "
+        "by every other axis (a master per aspect_ratio); default: every axis.",
+    )
 
 
 class Transition(_Strict):

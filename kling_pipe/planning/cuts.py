@@ -84,11 +84,27 @@ def plan_cuts(loaded: LoadedManifest, jobs: Sequence[Job], reader: TemplateReade
     warnings: list[Problem] = []
     for index, cut in enumerate(m.cuts):
         per = per_axes(cut, axes)
+        members = [job for job in jobs if job.shot in cut.shots]
+        # A shot that spans fewer axes (a master per ratio) joins every cut that agrees with
+        # it on the axes it spans; the cuts are those of the shots that span them all.
+        per = tuple(a for a in per if any(a in job.values for job in members))
         groups: dict[tuple[Any, ...], dict[str, list[Job]]] = {}
-        for job in jobs:
-            if job.shot in cut.shots:
-                group = tuple(_hashable(job.values.get(a)) for a in per)
-                groups.setdefault(group, {}).setdefault(job.shot, []).append(job)
+        for job in members:
+            if all(a in job.values for a in per):
+                groups.setdefault(tuple(_hashable(job.values[a]) for a in per), {})
+        agreeing: dict[tuple[Any, ...], list[tuple[Any, ...]]] = {}
+        for job in members:
+            spanned = tuple(i for i, a in enumerate(per) if a in job.values)
+            mine = tuple(_hashable(job.values[per[i]]) for i in spanned)
+            if len(spanned) == len(per):
+                groups[mine].setdefault(job.shot, []).append(job)
+                continue
+            if (spanned, mine) not in agreeing:
+                agreeing[(spanned, mine)] = [
+                    g for g in groups if tuple(g[i] for i in spanned) == mine
+                ]
+            for group in agreeing[(spanned, mine)]:
+                groups[group].setdefault(job.shot, []).append(job)
         where = loaded.location(("cuts", index))
         for group, by_shot in groups.items():
             values = dict(zip(per, group, strict=True))

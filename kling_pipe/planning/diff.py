@@ -94,8 +94,13 @@ def _short(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "…'"
 
 
-def change_reasons(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
-    """Why two key materials differ, in words: model, each input or file, the salt."""
+def change_reasons(
+    old: Mapping[str, Any], new: Mapping[str, Any], upstream: Mapping[str, str] | None = None
+) -> list[str]:
+    """Why two key materials differ, in words: model, each input or file, the salt.
+
+    `upstream` names the job feeding each input taken from another shot, for the words
+    `upstream master/16x9 changed`."""
     reasons: list[str] = []
     if old.get("model") != new.get("model"):
         reasons.append(f"model {old.get('model')} → {new.get('model')}")
@@ -105,7 +110,13 @@ def change_reasons(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
         before, after = old_inputs.get(name), new_inputs.get(name)
         if before == after:
             continue
-        if any(isinstance(v, str) and v.startswith("sha256:") for v in (before, after)):
+        if isinstance(after, Mapping) and "upstream" in after:
+            source = (upstream or {}).get(name, "job")
+            if isinstance(before, Mapping) and before.get("upstream") == after["upstream"]:
+                reasons.append(f"{name} take {before.get('take', 1)} → {after.get('take', 1)}")
+            else:
+                reasons.append(f"upstream {source} changed")
+        elif any(isinstance(v, str) and v.startswith("sha256:") for v in (before, after)):
             reasons.append(f"file {name} changed")
         elif name in ("prompt", "negative_prompt") and before is not None and after is not None:
             reasons.append(f"{name} changed")
@@ -162,7 +173,14 @@ def diff_plan(
         reason = (
             "not in the lock"
             if entry is None
-            else ", ".join(change_reasons(entry.material, job.key_material())) or "key changed"
+            else ", ".join(
+                change_reasons(
+                    entry.material,
+                    job.key_material(),
+                    {name: source.job_id for name, source in job.upstream.items()},
+                )
+            )
+            or "key changed"
         )
         cost = job.cost_usd
         if job.key in held_keys:

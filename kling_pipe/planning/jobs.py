@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from kling_pipe.canonical import canonical_hash
@@ -20,7 +20,14 @@ from kling_pipe.manifest.schema import Manifest
 from kling_pipe.manifest.yaml_source import Path_
 from kling_pipe.models.checks import InputIssue, check_inputs
 from kling_pipe.models.pricing import duration_seconds, estimate_cost
-from kling_pipe.models.spec import ModelRegistry, ModelSpec, split_model_ref
+from kling_pipe.models.spec import InputSpec, ModelRegistry, ModelSpec, split_model_ref
+from kling_pipe.planning.graph import (
+    InputSource,
+    StageGraph,
+    input_kind,
+    output_kind,
+    stage_graph,
+)
 from kling_pipe.planning.matrix import (
     Combination,
     combination_bound,
@@ -58,8 +65,24 @@ class PlanSources(Protocol):
 
 
 @dataclass(frozen=True)
+class Upstream:
+    """The job whose output feeds one of a job's inputs (`{from: SHOT}`)."""
+
+    job_id: str
+    key: str
+    take: int | None = None
+
+    def key_material(self) -> dict[str, Any]:
+        """What enters the downstream key in place of the input's value."""
+        material: dict[str, Any] = {"upstream": self.key}
+        if self.take is not None and self.take > 1:
+            material["take"] = self.take
+        return material
+
+
+@dataclass(frozen=True)
 class Job:
-    """One generation: a shot for one matrix combination."""
+    """One generation: a shot for one combination of the matrix axes it spans."""
 
     id: str
     shot: str
@@ -70,6 +93,10 @@ class Job:
     key: str
     cost_usd: float
     salt: str = ""
+    upstream: Mapping[str, Upstream] = field(default_factory=dict)
+    """Input name → the job whose output it takes."""
+    seconds: float | None = None
+    """Seconds of video when no `duration` input says it (a lip-sync lasts as its video)."""
 
     @property
     def market(self) -> str | None:
@@ -80,11 +107,13 @@ class Job:
     @property
     def aspect_ratio(self) -> str:
         """The aspect ratio the clip is generated at."""
-        return str(self.inputs.get("aspect_ratio", "16:9"))
+        return str(self.inputs.get("aspect_ratio", self.values.get("aspect_ratio", "16:9")))
 
     @property
     def duration(self) -> float:
         """Seconds of video the job produces."""
+        if "duration" not in self.inputs and self.seconds is not None:
+            return self.seconds
         return float(self.inputs.get("duration", 5))
 
     @property
@@ -94,16 +123,23 @@ class Job:
 
     def key_material(self) -> dict[str, Any]:
         """Everything that determines the output; its canonical hash is the key."""
-        return key_material(self.model, self.inputs, self.files, self.salt)
+        return key_material(self.model, self.inputs, self.files, self.salt, self.upstream)
 
 
 def key_material(
-    model: str, inputs: Mapping[str, Any], files: Mapping[str, str], salt: str
+    model: str,
+    inputs: Mapping[str, Any],
+    files: Mapping[str, str],
+    salt: str,
+    upstream: Mapping[str, Upstream] | None = None,
 ) -> dict[str, Any]:
-    """Model, inputs with local paths replaced by their content hash, and the salt."""
+    """Model, inputs with local paths replaced by their content hash and inputs from other
+    shots by their upstream job's key (and take), and the salt."""
     keyed = dict(inputs)
     for name, digest in files.items():
         keyed[name] = f"sha256:{digest}"
+    for name, source in (upstream or {}).items():
+        keyed[name] = source.key_material()
     material: dict[str, Any] = {"model": model, "inputs": keyed}
     if salt:
         material["salt"] = salt
@@ -166,6 +202,9 @@ class _Planner:
         self._reported: set[tuple[str, str, str]] = set()
         self._specs: dict[str, ModelSpec] = {}
         self._defaults: dict[str, Mapping[str, Any]] = {}
+        self.graph: StageGraph | None = None
+        self._planned: dict[tuple[str, tuple[Any, ...]], Job] = {}
+        self._by_id: dict[str, Job] = {}
 
     # -- problems -----------------------------------------------------------------------
     def report(
@@ -194,15 +233,12 @@ class _Planner:
             return None
         price = self.m.prices.get(split_model_ref(ref)[0])
         if price is not None:
-            spec = ModelSpec(
-                ref=spec.ref,
-                inputs=spec.inputs,
+            spec = replace(
+                spec,
                 price_per_second=price.per_second,
                 price_per_second_with_audio=price.per_second_with_audio
                 if price.per_second_with_audio is not None
                 else spec.price_per_second_with_audio,
-                ignores_aspect_ratio_with_start_image=spec.ignores_aspect_ratio_with_start_image,
-                summary=spec.summary,
             )
         self._specs[ref] = spec
         return spec
@@ -291,13 +327,25 @@ class _Planner:
             raise ManifestError(self.errors)
         self.templates.allow_for(len(combinations) * len(self.m.shots))
         axes = [k for k in self.m.matrix if k not in RESERVED]
+        self.graph = graph = stage_graph(self.loaded)
         jobs: list[Job] = []
         ids: dict[str, Mapping[str, Any]] = {}
-        for shot_index in range(len(self.m.shots)):
-            for combination in combinations:
+        for shot_index in graph.order:
+            shot = self.m.shots[shot_index]
+            spans = graph.axes[shot.id]
+            seen: set[tuple[Any, ...]] = set()
+            for full in combinations:
+                combination = full
+                if shot.per is not None:
+                    combination = {k: v for k, v in full.items() if k in spans}
+                    if (values := _values_key(combination)) in seen:
+                        continue
+                    seen.add(values)
                 job = self.plan_job(shot_index, combination, axes)
                 if job is None:
                     continue
+                self._planned[(job.shot, _values_key(job.values))] = job
+                self._by_id[job.id] = job
                 if job.id in ids:
                     self.report(
                         ("matrix",),
@@ -400,7 +448,11 @@ class _Planner:
         if failed:
             return None
 
-        issues = _one_issue_per_misspelling(check_inputs(spec, rendered))
+        upstream = self.upstream_of(shot_index, combination, spec, rendered, jid)
+        if upstream is None:
+            return None
+        checked = {**rendered, **{name: f"from:{u.job_id}" for name, u in upstream.items()}}
+        issues = _one_issue_per_misspelling(check_inputs(spec, checked))
         for issue in issues:
             self.report_input(issue, origin, shot_path, model_path, jid)
         if any(issue.kind == "type" for issue in issues):
@@ -410,7 +462,9 @@ class _Planner:
             return None
         self.check_warnings(spec, rendered, origin, shot_path, jid)
 
-        key = canonical_hash(key_material(model, rendered, files, self.m.salt))
+        seconds = self.inherited_seconds(spec, upstream)
+        priced = rendered if seconds is None else {**rendered, "duration": seconds}
+        key = canonical_hash(key_material(model, rendered, files, self.m.salt, upstream))
         return Job(
             id=jid,
             shot=shot.id,
@@ -419,9 +473,87 @@ class _Planner:
             inputs=rendered,
             files=files,
             key=key,
-            cost_usd=estimate_cost(spec, rendered),
+            cost_usd=estimate_cost(spec, priced),
             salt=self.m.salt,
+            upstream=upstream,
+            seconds=seconds,
         )
+
+    def upstream_of(
+        self,
+        shot_index: int,
+        combination: Mapping[str, Any],
+        spec: ModelSpec,
+        rendered: dict[str, Any],
+        jid: str,
+    ) -> dict[str, Upstream] | None:
+        """The job feeding each `{from: SHOT}` input, with the input's value made readable
+        (`{from: master/16x9}`); None (and errors) where one cannot feed it."""
+        assert self.graph is not None
+        shot = self.m.shots[shot_index]
+        found: dict[str, Upstream] = {}
+        ok = True
+        for source in self.graph.sources.get(shot.id, ()):
+            spans = self.graph.axes[source.shot]
+            values = {k: v for k, v in combination.items() if k in spans}
+            job = self._planned.get((source.shot, _values_key(values)))
+            if job is None:
+                ok = False  # its own planning failed and said why, or it has no such job:
+                if not any((p.job or "").startswith(f"{source.shot}/") for p in self.errors):
+                    self.report(
+                        (*source.path, "from"),
+                        f"{source.shot} has no job for {dict(values)}, which {jid} needs "
+                        "(excluded from the matrix?)",
+                        jid,
+                    )
+                continue
+            ispec = spec.inputs.get(source.input)
+            if ispec is not None and not self.feeds(ispec, job, source, spec, jid):
+                ok = False
+                continue
+            found[source.input] = Upstream(job.id, job.key, source.take)
+            shown: dict[str, Any] = {"from": job.id}
+            if source.take is not None:
+                shown["take"] = source.take
+            rendered[source.input] = shown
+        return found if ok else None
+
+    def feeds(
+        self, ispec: InputSpec, upstream: Job, source: InputSource, spec: ModelSpec, jid: str
+    ) -> bool:
+        """Whether `upstream`'s output can be `ispec`'s value; an error at the `from` if not."""
+        made = output_kind(self._specs[upstream.model])
+        wanted = input_kind(ispec)
+        if ispec.type == "uri" and (wanted is None or wanted == made):
+            return True
+        takes = (
+            f"a list of {wanted or 'file'}s"
+            if ispec.type == "uri_list"
+            else f"an {wanted}"
+            if wanted == "image" or wanted == "audio"
+            else f"a {wanted}"
+            if wanted
+            else f"a {ispec.type}"
+        )
+        self.report(
+            (*source.path, "from"),
+            f"{source.shot} makes {'an' if made == 'image' else 'a'} {made} "
+            f"({upstream.model}), but {spec.ref}'s {source.input} takes {takes}: "
+            f"feed it to an input that takes {'an' if made == 'image' else 'a'} {made}",
+            jid,
+        )
+        return False
+
+    def inherited_seconds(self, spec: ModelSpec, upstream: Mapping[str, Upstream]) -> float | None:
+        """A model without a `duration` input makes as long a clip as the video it is given."""
+        if "duration" in spec.inputs:
+            return None
+        for name, source in upstream.items():
+            ispec = spec.inputs.get(name)
+            job = self._by_id.get(source.job_id)
+            if ispec is not None and input_kind(ispec) == "video" and job is not None:
+                return job.duration
+        return None
 
     def matrix_origin(self, name: str, value: Any, axes: Sequence[str]) -> Path_:
         """Where a combination's value is written: its axis entry, or the include that set it."""
@@ -513,6 +645,15 @@ class _Planner:
                 jid,
                 warning=True,
             )
+
+
+def _values_key(values: Mapping[str, Any]) -> tuple[Any, ...]:
+    return tuple(
+        sorted(
+            (k, type(v).__name__, v if isinstance(v, str | int | float) else canonical_hash(v))
+            for k, v in values.items()
+        )
+    )
 
 
 def _one_issue_per_misspelling(issues: Sequence[InputIssue]) -> list[InputIssue]:
