@@ -9,9 +9,10 @@ One task per distinct job key (jobs sharing a key are one generation). For each:
         │ no
     journal has an unanswered create? ─ yes ─▶ find it on the provider and adopt it
         │ no
-    budget reserve ─▶ in-flight slot ─▶ create token ─▶ create (429: wait and retry; the
-    server's wait slows every create) ─▶ journal the id ─▶ poll on schedule ─▶ fetch, hash,
-    verify ─▶ store ─▶ done
+    inputs from other jobs: wait until each is stored (its cost held against the budget
+    meanwhile), or fail as the upstream did ─▶ budget reserve ─▶ in-flight slot ─▶ create
+    token ─▶ create (429: wait and retry; the server's wait slows every create) ─▶ journal
+    the id ─▶ poll on schedule ─▶ fetch, hash, verify ─▶ store ─▶ done
 
 The money rules:
 
@@ -49,7 +50,7 @@ from __future__ import annotations
 import contextlib
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -75,6 +76,7 @@ from kling_pipe.running.events import (
     Throttled,
     UnitFinished,
 )
+from kling_pipe.running.graph import UpstreamGate
 from kling_pipe.running.journal import Journal, OutputRecord
 from kling_pipe.running.run_plan import Unit
 from kling_pipe.running.store import ObjectStore
@@ -202,6 +204,7 @@ class Scheduler:
         self._started: float | None = None
         self._last_seen = 0.0
         self._rng = rng or random.Random()
+        self._gate = UpstreamGate(())
 
     # ------------------------------------------------------------------ events
 
@@ -239,6 +242,7 @@ class Scheduler:
     async def run(self, units: Sequence[Unit]) -> list[UnitResult]:
         """Run every unit; return their results in the order given."""
         self.results = [UnitResult(unit) for unit in units]
+        self._gate = UpstreamGate(unit.key for unit in units)
         self.cancelled = False
         self.spent_usd = self.reserved_usd = 0.0
         self._counts = dict.fromkeys(self._counts, 0)
@@ -306,6 +310,7 @@ class Scheduler:
                 attempts=result.attempts,
             )
         self._counts[status] += 1
+        self._gate.settle(result.unit.key, status, result.output, error)
         self._emit(UnitFinished(result))
         self._changed()
 
@@ -334,6 +339,8 @@ class Scheduler:
             result.prediction_id = stored.prediction_id
             self._finish(result, "cached")
             return
+        if unit.upstream:
+            await self._take_upstream(result)
 
         prediction = self._reattach(result, stored_from)
         if prediction is None and (since := self.journal.intent_since(unit.key, backend)):
@@ -358,6 +365,44 @@ class Scheduler:
             else:
                 self._ended_without_output(result, prediction)
             prediction = None
+
+    async def _take_upstream(self, result: UnitResult) -> None:
+        """Wait until every upstream output is stored and give the request those files. While
+        it waits, the unit's cost is held against the budget (from when its upstream is sent,
+        so an upstream always comes before the units that need it), so what other units spend
+        cannot leave a master made without the money for its lip-syncs. An upstream that
+        failed (or was refused) fails (refuses) this unit with its reason, before anything is
+        paid."""
+        unit = result.unit
+        await self._gate.upstream_sent(unit)
+        if self._gate.pending(unit):
+            budget = self.options.budget_usd
+            if budget is not None and (
+                self.spent_usd + self.reserved_usd + unit.cost_usd > budget + 1e-9
+            ):
+                raise _Refused(
+                    f"budget: ${unit.cost_usd:.2f} more would exceed ${budget:.2f} "
+                    f"(spent ${self.spent_usd:.2f}, held for other jobs ${self.reserved_usd:.2f})"
+                )
+            self._reserve(result)
+        try:
+            files = await self._gate.files(unit, self._stored_output)
+        except UpstreamGate.Refused as refused:
+            raise _Refused(str(refused)) from None
+        except UpstreamGate.Failed as failed:
+            raise _Failed(str(failed)) from None
+        finally:
+            self._release(result)
+        request = replace(unit.request, local_files={**unit.request.local_files, **files})
+        result.unit = replace(unit, request=request)
+
+    def _stored_output(self, key: str, sha256: str | None) -> Path | None:
+        """The stored output of `key` (the journal's for this backend, else `sha256`)."""
+        record = self.journal.output(key, self.backend.name)
+        for digest in (record.sha256 if record else None, sha256):
+            if digest is not None and self.store.holds(digest):
+                return self.store.path_for(digest)
+        return None
 
     def _reattach(self, result: UnitResult, stored_from: str | None) -> Prediction | None:
         """The journaled prediction for this key that may still give an output. `force` skips
@@ -396,6 +441,7 @@ class Scheduler:
         return found
 
     def _track(self, result: UnitResult, prediction_id: str) -> None:
+        self._gate.sent(result.unit.key)
         result.prediction_id = prediction_id
         self.live[prediction_id] = result
 
