@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from kling_pipe.canonical import canonical_hash
@@ -194,15 +194,17 @@ class _Planner:
             return None
         price = self.m.prices.get(split_model_ref(ref)[0])
         if price is not None:
-            spec = ModelSpec(
-                ref=spec.ref,
-                inputs=spec.inputs,
+            spec = replace(
+                spec,
                 price_per_second=price.per_second,
                 price_per_second_with_audio=price.per_second_with_audio
                 if price.per_second_with_audio is not None
                 else spec.price_per_second_with_audio,
-                ignores_aspect_ratio_with_start_image=spec.ignores_aspect_ratio_with_start_image,
-                summary=spec.summary,
+                # an override is one rate for every mode
+                mode_prices={},
+                mode_prices_with_audio={},
+                price_per_image=price.per_second if spec.output_kind == "image" else None,
+                prices_as_of="manifest",
             )
         self._specs[ref] = spec
         return spec
