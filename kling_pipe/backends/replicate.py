@@ -182,6 +182,14 @@ class ReplicateBackend:
 
     async def model_input_schema(self, ref: str) -> tuple[str | None, dict[str, Any]]:
         """(version id, `Input` schema) of a model's latest version, or of the pinned one."""
+        version, input_schema, _ = await self.model_schemas(ref)
+        return version, input_schema
+
+    async def model_schemas(
+        self, ref: str
+    ) -> tuple[str | None, dict[str, Any], dict[str, Any] | None]:
+        """(version id, `Input` schema, `Output` schema or None) of a model's latest version,
+        or of the pinned one."""
         model_ref, version = split_model_ref(ref)
         model = await self._call(self._client.models.async_get(model_ref))
         if version:
@@ -193,7 +201,8 @@ class ReplicateBackend:
         schemas = found.openapi_schema.get("components", {}).get("schemas", {})
         if "Input" not in schemas:
             raise JobRejectedError(f"{ref}'s schema has no Input")
-        return found.id, dict(schemas["Input"])
+        output = schemas.get("Output")
+        return found.id, dict(schemas["Input"]), dict(output) if isinstance(output, dict) else None
 
     async def _upload(self, path: Path) -> str:
         if path not in self._uploads:

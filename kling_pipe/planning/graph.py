@@ -192,6 +192,5 @@ def input_kind(spec: InputSpec) -> MediaKind | None:
 
 
 def output_kind(spec: ModelSpec) -> MediaKind:
-    """What a model makes: its spec's output kind where it has one, else a video."""
-    kind = getattr(spec, "output_kind", None) or getattr(spec, "output", None)
-    return kind if kind in ("image", "video", "audio") else "video"
+    """What a model makes: a video or an image, from its schema."""
+    return spec.output_kind

@@ -239,6 +239,11 @@ class _Planner:
                 price_per_second_with_audio=price.per_second_with_audio
                 if price.per_second_with_audio is not None
                 else spec.price_per_second_with_audio,
+                # an override is one rate for every mode
+                mode_prices={},
+                mode_prices_with_audio={},
+                price_per_image=price.per_second if spec.output_kind == "image" else None,
+                prices_as_of="manifest",
             )
         self._specs[ref] = spec
         return spec
@@ -463,7 +468,6 @@ class _Planner:
         self.check_warnings(spec, rendered, origin, shot_path, jid)
 
         seconds = self.inherited_seconds(spec, upstream)
-        priced = rendered if seconds is None else {**rendered, "duration": seconds}
         key = canonical_hash(key_material(model, rendered, files, self.m.salt, upstream))
         return Job(
             id=jid,
@@ -473,7 +477,7 @@ class _Planner:
             inputs=rendered,
             files=files,
             key=key,
-            cost_usd=estimate_cost(spec, priced),
+            cost_usd=estimate_cost(spec, rendered, input_seconds=seconds),
             salt=self.m.salt,
             upstream=upstream,
             seconds=seconds,
@@ -525,7 +529,19 @@ class _Planner:
         made = output_kind(self._specs[upstream.model])
         wanted = input_kind(ispec)
         if ispec.type == "uri" and (wanted is None or wanted == made):
-            return True
+            limits = spec.input_video
+            if limits is None or limits.input != source.input:
+                return True
+            if limits.min_seconds <= upstream.duration <= limits.max_seconds:
+                return True
+            self.report(
+                (*source.path, "from"),
+                f"{source.shot}'s clips last {upstream.duration:g} s, but {spec.ref}'s "
+                f"{source.input} takes {limits.min_seconds:g}–{limits.max_seconds:g} s: "
+                f"give {source.shot} a duration in that range",
+                jid,
+            )
+            return False
         takes = (
             f"a list of {wanted or 'file'}s"
             if ispec.type == "uri_list"
@@ -544,16 +560,14 @@ class _Planner:
         )
         return False
 
-    def inherited_seconds(self, spec: ModelSpec, upstream: Mapping[str, Upstream]) -> float | None:
-        """A model without a `duration` input makes as long a clip as the video it is given."""
-        if "duration" in spec.inputs:
+    def inherited_seconds(
+        self, spec: ModelSpec, upstream: Mapping[str, Upstream]
+    ) -> float | None:
+        """A model whose output lasts as its input video (lip-sync) lasts as its upstream."""
+        if spec.seconds_from is None or spec.seconds_from not in upstream:
             return None
-        for name, source in upstream.items():
-            ispec = spec.inputs.get(name)
-            job = self._by_id.get(source.job_id)
-            if ispec is not None and input_kind(ispec) == "video" and job is not None:
-                return job.duration
-        return None
+        job = self._by_id.get(upstream[spec.seconds_from].job_id)
+        return job.duration if job is not None else None
 
     def matrix_origin(self, name: str, value: Any, axes: Sequence[str]) -> Path_:
         """Where a combination's value is written: its axis entry, or the include that set it."""
