@@ -122,6 +122,7 @@ class ReplicateBackend:
         self._plain: httpx.AsyncClient | None = None
         self._client: Any = None
         self._uploads: dict[Path, str] = {}
+        self._upload_locks: dict[Path, anyio.Lock] = {}
         self._file_hashes: dict[Path, str] = {}
         self._rng = random.Random()
 
@@ -205,9 +206,12 @@ class ReplicateBackend:
         return found.id, dict(schemas["Input"]), dict(output) if isinstance(output, dict) else None
 
     async def _upload(self, path: Path) -> str:
-        if path not in self._uploads:
-            uploaded = await self._call(self._client.files.async_create(path))
-            self._uploads[path] = str(uploaded.urls["get"])
+        # One upload per file even when several jobs take it at once (a master feeding every
+        # market's lip-sync).
+        async with self._upload_locks.setdefault(path, anyio.Lock()):
+            if path not in self._uploads:
+                uploaded = await self._call(self._client.files.async_create(path))
+                self._uploads[path] = str(uploaded.urls["get"])
         return self._uploads[path]
 
     async def submit(self, request: Request) -> Prediction:

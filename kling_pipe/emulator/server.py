@@ -107,6 +107,7 @@ class EmulatorServer:
         self._wall = WallClock(clock(), time.time())
         self._catalog = Catalog(registry or bundled_registry())
         self._dice = FaultDice(config.seed)
+        self._hold_changed = asyncio.Event()
         self._bucket = self._new_bucket(config)
         self._secret = config.webhook_secret or secret_from_bytes(secrets.token_bytes(24))
         self.stats = Stats()
@@ -145,6 +146,8 @@ class EmulatorServer:
     def reconfigure(self, config: EmulatorConfig) -> None:
         """Apply `config` from now on (call on the loop); host and port cannot change."""
         old = self._config
+        self._hold_changed.set()  # held creates look again at what is held
+        self._hold_changed = asyncio.Event()
         if (config.host, config.port) != (old.host, old.port) and self._runner is not None:
             bound = self.base_url
             if config.port != 0 or config.host != old.host:
@@ -287,6 +290,9 @@ class EmulatorServer:
         versioned: bool,
         body: dict[str, Any] | None = None,
     ) -> web.StreamResponse:
+        held = await self._hold(request, choice.spec.ref)
+        if held is not None:
+            return held
         config = self._config
         if config.faults.out_of_credit:
             return _json(problems.insufficient_credit(), 402)
@@ -317,6 +323,8 @@ class EmulatorServer:
 
         now = self._clock()
         outcome = self._dice.outcome(config.faults)
+        if choice.spec.ref in config.faults.failing_models:
+            outcome = "model_error"
         schedule = Schedule.plan(
             created=now,
             latency_s=self._dice.latency(config.latency, config.time_scale),
@@ -353,6 +361,19 @@ class EmulatorServer:
             await asyncio.wait([asyncio.ensure_future(prediction.terminal.wait())], timeout=wait_s)
         self._refresh(prediction)
         return _json(self._payload(prediction), 201)
+
+    async def _hold(self, request: web.Request, model: str) -> web.StreamResponse | None:
+        """Hold a create for a held model until the hold is lifted; a create whose client went
+        away meanwhile makes nothing (answered for the record, read by no one)."""
+        if model not in self._config.faults.held_models:
+            return None
+        self.stats.count("held_creates")
+        while model in self._config.faults.held_models:
+            await self._hold_changed.wait()
+        if request.transport is None or request.transport.is_closing():
+            self.stats.count("abandoned_creates")
+            return _json(problems.problem(499, "Client closed request", "Nothing created."), 499)
+        return None
 
     def _check_create(
         self, body: Mapping[str, Any], choice: ModelChoice, versioned: bool
@@ -632,6 +653,7 @@ class EmulatorServer:
         now = self._wall.instant(self._clock())
         stamp = "%Y-%m-%dT%H:%M:%S.%fZ"
         digest = sha256_hex(raw)
+        self.stats.uploaded(digest)
         payload = {
             "id": file_id,
             "name": filename,

@@ -560,9 +560,7 @@ class _Planner:
         )
         return False
 
-    def inherited_seconds(
-        self, spec: ModelSpec, upstream: Mapping[str, Upstream]
-    ) -> float | None:
+    def inherited_seconds(self, spec: ModelSpec, upstream: Mapping[str, Upstream]) -> float | None:
         """A model whose output lasts as its input video (lip-sync) lasts as its upstream."""
         if spec.seconds_from is None or spec.seconds_from not in upstream:
             return None
