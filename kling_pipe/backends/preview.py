@@ -73,10 +73,18 @@ class PreviewBackend:
         start_image = request.local_files.get("start_image")
         if start_image is not None:
             await anyio.to_thread.run_sync(_check_start_image, start_image)
+        else:
+            # A job made from another's clip (lip-sync, a reference video) previews over that
+            # clip's first frame, in its shape, for as long as the job's clip lasts.
+            start_image = next(
+                (p for name, p in sorted(request.local_files.items()) if "video" in name), None
+            )
+        inputs = dict(request.inputs)
+        inputs.setdefault("duration", round(request.duration))
         try:
             await anyio.to_thread.run_sync(
                 lambda: render_preview(
-                    request.inputs, request.key, out, height=self._height, start_image=start_image
+                    inputs, request.key, out, height=self._height, start_image=start_image
                 ),
                 limiter=self._limiter,
             )
