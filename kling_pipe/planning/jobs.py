@@ -6,6 +6,7 @@ never touches the disk, the network or the clock itself.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -18,9 +19,20 @@ from kling_pipe.manifest.loader import LoadedManifest, dotted
 from kling_pipe.manifest.matrix import RESERVED
 from kling_pipe.manifest.schema import Manifest
 from kling_pipe.manifest.yaml_source import Path_
-from kling_pipe.models.checks import InputIssue, check_inputs
+from kling_pipe.models.checks import (
+    InputIssue,
+    check_inputs,
+    reference_problems,
+    storyboard_problems,
+)
 from kling_pipe.models.pricing import duration_seconds, estimate_cost
-from kling_pipe.models.spec import InputSpec, ModelRegistry, ModelSpec, split_model_ref
+from kling_pipe.models.spec import (
+    InputSpec,
+    ModelRegistry,
+    ModelSpec,
+    PromptReferences,
+    split_model_ref,
+)
 from kling_pipe.planning.graph import (
     InputSource,
     StageGraph,
@@ -185,6 +197,14 @@ def template_context(manifest: Manifest, combination: Mapping[str, Any]) -> dict
     return context
 
 
+def storyboard_json(shots: Sequence[tuple[str, int]]) -> str:
+    """A storyboard as Kling v3's `multi_prompt` takes it: a compact JSON array of
+    `{"prompt": ..., "duration": N}` objects, as in Replicate's example
+    `[{"prompt":"A cat jumps","duration":3},{"prompt":"It lands","duration":2}]`."""
+    board = [{"prompt": prompt, "duration": seconds} for prompt, seconds in shots]
+    return json.dumps(board, ensure_ascii=False, separators=(",", ":"))
+
+
 def job_id(shot: str, combination: Mapping[str, Any]) -> str:
     """A readable, stable, path-safe id: the shot, then each combination value (`hero/jp/9x16`)."""
     return "/".join([shot, *(_slug(v) for v in combination.values())])
@@ -205,6 +225,7 @@ class _Planner:
         self.graph: StageGraph | None = None
         self._planned: dict[tuple[str, tuple[Any, ...]], Job] = {}
         self._by_id: dict[str, Job] = {}
+        self._markets: dict[str, str] = {}
 
     # -- problems -----------------------------------------------------------------------
     def report(
@@ -405,6 +426,8 @@ class _Planner:
     ) -> Job | None:
         shot = self.m.shots[shot_index]
         jid = job_id(shot.id, combination)
+        if isinstance(combination.get("market"), str):
+            self._markets[jid] = combination["market"]
         shot_path: Path_ = ("shots", shot_index)
         model_path: Path_ = (*shot_path, "model") if shot.model else ("model",)
         model = shot.model or self.m.model
@@ -439,10 +462,24 @@ class _Planner:
                 rendered[name] = out
             else:
                 rendered[name] = value
-        prompt = self.render(shot.prompt, context, (*shot_path, "prompt"), jid)
-        failed |= prompt is None
-        rendered["prompt"] = prompt
-        origin["prompt"] = (*shot_path, "prompt")
+        if shot.prompt is not None and "prompt" not in spec.inputs:
+            self.report(
+                (*shot_path, "prompt"),
+                f"{spec.ref} takes no prompt: remove it (its inputs: {', '.join(spec.inputs)})",
+                jid,
+                key=True,
+            )
+            failed = True
+        elif shot.prompt is not None:
+            prompt = self.render(shot.prompt, context, (*shot_path, "prompt"), jid)
+            failed |= prompt is None
+            rendered["prompt"] = prompt
+            origin["prompt"] = (*shot_path, "prompt")
+        elif "prompt" in spec.inputs and spec.inputs["prompt"].required:
+            self.report(
+                (*shot_path, "id"), f"the shot needs a prompt: {spec.ref} requires one", jid
+            )
+            failed = True
         if shot.negative_prompt is not None:
             negative = self.render(
                 shot.negative_prompt, context, (*shot_path, "negative_prompt"), jid
@@ -450,6 +487,12 @@ class _Planner:
             failed |= negative is None
             rendered["negative_prompt"] = negative
             origin["negative_prompt"] = (*shot_path, "negative_prompt")
+        if shot.storyboard is not None:
+            board = self.render_storyboard(spec, shot_index, context, rendered, jid)
+            if board is None:
+                return None
+            rendered["multi_prompt"] = board
+            origin["multi_prompt"] = (*shot_path, "storyboard")
         if failed:
             return None
 
@@ -458,6 +501,8 @@ class _Planner:
             return None
         checked = {**rendered, **{name: f"from:{u.job_id}" for name, u in upstream.items()}}
         issues = _one_issue_per_misspelling(check_inputs(spec, checked))
+        if shot.storyboard is not None:  # checked entry by entry in render_storyboard
+            issues = [issue for issue in issues if issue.field != "multi_prompt"]
         for issue in issues:
             self.report_input(issue, origin, shot_path, model_path, jid)
         if any(issue.kind == "type" for issue in issues):
@@ -567,6 +612,70 @@ class _Planner:
         job = self._by_id.get(upstream[spec.seconds_from].job_id)
         return job.duration if job is not None else None
 
+    def render_storyboard(
+        self,
+        spec: ModelSpec,
+        shot_index: int,
+        context: Mapping[str, Any],
+        inputs: Mapping[str, Any],
+        jid: str,
+    ) -> str | None:
+        """The shot's storyboard as the model's `multi_prompt` JSON, or None (and errors at the
+        offending entries)."""
+        shot = self.m.shots[shot_index]
+        assert shot.storyboard is not None
+        board_path: Path_ = ("shots", shot_index, "storyboard")
+        rule = spec.storyboard
+        if rule is None:
+            takers = [
+                ref
+                for ref in self.registry.refs()
+                if (other := self.registry.get(ref)) is not None and other.storyboard is not None
+            ]
+            self.report(
+                board_path,
+                f"{spec.ref} takes no storyboard; models that do: {', '.join(takers)}",
+                jid,
+                key=True,
+            )
+            return None
+        shots: list[tuple[Any, Any]] = []
+        for j, entry in enumerate(shot.storyboard):
+            prompt = self.render(entry.prompt, context, (*board_path, j, "prompt"), jid)
+            if prompt is None:
+                return None
+            shots.append((prompt, entry.duration))
+        problems = storyboard_problems(spec, rule, shots, inputs.get("duration"))
+        references = spec.rule(PromptReferences)
+        for j, (prompt, _) in enumerate(shots):
+            if isinstance(references, PromptReferences):
+                found = reference_problems(spec, references, prompt, inputs)
+                problems += [(j, f"shot {j + 1}: {message}") for message in found]
+        for index, message in problems:
+            if index is None:
+                where = board_path
+                if "duration" in inputs:
+                    message += f" (duration is set at {self.duration_location(shot_index)})"
+                self.report(where, message, jid, key=True)
+            elif "duration" in message and index < len(shot.storyboard):
+                self.report((*board_path, index, "duration"), message, jid)
+            else:
+                self.report((*board_path, index), message, jid)
+        if problems:
+            return None
+        return storyboard_json(shots)
+
+    def duration_location(self, shot_index: int) -> str:
+        """Where the job's duration is written, for a storyboard that does not add up to it."""
+        shot = self.m.shots[shot_index]
+        if "duration" in shot.inputs:
+            return str(self.loaded.location(("shots", shot_index, "inputs", "duration")))
+        if "duration" in self.m.defaults:
+            return str(self.loaded.location(("defaults", "duration")))
+        if "duration" in self.m.matrix:
+            return str(self.loaded.location(("matrix", "duration")))
+        return "the model's default"
+
     def matrix_origin(self, name: str, value: Any, axes: Sequence[str]) -> Path_:
         """Where a combination's value is written: its axis entry, or the include that set it."""
         if name in axes:
@@ -589,7 +698,15 @@ class _Planner:
         if path is None:  # a required input nobody set: blame the shot's inputs
             path = (*shot_path, "inputs", issue.field)
         warning = issue.kind in _WARNING_KINDS
-        self.report(path, issue.message, jid, warning=warning, key=issue.kind == "unknown")
+        message = issue.message
+        market = self.market_of(jid)
+        if market is not None and issue.kind == "rule":
+            message += f" (market {market})"
+        self.report(path, message, jid, warning=warning, key=issue.kind == "unknown")
+
+    def market_of(self, jid: str) -> str | None:
+        """The market of the job being planned, when the matrix has one."""
+        return self._markets.get(jid)
 
     def hash_files(
         self, spec: ModelSpec, inputs: Mapping[str, Any], origin: Mapping[str, Path_], jid: str
@@ -635,7 +752,7 @@ class _Planner:
     ) -> None:
         prompt = str(inputs.get("prompt") or "")
         lines = extract_dialogue(prompt)
-        if not lines:
+        if not lines or "prompt" not in origin:
             return
         prompt_path = origin["prompt"]
         if not spec.has_audio or inputs.get("generate_audio") is not True:
