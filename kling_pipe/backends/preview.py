@@ -81,6 +81,11 @@ class PreviewBackend:
             )
         inputs = dict(request.inputs)
         inputs.setdefault("duration", round(request.duration))
+        if "text" in inputs or "audio_file" in request.local_files:
+            # A re-voicing (lip-sync): its line on screen, a tone where it is spoken.
+            line = str(inputs.get("text") or "")
+            inputs.setdefault("prompt", f'"{line}"' if line else "")
+            inputs["generate_audio"] = True
         try:
             await anyio.to_thread.run_sync(
                 lambda: render_preview(

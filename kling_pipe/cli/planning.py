@@ -18,6 +18,7 @@ from kling_pipe.campaign import Campaign
 from kling_pipe.cli.app import LockOption, OutOption, StoreOption, app, err, out, user_errors
 from kling_pipe.errors import Problem
 from kling_pipe.manifest.schema import manifest_json_schema
+from kling_pipe.planning.cuts import CutChange, cut_changes
 from kling_pipe.planning.diff import Plan
 from kling_pipe.planning.formats import plan_json, plan_markdown, plan_summary_line
 from kling_pipe.running.run_plan import current_plan
@@ -87,13 +88,23 @@ def plan(
         campaign = Campaign.open(file, store=store, output=out_dir, lock=lock)
         _print_warnings(campaign.job_plan.warnings, strict)
         the_plan = current_plan(campaign, only)
+    cuts: list[CutChange] = []
+    if only is None and campaign.loaded.manifest.cuts:
+        statuses = {p.job.id: p.status for p in the_plan.jobs}
+        cuts = cut_changes(campaign.cut_plan().cuts, statuses)
     if json_output or output_format is PlanFormat.json:
         # Machine output bypasses rich: its JSON highlighter was 95% of `plan --json` at 10k jobs.
-        sys.stdout.write(json.dumps(plan_json(the_plan), indent=2, ensure_ascii=False) + "\n")
+        sys.stdout.write(json.dumps(plan_json(the_plan, cuts), indent=2, ensure_ascii=False) + "\n")
     elif output_format is PlanFormat.markdown:
         sys.stdout.write(plan_markdown(the_plan) + "\n")
     else:
         print_plan_table(the_plan)
+        remade = [c for c in cuts if c.status != "unchanged"]
+        if remade:
+            out.print(
+                f"{len(remade)} cut(s) to make again: {', '.join(c.id for c in remade)}",
+                markup=False,
+            )
 
 
 def print_plan_table(the_plan: Plan) -> None:

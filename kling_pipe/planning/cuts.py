@@ -176,3 +176,36 @@ def _card(
         )
         return None
     return CardText(card, text)
+
+
+@dataclass(frozen=True)
+class CutChange:
+    """Whether a cut is made again by the plan's generations, and which clips make it so."""
+
+    cut: PlannedCut
+    status: str  # "new", "changed" or "unchanged", as the worst of its clips
+    reason: str
+
+    @property
+    def id(self) -> str:
+        """`spot/de/16x9`: the cut and its combination."""
+        return str(self.cut.output.with_suffix(""))[len("cuts/") :]
+
+
+def cut_changes(cuts: Sequence[PlannedCut], statuses: Mapping[str, str]) -> list[CutChange]:
+    """Each cut's status from its clips' plan statuses (job id → status): changed when a clip
+    is changed or lost (its upstream changed, say), new when a clip is new."""
+    changes = []
+    for cut in cuts:
+        touched = {
+            clip.job.id: statuses.get(clip.job.id, "unchanged")
+            for clip in cut.clips
+            if statuses.get(clip.job.id, "unchanged") != "unchanged"
+        }
+        if not touched:
+            changes.append(CutChange(cut, "unchanged", ""))
+            continue
+        status = "new" if all(s == "new" for s in touched.values()) else "changed"
+        reason = ", ".join(f"{job} {s}" for job, s in touched.items())
+        changes.append(CutChange(cut, status, reason))
+    return changes

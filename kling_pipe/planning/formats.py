@@ -3,14 +3,19 @@ request comments, a one-line summary. These are contracts: CI parses them."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+from kling_pipe.planning.cuts import CutChange
 from kling_pipe.planning.diff import Plan
 
 
-def plan_json(the_plan: Plan) -> dict[str, Any]:
-    """The plan as the documented `plan --json` object."""
+def plan_json(the_plan: Plan, cuts: Sequence[CutChange] = ()) -> dict[str, Any]:
+    """The plan as the documented `plan --json` object; `cuts` adds each cut's status."""
     summary = the_plan.summary
+    cut_entries = [
+        {"id": c.id, "cut": c.cut.cut.id, "status": c.status, "reason": c.reason} for c in cuts
+    ]
     return {
         "manifest": the_plan.manifest,
         "jobs": [
@@ -30,6 +35,7 @@ def plan_json(the_plan: Plan) -> dict[str, Any]:
             for p in the_plan.jobs
         ],
         "removed": list(the_plan.removed),
+        **({"cuts": cut_entries} if cut_entries else {}),
         "summary": {
             "jobs": summary.jobs,
             "new": summary.new,

@@ -191,6 +191,14 @@ def input_kind(spec: InputSpec) -> MediaKind | None:
     return None
 
 
+def voices(spec: ModelSpec) -> bool:
+    """Whether the model's clips always have a voice: it re-voices a video (lip-sync) from an
+    audio input or a voice, with no `generate_audio` switch."""
+    if "generate_audio" in spec.inputs or spec.output_kind != "video":
+        return False
+    return "voice_id" in spec.inputs or any(input_kind(i) == "audio" for i in spec.inputs.values())
+
+
 def output_kind(spec: ModelSpec) -> MediaKind:
     """What a model makes: a video or an image, from its schema."""
     return spec.output_kind

@@ -39,6 +39,7 @@ from kling_pipe.planning.graph import (
     input_kind,
     output_kind,
     stage_graph,
+    voices,
 )
 from kling_pipe.planning.matrix import (
     Combination,
@@ -109,6 +110,8 @@ class Job:
     """Input name → the job whose output it takes."""
     seconds: float | None = None
     """Seconds of video when no `duration` input says it (a lip-sync lasts as its video)."""
+    voiced: bool = False
+    """Its model gives the clip a voice whatever `generate_audio` says (lip-sync)."""
 
     @property
     def market(self) -> str | None:
@@ -131,7 +134,7 @@ class Job:
     @property
     def has_audio(self) -> bool:
         """Whether the clip is generated with sound."""
-        return self.inputs.get("generate_audio") is True
+        return self.voiced or self.inputs.get("generate_audio") is True
 
     def key_material(self) -> dict[str, Any]:
         """Everything that determines the output; its canonical hash is the key."""
@@ -459,6 +462,8 @@ class _Planner:
             if isinstance(value, str) and path is not None and path[0] != "matrix" and value:
                 out = self.render(value, context, path, jid)
                 failed |= out is None
+                if out == "":
+                    continue  # a template that renders to nothing leaves the input out
                 rendered[name] = out
             else:
                 rendered[name] = value
@@ -526,6 +531,7 @@ class _Planner:
             salt=self.m.salt,
             upstream=upstream,
             seconds=seconds,
+            voiced=voices(spec),
         )
 
     def upstream_of(
