@@ -1,4 +1,4 @@
-"""End-to-end: a campaign that is a graph (a master per ratio, localized per market from it),
+"""End-to-end: a campaign that is a graph (a master per ratio, lip-synced per market from it),
 run by `kling-pipe run` against the emulator over real HTTP."""
 
 from __future__ import annotations
@@ -17,13 +17,12 @@ from tests.conftest import kling, kling_command
 from tests.emulated import env_for, wait_until
 
 MASTER_MODEL = "kwaivgi/kling-v2.6"
-LOCAL_MODEL = "kwaivgi/kling-v3-omni-video"
+LOCAL_MODEL = "kwaivgi/kling-lip-sync"
 
 GRAPH = f"""
 version: 1
 name: graph
 model: {MASTER_MODEL}
-defaults: {{duration: 5}}
 markets:
   us: {{line: "Boils fast."}}
   jp: {{line: "すぐ沸く。"}}
@@ -34,11 +33,10 @@ shots:
   - id: master
     per: [aspect_ratio]
     prompt: "A presenter in a studio, {{{{ aspect_ratio }}}}"
-    inputs: {{generate_audio: false}}
+    inputs: {{duration: 5, generate_audio: false}}
   - id: local
     model: {LOCAL_MODEL}
-    prompt: "The presenter of the reference video says {{{{ line }}}}"
-    inputs: {{reference_video: {{from: master}}}}
+    inputs: {{video_url: {{from: master}}, text: "{{{{ line }}}}"}}
 limits: {{concurrency: 4, creates_per_minute: 600, budget_usd: 50}}
 """
 
@@ -82,7 +80,7 @@ def test_the_graph_runs_upstream_first_and_uploads_the_stored_masters(
     store = graph_project / ".kling-pipe/objects"
     for sha in masters:
         assert (store / sha[:2] / f"{sha}.mp4").is_file()
-    assert lock["local/jp/9x16"]["material"]["inputs"]["reference_video"] == {
+    assert lock["local/jp/9x16"]["material"]["inputs"]["video_url"] == {
         "upstream": lock["master/9x16"]["key"]
     }
     again = run(graph_project, emulator)
