@@ -23,6 +23,7 @@ from kling_pipe.spelling import did_you_mean
 
 MediaKind = Literal["image", "video", "audio"]
 _FROM_KEYS = ("from", "take")
+_NOT_AXES = ("takes",)  # a job's take count, set per combination by `include`
 
 
 @dataclass(frozen=True)
@@ -50,10 +51,10 @@ class StageGraph:
 
 def matrix_axes(matrix: Mapping[str, Any]) -> list[str]:
     """The matrix's axes: its keys, then keys only `include` entries add."""
-    axes = [k for k in matrix if k not in RESERVED]
+    axes = [k for k in matrix if k not in RESERVED and k not in _NOT_AXES]
     for entry in matrix.get("include", []):
         if isinstance(entry, dict):
-            axes += [k for k in entry if k not in axes]
+            axes += [k for k in entry if k not in axes and k not in _NOT_AXES]
     return axes
 
 

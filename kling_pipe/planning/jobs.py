@@ -54,6 +54,10 @@ from kling_pipe.planning.templates import (
     ratio_slug,
 )
 from kling_pipe.spelling import did_you_mean
+from kling_pipe.takes import MAX_TAKES, take_id, take_key
+
+TAKES = "takes"
+"""Not a model input: how many takes of each job (in `defaults`, a combination, a shot)."""
 
 _REMOTE = re.compile(r"^(https?|data):", re.IGNORECASE)
 _WARNING_KINDS = {"length", "deprecated"}
@@ -79,16 +83,28 @@ class PlanSources(Protocol):
 
 @dataclass(frozen=True)
 class Upstream:
-    """The job whose output feeds one of a job's inputs (`{from: SHOT}`)."""
+    """The job (and take) whose output feeds one of a job's inputs (`{from: SHOT}`)."""
 
     job_id: str
-    key: str
-    take: int | None = None
+    job_key: str
+    take: int = 1
+    picked: bool = False
+    """The take is the reviewed pick (no `take:` was written)."""
+
+    @property
+    def key(self) -> str:
+        """The key of the take whose output is the input."""
+        return take_key(self.job_key, self.take)
+
+    @property
+    def take_id(self) -> str:
+        """`master/16x9`, or `master/16x9#2` for a later take."""
+        return take_id(self.job_id, self.take)
 
     def key_material(self) -> dict[str, Any]:
         """What enters the downstream key in place of the input's value."""
-        material: dict[str, Any] = {"upstream": self.key}
-        if self.take is not None and self.take > 1:
+        material: dict[str, Any] = {"upstream": self.job_key}
+        if self.take > 1:
             material["take"] = self.take
         return material
 
@@ -112,6 +128,34 @@ class Job:
     """Seconds of video when no `duration` input says it (a lip-sync lasts as its video)."""
     voiced: bool = False
     """Its model gives the clip a voice whatever `generate_audio` says (lip-sync)."""
+    takes: int = 1
+    """Takes the manifest asks of this job (`takes:`); rerolls in the lock add more."""
+    take: int = 1
+    """Which take this is: 1 for the job itself; `for_take` makes the others."""
+    take_one_key: str | None = None
+    """For take k > 1: the job's own key (take 1's), from which this take's key is derived."""
+
+    @property
+    def take_id(self) -> str:
+        """The take's id: the job id for take 1, `job#k` for take k (see `kling_pipe.takes`)."""
+        return take_id(self.id, self.take)
+
+    def for_take(self, take: int) -> Job:
+        """Take `take` of this job: the same job with the take's own key."""
+        if take == self.take:
+            return self
+        job_key = self.job_key
+        return replace(
+            self,
+            take=take,
+            key=take_key(job_key, take),
+            take_one_key=None if take == 1 else job_key,
+        )
+
+    @property
+    def job_key(self) -> str:
+        """The job's own key (take 1's), whichever take this is."""
+        return self.take_one_key or self.key
 
     @property
     def market(self) -> str | None:
@@ -214,7 +258,14 @@ def job_id(shot: str, combination: Mapping[str, Any]) -> str:
 
 
 class _Planner:
-    def __init__(self, loaded: LoadedManifest, registry: ModelRegistry, sources: PlanSources):
+    def __init__(
+        self,
+        loaded: LoadedManifest,
+        registry: ModelRegistry,
+        sources: PlanSources,
+        picks: Mapping[str, tuple[int, str]],
+    ):
+        self.picks = picks
         self.loaded = loaded
         self.m = loaded.manifest
         self.registry = registry
@@ -359,6 +410,15 @@ class _Planner:
         self.graph = graph = stage_graph(self.loaded)
         jobs: list[Job] = []
         ids: dict[str, Mapping[str, Any]] = {}
+        if TAKES in axes:
+            self.report(
+                ("matrix", TAKES),
+                "takes is not a matrix axis: set it for some combinations with "
+                f"`include: [{{market: jp, {TAKES}: 3}}]`, for all in `defaults`",
+                "",
+                key=True,
+            )
+            raise ManifestError(self.errors)
         for shot_index in graph.order:
             shot = self.m.shots[shot_index]
             spans = graph.axes[shot.id]
@@ -428,6 +488,8 @@ class _Planner:
         self, shot_index: int, combination: Mapping[str, Any], axes: Sequence[str]
     ) -> Job | None:
         shot = self.m.shots[shot_index]
+        takes = self.takes_of(shot_index, combination)
+        combination = {k: v for k, v in combination.items() if k != TAKES}
         jid = job_id(shot.id, combination)
         if isinstance(combination.get("market"), str):
             self._markets[jid] = combination["market"]
@@ -445,6 +507,8 @@ class _Planner:
         origin: dict[str, Path_] = {}
         inputs: dict[str, Any] = dict(self.defaults_of(spec))
         for name, value in self.m.defaults.items():
+            if name == TAKES:
+                continue
             inputs[name] = value
             origin[name] = ("defaults", name)
         for name, value in combination.items():
@@ -529,10 +593,34 @@ class _Planner:
             key=key,
             cost_usd=estimate_cost(spec, rendered, input_seconds=seconds),
             salt=self.m.salt,
+            takes=takes or 1,
             upstream=upstream,
             seconds=seconds,
             voiced=voices(spec),
         )
+
+    def takes_of(self, shot_index: int, combination: Mapping[str, Any]) -> int | None:
+        """The takes a job asks for: the shot's, else its combination's, else `defaults`';
+        None (and an error) when the value given is not a whole number in range."""
+        shot = self.m.shots[shot_index]
+        if shot.takes is not None:
+            return shot.takes
+        if TAKES in combination:
+            value = combination[TAKES]
+            where: Path_ = self.matrix_origin(TAKES, value, ())
+        elif TAKES in self.m.defaults:
+            value, where = self.m.defaults[TAKES], ("defaults", TAKES)
+        else:
+            return 1
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_TAKES:
+            self.report(
+                where,
+                f"takes must be a whole number from 1 to {MAX_TAKES}; "
+                "use `kling-pipe reroll` for one more take of a job",
+                job_id(shot.id, {k: v for k, v in combination.items() if k != TAKES}),
+            )
+            return None
+        return value
 
     def upstream_of(
         self,
@@ -566,10 +654,23 @@ class _Planner:
             if ispec is not None and not self.feeds(ispec, job, source, spec, jid):
                 ok = False
                 continue
-            found[source.input] = Upstream(job.id, job.key, source.take)
+            take, picked = source.take or 1, False
+            pick = self.picks.get(job.id)
+            if source.take is None and pick is not None and take_key(job.key, pick[0]) == pick[1]:
+                take, picked = pick[0], True
+            if take > job.takes:
+                self.report(
+                    (*source.path, "take"),
+                    f"{job.id} has {job.takes} take(s), not {take}: raise `takes:` on "
+                    f"{source.shot}",
+                    jid,
+                )
+                ok = False
+                continue
+            found[source.input] = Upstream(job.id, job.key, take, picked)
             shown: dict[str, Any] = {"from": job.id}
-            if source.take is not None:
-                shown["take"] = source.take
+            if take > 1 or picked:
+                shown["take"] = take
             rendered[source.input] = shown
         return found if ok else None
 
@@ -804,6 +905,15 @@ def _one_issue_per_misspelling(issues: Sequence[InputIssue]) -> list[InputIssue]
     ]
 
 
-def plan_jobs(loaded: LoadedManifest, registry: ModelRegistry, sources: PlanSources) -> JobPlan:
-    """Expand a manifest into its jobs; ManifestError lists every problem with its location."""
-    return _Planner(loaded, registry, sources).plan()
+def plan_jobs(
+    loaded: LoadedManifest,
+    registry: ModelRegistry,
+    sources: PlanSources,
+    picks: Mapping[str, tuple[int, str]] | None = None,
+) -> JobPlan:
+    """Expand a manifest into its jobs; ManifestError lists every problem with its location.
+
+    `picks` are the reviewed picks of the lock (job id → (take, the take's key when picked)):
+    a `{from: SHOT}` without `take:` takes the upstream job's pick while it is still valid for
+    the job's key, else its first take."""
+    return _Planner(loaded, registry, sources, picks or {}).plan()

@@ -10,9 +10,10 @@ import pytest
 
 from kling_pipe.campaign import Campaign
 from kling_pipe.errors import ManifestError
-from kling_pipe.lock import LockEntry, LockFile
+from kling_pipe.lock import Decision, LockEntry, LockFile, write_lock
 from kling_pipe.planning.diff import diff_plan
 from kling_pipe.planning.jobs import Job
+from kling_pipe.takes import take_key
 
 Write = Callable[..., Path]
 
@@ -94,11 +95,62 @@ def test_the_downstream_key_follows_the_upstream_key(write_manifest: Write) -> N
             assert before[f"local/{market}/{ratio}"].key != after[f"local/{market}/{ratio}"].key
 
 
-def test_a_take_enters_the_downstream_key(write_manifest: Write) -> None:
-    first = jobs_of(write_manifest(GRAPH))
-    second = jobs_of(write_manifest(GRAPH.replace("{from: master}", "{from: master, take: 2}")))
+def test_a_take_of_the_upstream_is_fed_by_its_own_key(write_manifest: Write) -> None:
+    first = jobs_of(
+        write_manifest(GRAPH.replace("per: [aspect_ratio]", "per: [aspect_ratio]\n    takes: 2"))
+    )
+    second = jobs_of(
+        write_manifest(
+            GRAPH.replace("per: [aspect_ratio]", "per: [aspect_ratio]\n    takes: 2").replace(
+                "{from: master}", "{from: master, take: 2}"
+            )
+        )
+    )
+    master = second["master/16x9"]
+    source = second["local/us/16x9"].upstream["reference_video"]
+    assert (source.take, source.key, source.take_id) == (
+        2,
+        take_key(master.key, 2),
+        "master/16x9#2",
+    )
     assert first["local/us/16x9"].key != second["local/us/16x9"].key
-    assert second["local/us/16x9"].key_material()["inputs"]["reference_video"]["take"] == 2
+    assert second["local/us/16x9"].key_material()["inputs"]["reference_video"] == {
+        "upstream": master.key,
+        "take": 2,
+    }
+
+
+def test_a_take_the_upstream_does_not_have_is_an_error_at_it(write_manifest: Write) -> None:
+    errors = errors_of(write_manifest(GRAPH.replace("{from: master}", "{from: master, take: 3}")))
+    assert errors and all(at(e).startswith("19:45: ") for e in errors)
+    assert "master/16x9 has 1 take(s), not 3: raise `takes:` on master" in errors[0]
+
+
+def test_without_a_take_the_upstream_pick_feeds_the_downstream(write_manifest: Write) -> None:
+    text = GRAPH.replace("per: [aspect_ratio]", "per: [aspect_ratio]\n    takes: 2")
+    path = write_manifest(text)
+    before = Campaign.open(path)
+    master = {j.id: j for j in before.job_plan.jobs}["master/16x9"]
+    lock = LockFile(
+        manifest="graph",
+        jobs={j.id: LockEntry(key=j.key, material=j.key_material()) for j in before.job_plan.jobs},
+    )
+    picked = lock.jobs["master/16x9"].model_copy(
+        update={"picked": Decision(take=2, key=take_key(master.key, 2))}
+    )
+    lock = lock.model_copy(update={"jobs": {**lock.jobs, "master/16x9": picked}})
+    write_lock(path.with_name("campaign.lock.json"), lock)
+    after = Campaign.open(path)
+    jobs = {j.id: j for j in after.job_plan.jobs}
+    source = jobs["local/jp/16x9"].upstream["reference_video"]
+    assert (source.take, source.picked) == (2, True)
+    assert jobs["local/jp/9x16"].upstream["reference_video"].take == 1  # not picked: take 1
+    plan = diff_plan("graph", after.job_plan.jobs, lock)
+    reasons = {p.job.id: p.reason for p in plan.jobs if p.status == "changed"}
+    assert reasons == {
+        "local/us/16x9": "upstream master/16x9 take 1 → 2",
+        "local/jp/16x9": "upstream master/16x9 take 1 → 2",
+    }
 
 
 def test_plan_says_every_job_below_a_change_changed_because_of_its_upstream(
