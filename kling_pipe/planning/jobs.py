@@ -76,6 +76,9 @@ class Job:
     key: str
     cost_usd: float
     salt: str = ""
+    prices_as_of: str | None = None
+    """The date of the price table `cost_usd` comes from ("manifest" for the manifest's
+    `prices:`); not part of the key."""
 
     @property
     def market(self) -> str | None:
@@ -462,6 +465,7 @@ class _Planner:
             key=key,
             cost_usd=estimate_cost(spec, rendered),
             salt=self.m.salt,
+            prices_as_of=spec.prices_as_of,
         )
 
     def render_storyboard(
