@@ -58,8 +58,8 @@ def price_text(spec: ModelSpec) -> str:
         for mode, rate in spec.mode_prices.items():
             with_audio = spec.mode_prices_with_audio.get(mode)
             extra = f" ({with_audio:.3f} audio)" if with_audio else ""
-            parts.append(f"{mode} {rate:.3f}{extra}")
-        return f"{unit}: " + ", ".join(parts)
+            parts.append(f"{mode} {rate:.3f}{unit}{extra}")
+        return ", ".join(parts)
     audio_rate = spec.price_per_second_with_audio
     audio = f" ({audio_rate:.3f} audio)" if audio_rate is not None else ""
     return f"{spec.price_per_second:.3f}{unit}{audio}"

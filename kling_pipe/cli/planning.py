@@ -20,7 +20,7 @@ from kling_pipe.errors import Problem
 from kling_pipe.manifest.schema import manifest_json_schema
 from kling_pipe.planning.cuts import CutChange, cut_changes
 from kling_pipe.planning.diff import Plan
-from kling_pipe.planning.formats import plan_json, plan_markdown, plan_summary_line
+from kling_pipe.planning.formats import plan_json, plan_markdown, plan_summary_line, prices_note
 from kling_pipe.running.run_plan import current_plan
 
 Strict = Annotated[bool, typer.Option("--strict", help="Treat warnings as errors (exit 2).")]
@@ -140,6 +140,8 @@ def print_plan_table(the_plan: Plan) -> None:
     for change in the_plan.picks:
         out.print(change.describe(), markup=False)
     out.print(plan_summary_line(the_plan), markup=False)
+    if note := prices_note(the_plan):
+        out.print(note, markup=False, style="dim")
 
 
 @app.command()

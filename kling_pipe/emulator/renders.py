@@ -9,6 +9,7 @@ lip-sync is its input video re-voiced with a tone; an image model's is a PNG.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -69,6 +70,8 @@ def render_job(spec: ModelSpec, inputs: Mapping[str, Any], files: Mapping[str, P
     the local copies of its uploaded input files (start image, video to lip-sync, audio)."""
     effective = {**spec.defaults(), **inputs}
     picture = {k: effective[k] for k in PICTURE_INPUTS if k in effective}
+    if "multi_prompt" in picture:
+        picture["multi_prompt"] = _board_shape(picture["multi_prompt"])
     if spec.input_video is not None:
         picture.update({k: effective[k] for k in SPOKEN_INPUTS if k in effective})
     start_image = files.get("start_image")
@@ -82,6 +85,21 @@ def render_job(spec: ModelSpec, inputs: Mapping[str, Any], files: Mapping[str, P
         f'{label}. The narrator says "emulated take"' if picture.get("generate_audio") else label
     )
     return RenderJob(key=key, spec=spec, inputs={**picture, "prompt": prompt}, files=dict(files))
+
+
+def _board_shape(value: Any) -> Any:
+    """A storyboard reduced to what shapes the clip, its shots' durations, so that storyboards
+    differing only in their prompts share one render (as plain prompts do)."""
+    try:
+        board = json.loads(value) if isinstance(value, str) else None
+    except json.JSONDecodeError:
+        return value
+    if not isinstance(board, list) or not all(isinstance(s, dict) for s in board):
+        return value
+    shots = [
+        {"prompt": f"shot {i + 1}", "duration": s.get("duration")} for i, s in enumerate(board)
+    ]
+    return json.dumps(shots, separators=(",", ":"))
 
 
 def _preview_renderer() -> Renderer:

@@ -588,6 +588,9 @@ def lip_sync_line(inputs: Mapping[str, Any], audio_file: Path | None) -> str:
     """What a lip-sync preview shows on screen: the line and its voice, or the audio's name."""
     if audio_file is not None:
         return f"♪ {audio_file.name}"
+    remote = inputs.get("audio_file")
+    if isinstance(remote, str) and remote:
+        return f"♪ {remote.rsplit('/', 1)[-1]}"
     text = str(inputs.get("text") or "")
     voice = inputs.get("voice_id")
     speed = inputs.get("voice_speed")

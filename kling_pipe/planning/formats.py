@@ -53,8 +53,19 @@ def plan_json(the_plan: Plan, cuts: Sequence[CutChange] = ()) -> dict[str, Any]:
             "cost_usd": summary.cost_usd,
             "lost": summary.lost,
             "lost_cost_usd": summary.lost_cost_usd,
+            "prices_as_of": prices_as_of(the_plan),
         },
     }
+
+
+def prices_as_of(the_plan: Plan) -> str | None:
+    """The date of the oldest price table the plan's estimate uses (the manifest's own
+    `prices:` read as "manifest"), or None when it uses none."""
+    dates = {p.job.prices_as_of for p in the_plan.jobs if p.job.prices_as_of}
+    if not dates:
+        return None
+    days = sorted(d for d in dates if d != "manifest")
+    return days[0] if days else "manifest"
 
 
 def plan_summary_line(the_plan: Plan) -> str:
@@ -67,6 +78,16 @@ def plan_summary_line(the_plan: Plan) -> str:
         f"{lost}, {s.removed} removed; {s.generations} generations, estimated "
         f"${s.cost_usd:.2f}{picks}"
     )
+
+
+def prices_note(the_plan: Plan) -> str:
+    """Where the estimate's prices come from, for people: "prices as of 2026-03-13", or ""."""
+    dated = prices_as_of(the_plan)
+    if dated is None:
+        return ""
+    if dated == "manifest":
+        return "prices from the manifest's `prices:`"
+    return f"prices as of {dated}; `kling-pipe models list` shows them"
 
 
 def plan_markdown(the_plan: Plan) -> str:
@@ -85,6 +106,8 @@ def plan_markdown(the_plan: Plan) -> str:
     if the_plan.picks:
         lines += ["", "Picks (re-cut, nothing generated):", ""]
         lines += [f"- {_pick_markdown(p)}" for p in the_plan.picks]
+    if note := prices_note(the_plan):
+        lines += ["", f"_{note}_"]
     lines += ["", f"**{plan_summary_line(the_plan)}**"]
     return "\n".join(lines)
 

@@ -157,6 +157,10 @@ class Job:
         """The job's own key (take 1's), whichever take this is."""
         return self.take_one_key or self.key
 
+    prices_as_of: str | None = None
+    """The date of the price table `cost_usd` comes from ("manifest" for the manifest's
+    `prices:`); not part of the key."""
+
     @property
     def market(self) -> str | None:
         """The job's market, when the matrix has one."""
@@ -280,6 +284,7 @@ class _Planner:
         self._planned: dict[tuple[str, tuple[Any, ...]], Job] = {}
         self._by_id: dict[str, Job] = {}
         self._markets: dict[str, str] = {}
+        self._varying: dict[str, set[str]] = {}
 
     # -- problems -----------------------------------------------------------------------
     def report(
@@ -506,9 +511,15 @@ class _Planner:
         # Where each input's value came from, lowest precedence first, for error locations.
         origin: dict[str, Path_] = {}
         inputs: dict[str, Any] = dict(self.defaults_of(spec))
+        own_model = (
+            shot.model is not None
+            and split_model_ref(shot.model)[0] != split_model_ref(self.m.model)[0]
+        )
         for name, value in self.m.defaults.items():
             if name == TAKES:
                 continue
+            if own_model and name not in spec.inputs:
+                continue  # defaults are the manifest model's; a shot of another takes what fits
             inputs[name] = value
             origin[name] = ("defaults", name)
         for name, value in combination.items():
@@ -519,6 +530,16 @@ class _Planner:
             inputs[name] = value
             origin[name] = (*shot_path, "inputs", name)
 
+        # Inputs whose value depends on the combination: templates, and matrix values.
+        varying = {
+            name
+            for name, value in inputs.items()
+            if (isinstance(value, str) and ("{{" in value or "{%" in value))
+            or (name in origin and origin[name][0] == "matrix")
+        }
+        if shot.prompt is not None and ("{{" in shot.prompt or "{%" in shot.prompt):
+            varying.add("prompt")
+        self._varying[jid] = varying
         rendered: dict[str, Any] = {}
         failed = False
         for name, value in inputs.items():
@@ -556,12 +577,13 @@ class _Planner:
             failed |= negative is None
             rendered["negative_prompt"] = negative
             origin["negative_prompt"] = (*shot_path, "negative_prompt")
-        if shot.storyboard is not None:
+        board_failed = False
+        if shot.storyboard is not None and not failed:
             board = self.render_storyboard(spec, shot_index, context, rendered, jid)
-            if board is None:
-                return None
-            rendered["multi_prompt"] = board
-            origin["multi_prompt"] = (*shot_path, "storyboard")
+            board_failed = board is None
+            if board is not None:
+                rendered["multi_prompt"] = board
+                origin["multi_prompt"] = (*shot_path, "storyboard")
         if failed:
             return None
 
@@ -574,7 +596,7 @@ class _Planner:
             issues = [issue for issue in issues if issue.field != "multi_prompt"]
         for issue in issues:
             self.report_input(issue, origin, shot_path, model_path, jid)
-        if any(issue.kind == "type" for issue in issues):
+        if board_failed or any(issue.kind == "type" for issue in issues):
             return None  # files, warnings and price read the values as the types they must be
         files = self.hash_files(spec, rendered, origin, jid)
         if files is None:
@@ -597,6 +619,7 @@ class _Planner:
             upstream=upstream,
             seconds=seconds,
             voiced=voices(spec),
+            prices_as_of=spec.prices_as_of,
         )
 
     def takes_of(self, shot_index: int, combination: Mapping[str, Any]) -> int | None:
@@ -807,7 +830,7 @@ class _Planner:
         warning = issue.kind in _WARNING_KINDS
         message = issue.message
         market = self.market_of(jid)
-        if market is not None and issue.kind == "rule":
+        if market is not None and issue.kind == "rule" and issue.field in self._varying[jid]:
             message += f" (market {market})"
         self.report(path, message, jid, warning=warning, key=issue.kind == "unknown")
 

@@ -1,55 +1,81 @@
-"""The preview backend rehearses a graph: a job made from another job's clip previews over
-that clip."""
+"""The preview backend makes each model's kind of preview: a still for an image model, the
+input clip re-voiced for a lip-sync, a storyboard's cut for Kling v3."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import anyio
+import pytest
 
 from kling_pipe.backends.preview import PreviewBackend
-from kling_pipe.backends.protocol import Request
+from kling_pipe.backends.protocol import Fetched, Request
+from kling_pipe.errors import InvalidInputError
 from kling_pipe.media.ffmpeg import run_ffmpeg
-from kling_pipe.media.probe import probe
-from tests.media.test_preview import psnr
+from kling_pipe.media.probe import probe, scan_packets
+from kling_pipe.models import bundled_registry
+from kling_pipe.models.spec import InputSpec, ModelSpec
+
+STILLS = ModelSpec(
+    ref="acme/stills",
+    inputs={"prompt": InputSpec("prompt", "string", required=True)},
+    price_per_second=0.0,
+    output_kind="image",
+)
+REGISTRY = bundled_registry().with_specs([STILLS])
 
 
-def render(backend: PreviewBackend, request: Request) -> Path:
-    async def go() -> Path:
-        async with backend:
+def preview(tmp_path: Path, request: Request) -> Fetched:
+    async def go() -> Fetched:
+        async with PreviewBackend(tmp_path / "previews", height=72, registry=REGISTRY) as backend:
             prediction = await backend.submit(request)
-        return Path(prediction.output or "")
+            assert prediction.status == "succeeded"
+            again = await backend.poll(prediction.id)
+            assert again.output == prediction.output
+            return await backend.fetch(prediction, tmp_path / "fetched")
 
     return anyio.run(go)
 
 
-def first_frame(video: Path, out: Path) -> Path:
-    """Frame 0, above the key label in the bottom corner."""
-    run_ffmpeg(["-y", "-i", video, "-vf", "select=eq(n\\,0),crop=144:200:0:0",
-                "-frames:v", "1", out])  # fmt: skip
-    return out
+def test_an_image_model_previews_as_a_png(tmp_path: Path) -> None:
+    fetched = preview(
+        tmp_path, Request(key="a" * 64, model="acme/stills", inputs={"prompt": "a kettle"})
+    )
+    assert fetched.path.read_bytes()[:4] == b"\x89PNG"
+    assert list((tmp_path / "previews").glob("*.png"))
 
 
-def test_a_downstream_preview_is_made_over_its_upstream_clip(tmp_path: Path) -> None:
-    backend = PreviewBackend(tmp_path / "previews", height=144, workers=1)
-    masters = [
-        render(
-            backend,
-            Request(f"k-master-{n}", "kwaivgi/kling-v2.6", {"prompt": "", "aspect_ratio": "9:16"}),
-        )
-        for n in (1, 2)
-    ]
-    dubbed = render(
-        backend,
-        Request(
-            "k-dub", "kwaivgi/kling-lip-sync", {"text": "Bonjour"}, {"video_url": masters[0]},
-            duration=5.0,
-        ),
-    )  # fmt: skip
-    info = probe(dubbed)
-    assert info.video is not None and info.audio is not None and info.duration == 5.0
-    assert (info.video.display_width, info.video.display_height) == (144, 256)  # the master's
-    dub_frame = first_frame(dubbed, tmp_path / "dub.png")
-    over_own = psnr(dub_frame, first_frame(masters[0], tmp_path / "own.png"))
-    over_other = psnr(dub_frame, first_frame(masters[1], tmp_path / "other.png"))
-    assert over_own > over_other + 5
+def test_a_lip_sync_previews_over_its_input_clip(tmp_path: Path) -> None:
+    master = tmp_path / "master.mp4"
+    run_ffmpeg(["-f", "lavfi", "-i", "testsrc2=s=128x72:r=24:d=2", "-pix_fmt", "yuv420p", master])
+    request = Request(
+        key="b" * 64,
+        model="kwaivgi/kling-lip-sync",
+        inputs={"video_url": "master.mp4", "text": "Hallo!", "voice_id": "en_AOT"},
+        local_files={"video_url": master},
+    )
+    fetched = preview(tmp_path, request)
+    assert scan_packets(fetched.path)["video"].packets == 48
+    assert probe(fetched.path).audio is not None
+
+
+def test_a_lip_sync_without_its_clip_on_disk_is_invalid_input(tmp_path: Path) -> None:
+    request = Request(
+        key="c" * 64,
+        model="kwaivgi/kling-lip-sync",
+        inputs={"video_url": "https://example.com/master.mp4", "text": "Hallo!"},
+    )
+    with pytest.raises(InvalidInputError, match="video_url as a local file"):
+        preview(tmp_path, request)
+
+
+def test_a_v3_storyboard_previews_at_its_full_length(tmp_path: Path) -> None:
+    board = json.dumps([{"prompt": "wide", "duration": 1}, {"prompt": "close", "duration": 2}])
+    request = Request(
+        key="d" * 64,
+        model="kwaivgi/kling-v3-video",
+        inputs={"prompt": "story", "duration": 3, "multi_prompt": board, "aspect_ratio": "1:1"},
+    )
+    fetched = preview(tmp_path, request)
+    assert scan_packets(fetched.path)["video"].packets == 72

@@ -243,3 +243,24 @@ def test_a_shot_without_a_prompt_for_a_model_that_needs_one_is_an_error(
     (problem,) = problems_of(write_manifest(text))
     assert problem.location is not None and problem.location.line == line_of(text, "- id: story")
     assert "needs a prompt" in problem.message
+
+
+def test_a_shot_of_another_model_takes_only_the_defaults_it_has(write_manifest: Write) -> None:
+    text = V3.replace("matrix:\n  market: [us, jp]", "matrix:\n  market: [us]") + (
+        "  - id: dub\n"
+        "    model: kwaivgi/kling-lip-sync\n"
+        "    inputs: {video_url: https://x/master.mp4, text: Hi}\n"
+    )
+    jobs = {j.id: j for j in Campaign.open(write_manifest(text)).job_plan.jobs}
+    assert "mode" not in jobs["dub/us"].inputs and "duration" not in jobs["dub/us"].inputs
+    assert jobs["story/us"].inputs["mode"] == "standard"
+
+
+def test_a_rule_error_names_the_market_only_when_the_value_varies_by_market(
+    write_manifest: Write,
+) -> None:
+    text = V3.replace(
+        "    storyboard:", "    inputs: {end_image: https://x/end.png}\n    storyboard:"
+    )
+    messages = [p.message for p in problems_of(write_manifest(text))]
+    assert len(messages) == 1 and "(market" not in messages[0]  # one error, for every market
