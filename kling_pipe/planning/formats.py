@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from kling_pipe.lock import LockedOutput
 from kling_pipe.planning.cuts import CutChange
 from kling_pipe.planning.diff import PickChange, Plan
 
@@ -31,7 +32,7 @@ def plan_json(the_plan: Plan, cuts: Sequence[CutChange] = ()) -> dict[str, Any]:
                 "reason": p.reason,
                 "cost_usd": p.job.cost_usd,
                 "generates": p.generates,
-                **({"lost": p.lost.model_dump(mode="json", exclude_none=True)} if p.lost else {}),
+                **({"lost": _lost_json(p.lost)} if p.lost else {}),
             }
             for p in the_plan.jobs
         ],
@@ -66,6 +67,12 @@ def prices_as_of(the_plan: Plan) -> str | None:
         return None
     days = sorted(d for d in dates if d != "manifest")
     return days[0] if days else "manifest"
+
+
+def _lost_json(lost: LockedOutput) -> dict[str, Any]:
+    """What was paid for: the output fields (and take 1's key material), no decisions."""
+    data = lost.model_dump(mode="json", exclude_none=True)
+    return {k: v for k, v in data.items() if k in LockedOutput.model_fields or k == "material"}
 
 
 def plan_summary_line(the_plan: Plan) -> str:

@@ -93,11 +93,12 @@ def test_a_reroll_generates_exactly_one_prediction_and_picks_survive_reruns_and_
     ok(kling("run", "campaign.yaml", "--yes", cwd=project, env=env))
     assert emulator.stats()["creates"] == 4
     before = lock(project)
+    assert before["version"] == 1  # no takes or decisions yet: the lock as before takes
 
     rerolled = ok(kling("reroll", "campaign.yaml", "hero/jp", cwd=project))
     assert rerolled.stdout.strip() == "hero/jp: take 2 to make"
     after = lock(project)
-    assert after["jobs"]["hero/jp"]["rerolls"] == 1
+    assert after["version"] == 2 and after["jobs"]["hero/jp"]["rerolls"] == 1
     assert {k: v for k, v in after["jobs"].items() if k != "hero/jp"} == {
         k: v for k, v in before["jobs"].items() if k != "hero/jp"
     }
@@ -142,6 +143,7 @@ def test_a_pick_change_recuts_exactly_the_cuts_with_that_job_and_generates_nothi
     assert (project / "out/demo/hero/jp.take2.mp4").is_file()
     renders = sorted((project / ".kling-pipe").rglob("*.mp4"))
     generations = plan_json(project)["summary"]["generations"]  # of a real run: none locked
+    (project / "main.lock.json").write_bytes((project / "campaign.lock.json").read_bytes())
 
     picked = ok(kling("pick", "campaign.yaml", "hero/jp", "2", cwd=project))
     assert "take 2 picked" in picked.stdout
@@ -149,6 +151,13 @@ def test_a_pick_change_recuts_exactly_the_cuts_with_that_job_and_generates_nothi
     assert "pick hero/jp: take 1 → 2 re-cuts spot/jp" in text
     markdown = ok(kling("plan", "campaign.yaml", "--format", "markdown", cwd=project)).stdout
     assert "pick `hero/jp`: take 1 → 2 re-cuts `spot/jp`" in markdown
+    for_pr = ok(
+        kling(
+            "plan", "campaign.yaml", "--format", "markdown", "--since", "main.lock.json",
+            cwd=project,
+        )
+    ).stdout  # fmt: skip
+    assert "pick `hero/jp`: take 1 → 2 re-cuts `spot/jp`" in for_pr  # from the locks alone
     picks = plan_json(project)
     assert picks["picks"] == [{"job": "hero/jp", "before": 1, "after": 2, "cuts": ["spot/jp"]}]
     assert picks["summary"]["generations"] == generations  # a pick generates nothing
