@@ -438,8 +438,9 @@ class _Planner:
                 job = self.plan_job(shot_index, combination, axes)
                 if job is None:
                     continue
-                self._planned[(job.shot, _values_key(job.values))] = job
-                self._by_id[job.id] = job
+                if graph.sources:  # only a graph looks its upstream jobs up
+                    self._planned[(job.shot, _values_key(job.values))] = job
+                    self._by_id[job.id] = job
                 if job.id in ids:
                     self.report(
                         ("matrix",),
