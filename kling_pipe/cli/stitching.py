@@ -37,6 +37,15 @@ def stitch(
     workers: Annotated[
         int | None, typer.Option(min=1, help="ffmpeg processes at once (default: cores).")
     ] = None,
+    picked_only: Annotated[
+        bool,
+        typer.Option(
+            "--picked-only",
+            help="For finals: make only cuts whose every job has a picked take (`kling-pipe "
+            "pick`); list the jobs without one. Otherwise a cut uses each job's picked take, "
+            "else its first take not rejected.",
+        ),
+    ] = False,
     store: StoreOption = None,
     out_dir: OutOption = None,
     lock: LockOption = None,
@@ -55,6 +64,7 @@ def stitch(
         allow_missing=allow_missing,
         backend=backend,
         workers=workers,
+        picked_only=picked_only,
     )
     with user_errors():
         campaign = Campaign.open(file, store=store, output=out_dir, lock=lock)
@@ -87,6 +97,15 @@ def stitch_and_tell(campaign: Campaign, options: StitchOptions) -> StitchResult:
             style="yellow",
             markup=False,
         )
+    unpicked = [c for c in result.cuts if c.status == "unpicked"]
+    if unpicked:
+        jobs = sorted({job for c in unpicked for job in c.unpicked})
+        err.print(
+            f"--picked-only: {len(unpicked)} cut(s) not made, {len(jobs)} job(s) without a "
+            f"pick: {', '.join(jobs)}\npick a take of each (`kling-pipe pick FILE JOB TAKE`)",
+            style="yellow",
+            markup=False,
+        )
     return result
 
 
@@ -94,8 +113,13 @@ def _tell(cut: CutRun) -> None:
     if cut.status == "done":
         slates = f" ({len(cut.slates)} slate(s))" if cut.slates else ""
         kept = " (unchanged, kept)" if cut.reused else ""
+        sound = ""
+        if cut.loudness_mode is not None and cut.integrated_lufs is not None:
+            peak = f", peak {cut.true_peak_dbtp:.1f} dBTP" if cut.true_peak_dbtp is not None else ""
+            sound = f", {cut.integrated_lufs:.1f} LUFS{peak} ({cut.loudness_mode})"
         out.print(
-            f"cut {cut.id}: {cut.seconds:.2f} s, {cut.frames} frames{slates}{kept} -> {cut.output}",
+            f"cut {cut.id}: {cut.seconds:.2f} s, {cut.frames} frames{sound}{slates}{kept} "
+            f"-> {cut.output}",
             markup=False,
         )
     else:

@@ -11,6 +11,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from kling_pipe.takes import MAX_TAKES
+
 IDENTIFIER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 MODEL_REF_PATTERN = r"^[a-z0-9][a-z0-9_.-]*/[a-z0-9][a-z0-9_.-]*(:[0-9a-f]{8,64})?$"
 SIZE_PATTERN = r"^[1-9][0-9]*x[1-9][0-9]*$"
@@ -66,6 +68,13 @@ class Shot(_Strict):
         min_length=1,
         description="A multi-shot storyboard for models that take one (Kling v3's "
         "multi_prompt): up to six shots whose durations add up to the job's duration.",
+    )
+    takes: int | None = Field(
+        None,
+        ge=1,
+        le=MAX_TAKES,
+        description="Takes (generations) of each of this shot's jobs; wins over `defaults.takes` "
+        "and a matrix combination's `takes`. Default 1.",
     )
 
 
@@ -152,7 +161,9 @@ class Manifest(_Strict):
     name: Identifier
     model: ModelRef
     defaults: dict[str, Any] = Field(
-        default_factory=dict, description="Model inputs for every shot, model-native names."
+        default_factory=dict,
+        description="Model inputs for every shot, model-native names; and `takes`, the takes "
+        "(generations) of every job (default 1).",
     )
     vars: dict[str, Any] = Field(default_factory=dict, description="Template variables.")
     markets: dict[Identifier, dict[str, Any]] = Field(

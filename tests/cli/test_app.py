@@ -40,6 +40,10 @@ COMMANDS = [
     "stitch",
     "run",
     "status",
+    "pick",
+    "reject",
+    "unpick",
+    "reroll",
     "emulate",
     "models",
 ]

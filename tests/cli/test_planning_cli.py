@@ -78,11 +78,15 @@ def test_plan_json_has_the_documented_shape() -> None:
         "lost",
         "lost_cost_usd",
         "prices_as_of",
+        "takes",
+        "picks",
     }
     assert data["summary"]["prices_as_of"] == "2026-11-25"
+    assert data["picks"] == []
     job = data["jobs"][0]
     assert {
         "id",
+        "take",
         "key",
         "shot",
         "values",
@@ -94,7 +98,7 @@ def test_plan_json_has_the_documented_shape() -> None:
     } <= set(job)
     assert job["values"] == {"market": "us", "aspect_ratio": "16:9"}
     assert len(job["key"]) == 64
-    assert data["summary"]["jobs"] == len(data["jobs"]) == 24
+    assert data["summary"]["jobs"] == data["summary"]["takes"] == len(data["jobs"]) == 24
 
 
 def test_plan_only_filters_by_glob() -> None:
