@@ -113,8 +113,13 @@ def _tell(cut: CutRun) -> None:
     if cut.status == "done":
         slates = f" ({len(cut.slates)} slate(s))" if cut.slates else ""
         kept = " (unchanged, kept)" if cut.reused else ""
+        sound = ""
+        if cut.loudness_mode is not None and cut.integrated_lufs is not None:
+            peak = f", peak {cut.true_peak_dbtp:.1f} dBTP" if cut.true_peak_dbtp is not None else ""
+            sound = f", {cut.integrated_lufs:.1f} LUFS{peak} ({cut.loudness_mode})"
         out.print(
-            f"cut {cut.id}: {cut.seconds:.2f} s, {cut.frames} frames{slates}{kept} -> {cut.output}",
+            f"cut {cut.id}: {cut.seconds:.2f} s, {cut.frames} frames{sound}{slates}{kept} "
+            f"-> {cut.output}",
             markup=False,
         )
     else:

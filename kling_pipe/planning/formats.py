@@ -59,6 +59,12 @@ def plan_json(the_plan: Plan, cuts: Sequence[CutChange] = ()) -> dict[str, Any]:
     }
 
 
+def _lost_json(lost: LockedOutput) -> dict[str, Any]:
+    """What was paid for: the output fields (and take 1's key material), no decisions."""
+    data = lost.model_dump(mode="json", exclude_none=True)
+    return {k: v for k, v in data.items() if k in LockedOutput.model_fields or k == "material"}
+
+
 def prices_as_of(the_plan: Plan) -> str | None:
     """The date of the oldest price table the plan's estimate uses (the manifest's own
     `prices:` read as "manifest"), or None when it uses none."""
@@ -67,12 +73,6 @@ def prices_as_of(the_plan: Plan) -> str | None:
         return None
     days = sorted(d for d in dates if d != "manifest")
     return days[0] if days else "manifest"
-
-
-def _lost_json(lost: LockedOutput) -> dict[str, Any]:
-    """What was paid for: the output fields (and take 1's key material), no decisions."""
-    data = lost.model_dump(mode="json", exclude_none=True)
-    return {k: v for k, v in data.items() if k in LockedOutput.model_fields or k == "material"}
 
 
 def plan_summary_line(the_plan: Plan) -> str:
@@ -110,11 +110,11 @@ def plan_markdown(the_plan: Plan) -> str:
             lines.append(f"| `{removed}` | removed | gone from the manifest | $0.00 |")
     else:
         lines.append("Nothing to generate: every job is unchanged.")
+    if note := prices_note(the_plan):
+        lines += ["", f"_{note}_"]
     if the_plan.picks:
         lines += ["", "Picks (re-cut, nothing generated):", ""]
         lines += [f"- {_pick_markdown(p)}" for p in the_plan.picks]
-    if note := prices_note(the_plan):
-        lines += ["", f"_{note}_"]
     lines += ["", f"**{plan_summary_line(the_plan)}**"]
     return "\n".join(lines)
 

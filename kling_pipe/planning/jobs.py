@@ -134,6 +134,9 @@ class Job:
     """Which take this is: 1 for the job itself; `for_take` makes the others."""
     take_one_key: str | None = None
     """For take k > 1: the job's own key (take 1's), from which this take's key is derived."""
+    prices_as_of: str | None = None
+    """The date of the price table `cost_usd` comes from ("manifest" for the manifest's
+    `prices:`); not part of the key."""
 
     @property
     def take_id(self) -> str:
@@ -156,10 +159,6 @@ class Job:
     def job_key(self) -> str:
         """The job's own key (take 1's), whichever take this is."""
         return self.take_one_key or self.key
-
-    prices_as_of: str | None = None
-    """The date of the price table `cost_usd` comes from ("manifest" for the manifest's
-    `prices:`); not part of the key."""
 
     @property
     def market(self) -> str | None:
@@ -528,6 +527,15 @@ class _Planner:
                 inputs[name] = value
                 origin[name] = self.matrix_origin(name, value, axes)
         for name, value in shot.inputs.items():
+            if name == TAKES:
+                self.report(
+                    (*shot_path, "inputs", TAKES),
+                    "takes is not a model input: write it on the shot (`takes: 3`, beside "
+                    "`inputs:`), or in defaults for every shot",
+                    jid,
+                    key=True,
+                )
+                continue
             inputs[name] = value
             origin[name] = (*shot_path, "inputs", name)
 

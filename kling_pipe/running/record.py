@@ -69,6 +69,13 @@ class CutRun(BaseModel):
     """Segments taken from the cache of normalised clips rather than encoded again."""
     reused: bool = False
     """The cut file already was this cut (same clips, options and recipe; file intact): kept."""
+    loudness_mode: Literal["linear", "dynamic", "corrected"] | None = None
+    """How a loudness target was reached: one `linear` gain, loudnorm's `dynamic` fallback, or
+    `corrected` (a gain after loudnorm kept the encoded true peak under the ceiling)."""
+    integrated_lufs: float | None = None
+    """The encoded cut's integrated loudness, read back from the file (a loudness target)."""
+    true_peak_dbtp: float | None = None
+    """The encoded cut's true peak, read back from the file (a loudness target)."""
     error: str | None = None
 
 

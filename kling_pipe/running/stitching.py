@@ -237,6 +237,10 @@ def stitch_campaign(
         record.seconds = round(result.seconds, 3)
         record.reused_segments = result.reused_intermediates
         record.reused = result.reused
+        if result.loudness is not None:
+            record.loudness_mode = result.loudness.mode
+            record.integrated_lufs = result.loudness.output
+            record.true_peak_dbtp = result.loudness.true_peak
         if on_cut is not None:
             on_cut(record)
 
