@@ -37,6 +37,15 @@ class Media:
 
 
 @dataclass(frozen=True)
+class UpstreamClip:
+    """The clip a downstream job was made from (`{from: SHOT}`), shown beside it."""
+
+    input: str
+    job_id: str
+    media: Media
+
+
+@dataclass(frozen=True)
 class ClipCard:
     """One job: its clip, what it was asked for, what happened and what it cost."""
 
@@ -58,6 +67,7 @@ class ClipCard:
     error: str | None
     attempts: int
     media: Media
+    upstream: tuple[UpstreamClip, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -179,7 +189,7 @@ def distinguishing_captions(jobs: Sequence[PlannedJob]) -> dict[str, Caption | N
 
 
 def _card(
-    planned: PlannedJob, run: JobRun | None, caption: Caption | None, media: Media
+    planned: PlannedJob, run: JobRun | None, caption: Caption | None, media: Mapping[str, Media]
 ) -> ClipCard:
     job = planned.job
     return ClipCard(
@@ -200,7 +210,11 @@ def _card(
         prediction_id=run.prediction_id if run is not None else None,
         error=run.error if run is not None else None,
         attempts=run.attempts if run is not None else 0,
-        media=media,
+        media=media.get(job.id, Media()),
+        upstream=tuple(
+            UpstreamClip(name, source.job_id, media.get(source.job_id, Media()))
+            for name, source in sorted(job.upstream.items())
+        ),
     )
 
 
@@ -218,10 +232,7 @@ def shot_grids(
     for shot in shots:
         jobs = [p for p in plan.jobs if p.job.shot == shot]
         captions = distinguishing_captions(jobs)
-        cards = tuple(
-            _card(p, runs.get(p.job.id), captions[p.job.id], media.get(p.job.id, Media()))
-            for p in jobs
-        )
+        cards = tuple(_card(p, runs.get(p.job.id), captions[p.job.id], media) for p in jobs)
         grids.append(
             ShotGrid(
                 shot=shot,

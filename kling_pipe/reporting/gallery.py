@@ -10,7 +10,15 @@ from __future__ import annotations
 from html import escape
 from urllib.parse import quote
 
-from kling_pipe.reporting.contents import NOT_RUN, ClipCard, CutCard, Gallery, Media, ShotGrid
+from kling_pipe.reporting.contents import (
+    NOT_RUN,
+    ClipCard,
+    CutCard,
+    Gallery,
+    Media,
+    ShotGrid,
+    UpstreamClip,
+)
 
 FACETS = (("market", "Market"), ("ratio", "Ratio"), ("status", "Status"))
 PROMPT_PREVIEW_CHARS = 110
@@ -61,6 +69,8 @@ table.grid td { vertical-align: top; padding: .3rem; }
 code { font-size: .78rem; overflow-wrap: anywhere; }
 .problems li { margin: .25rem 0; } .warnings { color: var(--warn); }
 .filtered { display: none !important; }
+.upstream { font-size: .8rem; color: var(--dim); } .upstream img { height: 48px;
+  vertical-align: middle; margin: 0 .3rem; border-radius: 3px; background: #000; }
 """
 
 _JS = """
@@ -125,6 +135,17 @@ def _prompt(text: str, negative: str) -> str:
     )
 
 
+def _upstream(up: UpstreamClip) -> str:
+    """The clip a downstream job was made from, beside it: its poster, linked to its card."""
+    picture = (
+        f'<img src="{_href(up.media.poster)}" alt="{_e(up.job_id)}">' if up.media.poster else ""
+    )
+    return (
+        f'<div class="upstream">{_e(up.input)} from <a href="#job-{_e(up.job_id)}">'
+        f"{picture}<code>{_e(up.job_id)}</code></a></div>"
+    )
+
+
 def _clip_card(card: ClipCard) -> str:
     parts: list[str] = []
     if card.caption is not None:
@@ -157,6 +178,7 @@ def _clip_card(card: ClipCard) -> str:
         parts.append(f'<div class="reason">{_e(card.change)}: {_e(card.reason)}</div>')
     if card.error:
         parts.append(f'<p class="error">{_e(card.error)}</p>')
+    parts.extend(_upstream(up) for up in card.upstream)
     parts.append(_prompt(card.prompt, card.negative_prompt))
     attrs = _filter_attrs(card.market, card.aspect_ratio, card.status)
     return (
