@@ -37,6 +37,16 @@ class Media:
 
 
 @dataclass(frozen=True)
+class TakeCard:
+    """One take of a job as the report shows it: its media and what the review decided."""
+
+    number: int
+    media: Media
+    picked: bool = False
+    rejected: bool = False
+
+
+@dataclass(frozen=True)
 class ClipCard:
     """One job: its clip, what it was asked for, what happened and what it cost."""
 
@@ -58,6 +68,12 @@ class ClipCard:
     error: str | None
     attempts: int
     media: Media
+    line: str = ""  # the market's localized line
+    locale: str = ""
+    axes: tuple[tuple[str, str], ...] = ()  # matrix values beyond market and ratio, as titles
+    takes: tuple[TakeCard, ...] = ()  # every take (take 1's media is `media`)
+    note: str = ""
+    review: str = ""  # picked, rejected, unreviewed; "" when nothing was reviewed
 
 
 @dataclass(frozen=True)
@@ -121,6 +137,17 @@ class Gallery:
         """The jobs that did not produce a clip in the run, with their reasons."""
         return tuple(c for c in self.cards if c.status in ("failed", "refused", "canceled"))
 
+    def axes(self) -> dict[str, tuple[str, ...]]:
+        """Matrix axes beyond market and ratio whose values differ (a previs `variant`), with
+        their values in order: the page filters by them too."""
+        values: dict[str, list[str]] = {}
+        for card in self.cards:
+            for axis, value in card.axes:
+                seen = values.setdefault(axis, [])
+                if value not in seen:
+                    seen.append(value)
+        return {axis: tuple(v) for axis, v in values.items() if len(v) > 1}
+
     def choices(self, facet: str) -> tuple[str, ...]:
         """The distinct values of `market`, `ratio` or `status` across cards and cuts."""
         seen: list[str] = []
@@ -179,9 +206,15 @@ def distinguishing_captions(jobs: Sequence[PlannedJob]) -> dict[str, Caption | N
 
 
 def _card(
-    planned: PlannedJob, run: JobRun | None, caption: Caption | None, media: Media
+    planned: PlannedJob,
+    run: JobRun | None,
+    caption: Caption | None,
+    media: Media,
+    markets: Mapping[str, Mapping[str, Any]],
 ) -> ClipCard:
     job = planned.job
+    market_values = markets.get(job.market or "", {})
+    line, locale = market_values.get("line", ""), market_values.get("locale", "")
     return ClipCard(
         job_id=job.id,
         shot=job.shot,
@@ -201,6 +234,14 @@ def _card(
         error=run.error if run is not None else None,
         attempts=run.attempts if run is not None else 0,
         media=media,
+        line=line if isinstance(line, str) else "",
+        locale=locale if isinstance(locale, str) else "",
+        axes=tuple(
+            (axis, describe_value(value).title)
+            for axis, value in job.values.items()
+            if axis not in GRID_AXES
+        ),
+        takes=(TakeCard(1, media),),
     )
 
 
@@ -209,7 +250,10 @@ def _ordered(values: Sequence[Any]) -> tuple[Any, ...]:
 
 
 def shot_grids(
-    plan: Plan, record: RunRecord | None, media: Mapping[str, Media]
+    plan: Plan,
+    record: RunRecord | None,
+    media: Mapping[str, Media],
+    markets: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> tuple[ShotGrid, ...]:
     """Cards for every planned job, grouped by shot in manifest order."""
     runs = {j.id: j for j in record.jobs} if record is not None else {}
@@ -219,7 +263,13 @@ def shot_grids(
         jobs = [p for p in plan.jobs if p.job.shot == shot]
         captions = distinguishing_captions(jobs)
         cards = tuple(
-            _card(p, runs.get(p.job.id), captions[p.job.id], media.get(p.job.id, Media()))
+            _card(
+                p,
+                runs.get(p.job.id),
+                captions[p.job.id],
+                media.get(p.job.id, Media()),
+                markets or {},
+            )
             for p in jobs
         )
         grids.append(
@@ -307,13 +357,15 @@ def build_gallery(
     record: RunRecord | None,
     clip_media: Mapping[str, Media],
     cuts: Sequence[CutCard] = (),
+    markets: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Gallery:
-    """The whole report from the plan, the run (None when not run yet) and the media found."""
+    """The whole report from the plan, the run (None when not run yet) and the media found;
+    `markets` (the manifest's) gives each card its market's localized `line`."""
     return Gallery(
         manifest=plan.manifest,
         run=run_facts(record) if record is not None else None,
         plan_summary=plan_summary(plan),
-        shots=shot_grids(plan, record, clip_media),
+        shots=shot_grids(plan, record, clip_media, markets),
         cuts=tuple(cuts),
         removed=plan.removed,
     )

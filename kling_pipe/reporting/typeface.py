@@ -3,8 +3,9 @@
 Japanese and Chinese lines must never render as boxes, whatever fonts the viewer's machine has.
 The package already ships WenQuanYi Micro Hei (Apache-2.0) for preview renders; a page embeds
 a subset of it holding only the characters outside Latin-1 that it shows (a few kilobytes for
-a campaign's lines), as an inline `@font-face` that the page's font stack names first for
-those characters only (`unicode-range`), so Latin text keeps the system font.
+a campaign's lines), as an inline `@font-face` that the page's font stack names first (a system font
+named before it may claim every character and draw boxes), for those characters only
+(`unicode-range`), so Latin text keeps the system font.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def wide_characters(texts: Iterable[str]) -> str:
 @lru_cache(maxsize=16)
 def font_subset(characters: str) -> bytes:
     """A TrueType font holding the glyphs of `characters` (those the font has)."""
-    font = TTFont(CJK_FONT_FILE, fontNumber=0)
+    font = TTFont(CJK_FONT_FILE, fontNumber=0, lazy=True)
     if "FFTM" in font:  # a FontForge timestamp fontTools cannot subset (and warns about)
         del font["FFTM"]
     options = subset.Options()

@@ -127,7 +127,11 @@ def write_report(campaign: Campaign, *, plan: Plan | None = None) -> Path:
             )
         )
     gallery = build_gallery(
-        the_plan, record, {job_id: media(path) for job_id, path in clips.items()}, cuts
+        the_plan,
+        record,
+        {job_id: media(path) for job_id, path in clips.items()},
+        cuts,
+        campaign.loaded.manifest.markets,
     )
     target = workspace.report
     write_atomically(target, render_gallery(gallery).encode("utf-8"))
