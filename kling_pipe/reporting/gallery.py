@@ -421,6 +421,7 @@ def render_gallery(gallery: Gallery) -> str:
     names = [facet for facet, _, _ in facets]
     index = {
         "facets": [_dataset(name) for name in names],
+        "selects": [f"filter-{name}" for name in names],
         "blocks": [[[v.get(name, "") for name in names] for v in block] for block in page.values],
     }
     index_json = json.dumps(index, ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/")

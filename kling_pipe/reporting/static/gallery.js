@@ -3,7 +3,7 @@
 (() => {
   const index = JSON.parse(document.getElementById("gallery-index").textContent);
   const facets = index.facets;
-  const selects = facets.map((f) => document.getElementById("filter-" + f));
+  const selects = index.selects.map((id) => document.getElementById(id));
   const blocks = [...document.querySelectorAll(".block")];
   const wanted = () => selects.map((s) => s.value);
   const passes = (values, want) => want.every((w, i) => !w || values[i] === w);
@@ -16,8 +16,10 @@
   }
   function hide(block) {
     if (!block.dataset.shown) return;
-    // Keep the height it had, so the scrollbar does not jump.
-    block.style.minHeight = block.offsetHeight + "px";
+    // Keep the height it had, so the scrollbar does not jump (a block hidden by the filters
+    // has none: keep the last one measured).
+    block.dataset.height = block.offsetHeight || block.dataset.height || 0;
+    block.style.minHeight = block.dataset.height + "px";
     block.replaceChildren();
     delete block.dataset.shown;
   }
@@ -31,6 +33,8 @@
   }
   const seen = new IntersectionObserver((entries) => {
     for (const entry of entries) (entry.isIntersecting ? show : hide)(entry.target);
+    // Ready once the first blocks near the screen are in (the observer's first report).
+    document.body.dataset.ready = "1";
   }, { rootMargin: "1200px 0px" });
   function apply() {
     const want = wanted();
@@ -48,6 +52,14 @@
       const open = group.querySelector(".block:not([hidden]), .problems li:not(.filtered)");
       group.classList.toggle("filtered", !open);
     }
+    // Blocks the filters brought near the screen are shown now, not on the observer's next
+    // report; their positions are read in one pass, before any is filled.
+    const near = blocks.filter((block) => {
+      if (block.hidden || block.dataset.shown) return false;
+      const box = block.getBoundingClientRect();
+      return box.bottom > -1200 && box.top < innerHeight + 1200;
+    });
+    near.forEach(show);
     document.getElementById("filter-count").textContent = shown + " shown";
   }
   document.addEventListener("click", (event) => {
@@ -80,5 +92,5 @@
   for (const select of selects) select.addEventListener("change", apply);
   apply();
   blocks.forEach((block) => seen.observe(block));
-  requestAnimationFrame(() => { document.body.dataset.ready = "1"; });
+  if (!blocks.length) document.body.dataset.ready = "1";
 })();
