@@ -17,7 +17,11 @@ from tests.review.conftest import NAME, ReviewApp
 
 
 def get(
-    url: str, path: str, headers: dict[str, str] | None = None, method: str = "GET", body: bytes = b""
+    url: str,
+    path: str,
+    headers: dict[str, str] | None = None,
+    method: str = "GET",
+    body: bytes = b"",
 ) -> tuple[int, bytes]:
     """A raw request: the path is sent exactly as given (no client-side normalisation)."""
     parts = urlsplit(url)
