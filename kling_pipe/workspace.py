@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from kling_pipe.errors import InputError
+from kling_pipe.takes import split_take_id
 
 STORE_ENV = "KLING_PIPE_STORE"
 OUT_ENV = "KLING_PIPE_OUT"
@@ -193,8 +194,11 @@ class Workspace:
         return self.output_dir / "posters"
 
     def clip_path(self, job_id: str) -> Path:
-        """Where a job's clip is placed: `<output>/<job id>.mp4`."""
-        return self.inside_output(PurePosixPath(f"{job_id}.mp4"))
+        """Where a job's clip is placed: `<output>/<job id>.mp4`; for a take id
+        (`hero/jp/9x16#2`, see `kling_pipe.takes`) `<output>/<job id>.take2.mp4`."""
+        job, take = split_take_id(job_id)
+        suffix = ".mp4" if take == 1 else f".take{take}.mp4"
+        return self.inside_output(PurePosixPath(f"{job}{suffix}"))
 
     def cut_path(self, relative: PurePosixPath) -> Path:
         """Where a planned cut is written (`cuts/<cut>/<values…>.mp4` relative to the output)."""

@@ -17,6 +17,9 @@ PUBLIC = {
     "LockEntry", "LockFile", "read_lock", "write_lock", "ModelRegistry", "ModelSpec",
     "bundled_registry", "RunOptions", "RunPlan", "RunResult", "RunRecord", "JobState",
     "StitchOptions", "StitchResult",
+    # takes and review decisions (in the lock)
+    "pick", "reject", "unpick", "annotate", "reroll", "review_states", "job_review",
+    "ReviewState", "TakeState", "PickChange", "Decision", "take_key",
     # run events
     "RunEvent", "RunStarted", "PredictionCreated", "Throttled", "UnitFinished",
     "ProgressChanged", "RunProgress", "Notice", "RunFinished",

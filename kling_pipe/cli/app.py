@@ -27,6 +27,10 @@ _COMMAND_MODULES = {
     "stitch": "stitching",
     "run": "running",
     "status": "running",
+    "pick": "decisions",
+    "reject": "decisions",
+    "unpick": "decisions",
+    "reroll": "decisions",
     "emulate": "emulate",
     "models": "models",
 }

@@ -112,7 +112,7 @@ def print_plan_table(the_plan: Plan) -> None:
     colours = {"new": "green", "changed": "yellow", "unchanged": "dim", "lost": "red"}
     for p in the_plan.jobs:
         table.add_row(
-            p.job.id,
+            p.take_id,
             p.job.model,
             f"{p.job.duration:g}",
             p.job.aspect_ratio,
@@ -126,6 +126,8 @@ def print_plan_table(the_plan: Plan) -> None:
             removed, "", "", "", "", Text("removed", style="red"), "", "gone from the manifest"
         )
     out.print(table)
+    for change in the_plan.picks:
+        out.print(change.describe(), markup=False)
     out.print(plan_summary_line(the_plan), markup=False)
 
 

@@ -24,6 +24,7 @@ from kling_pipe.running.run_plan import RunOptions, RunPlan, prepare_run
 from kling_pipe.running.runner import run_campaign
 from kling_pipe.running.status import job_states
 from kling_pipe.running.stitching import StitchOptions
+from kling_pipe.takes import take_id
 
 
 @app.command()
@@ -244,7 +245,7 @@ def status(
     for state in states:
         counts[state.state] = counts.get(state.state, 0) + 1
         table.add_row(
-            state.job_id,
+            take_id(state.job_id, state.take) + (" (picked)" if state.picked else ""),
             Text(state.state, style=colours.get(state.state, "white")),
             state.prediction_id or "",
             str(state.attempts) if state.attempts else "",

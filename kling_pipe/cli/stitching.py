@@ -37,6 +37,15 @@ def stitch(
     workers: Annotated[
         int | None, typer.Option(min=1, help="ffmpeg processes at once (default: cores).")
     ] = None,
+    picked_only: Annotated[
+        bool,
+        typer.Option(
+            "--picked-only",
+            help="For finals: make only cuts whose every job has a picked take (`kling-pipe "
+            "pick`); list the jobs without one. Otherwise a cut uses each job's picked take, "
+            "else its first take not rejected.",
+        ),
+    ] = False,
     store: StoreOption = None,
     out_dir: OutOption = None,
     lock: LockOption = None,
@@ -55,6 +64,7 @@ def stitch(
         allow_missing=allow_missing,
         backend=backend,
         workers=workers,
+        picked_only=picked_only,
     )
     with user_errors():
         campaign = Campaign.open(file, store=store, output=out_dir, lock=lock)
@@ -84,6 +94,15 @@ def stitch_and_tell(campaign: Campaign, options: StitchOptions) -> StitchResult:
         err.print(
             f"{len(jobs)} clip(s) not generated yet: {', '.join(jobs)}\n"
             "run the manifest first, or pass --allow-missing to put slates in their place",
+            style="yellow",
+            markup=False,
+        )
+    unpicked = [c for c in result.cuts if c.status == "unpicked"]
+    if unpicked:
+        jobs = sorted({job for c in unpicked for job in c.unpicked})
+        err.print(
+            f"--picked-only: {len(unpicked)} cut(s) not made, {len(jobs)} job(s) without a "
+            f"pick: {', '.join(jobs)}\npick a take of each (`kling-pipe pick FILE JOB TAKE`)",
             style="yellow",
             markup=False,
         )

@@ -19,18 +19,21 @@ from kling_pipe.campaign import Campaign
 from kling_pipe.errors import BudgetError, KlingPipeError, LostOutputsError
 from kling_pipe.planning.diff import Plan, PlannedJob
 from kling_pipe.planning.jobs import Job
+from kling_pipe.running.decisions import pick_changes
 from kling_pipe.running.journal import Journal, OutputRecord
 from kling_pipe.running.selection import check_glob
 from kling_pipe.running.store import ObjectStore
+from kling_pipe.takes import take_key
 
 
 @dataclass(frozen=True)
 class Unit:
-    """One generation: a key, the request, and the job ids that share it."""
+    """One generation: a key, the request, and the takes that share it."""
 
     key: str
     request: Request
     job_ids: tuple[str, ...]
+    """Take ids (`kling_pipe.takes`): the job id for take 1, `job#k` for take k."""
     cost_usd: float
     aspect_ratio: str | None  # None: the shape comes from a start image
     has_audio: bool
@@ -121,7 +124,8 @@ def current_plan(campaign: Campaign, only: str | None = None, backend: str = "re
     stored = (
         _stored_outputs(campaign, store, facts.name) if campaign.workspace.journal.is_file() else {}
     )
-    return campaign.plan(only, stored_keys=stored.keys(), held=store.holds)
+    plan = campaign.plan(only, stored_keys=stored.keys(), held=store.holds)
+    return plan.with_picks(pick_changes(campaign))
 
 
 def prepare_run(campaign: Campaign, options: RunOptions) -> RunPlan:
@@ -183,10 +187,14 @@ def _stored_outputs(
     journal = Journal(campaign.workspace.journal)
     try:
         found: dict[str, OutputRecord] = {}
+        lock = campaign.lock()
         for job in campaign.job_plan.jobs:
-            record = journal.output(job.key, backend)
-            if record is not None and store.holds(record.sha256):
-                found[job.key] = record
+            entry = lock.jobs.get(job.id)
+            for take in range(1, job.takes + (entry.rerolls if entry else 0) + 1):
+                key = take_key(job.key, take)
+                record = journal.output(key, backend)
+                if record is not None and store.holds(record.sha256):
+                    found[key] = record
         return found
     finally:
         journal.close()
@@ -250,7 +258,7 @@ def _units(
                     local_files=_local_files(campaign, job),
                     duration=job.duration,
                 ),
-                job_ids=tuple(p.job.id for p in group),
+                job_ids=tuple(p.take_id for p in group),
                 cost_usd=0.0 if free else job.cost_usd,  # what a create costs
                 aspect_ratio=job.aspect_ratio if has_ratio and not shaped_by_image else None,
                 has_audio=job.has_audio,

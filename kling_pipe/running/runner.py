@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import anyio
 
@@ -23,7 +23,7 @@ from kling_pipe.backends import make_backend
 from kling_pipe.backends.protocol import Backend
 from kling_pipe.campaign import Campaign
 from kling_pipe.errors import InputError
-from kling_pipe.lock import LockEntry, update_lock
+from kling_pipe.lock import LockedOutput, record_take
 from kling_pipe.planning.jobs import Job
 from kling_pipe.running.events import Notice, RunEvent, RunFinished, RunStarted, UnitFinished
 from kling_pipe.running.journal import Journal, OutputRecord
@@ -31,6 +31,7 @@ from kling_pipe.running.record import JobRun, RunRecord, RunSummary, write_recor
 from kling_pipe.running.run_plan import RunOptions, RunPlan, prepare_run
 from kling_pipe.running.scheduler import Scheduler, SchedulerOptions, UnitResult
 from kling_pipe.running.store import ObjectStore, StoreClaim
+from kling_pipe.takes import split_take_id
 
 
 @dataclass
@@ -87,7 +88,7 @@ async def run_campaign(
         deadline_seconds=options.deadline_seconds,
         manifest=campaign.name,
     )
-    jobs_by_id = {p.job.id: p.job for p in run_plan.plan.jobs}
+    takes_by_id = {p.take_id: p.job for p in run_plan.plan.jobs}
     warnings = [str(w) for w in run_plan.plan.warnings]
 
     def notice(message: str) -> None:
@@ -98,7 +99,7 @@ async def run_campaign(
         store = ObjectStore(workspace)
         store.clean_tmp()
         journal = Journal(workspace.journal)
-        lock = campaign.lock()
+        recorded = campaign.lock().outputs()
         try:
             dangling = journal.dangling_intents(backend.name)
             if dangling:
@@ -108,13 +109,17 @@ async def run_campaign(
                     "adopted rather than created again"
                 )
             for planned in run_plan.reuse:
-                made = lock.jobs.get(planned.reuses or planned.job.id)
+                made = recorded.get(planned.reuses or planned.take_id)
                 if made is None or made.output_sha256 is None:
                     continue
-                store.materialise(made.output_sha256, workspace.clip_path(planned.job.id))
-                if planned.reuses is not None:  # same key as a locked job: record it too
-                    entry = made.model_copy(update={"material": planned.job.key_material()})
-                    update_lock(workspace.lock_path, campaign.name, {planned.job.id: entry})
+                store.materialise(made.output_sha256, workspace.clip_path(planned.take_id))
+                if planned.reuses is not None:  # same key as a locked take: record it too
+                    job = planned.job
+                    record_take(
+                        workspace.lock_path,
+                        campaign.name,
+                        {(job.id, job.take): (job.job_key, job.key_material(), made)},
+                    )
 
             def on_scheduler_event(event: RunEvent) -> None:
                 if isinstance(event, UnitFinished):
@@ -126,10 +131,10 @@ async def run_campaign(
                 if output is None or result.status not in ("done", "cached"):
                     return
                 if backend.records_to_lock:  # first: what was paid for is never lost
-                    update_lock(
+                    record_take(
                         workspace.lock_path,
                         campaign.name,
-                        _entries(result, output, jobs_by_id),
+                        _entries(result, output, takes_by_id),
                     )
                 for job_id in result.unit.job_ids:
                     try:
@@ -177,23 +182,23 @@ def _check_writable(places: Sequence[Path]) -> None:
 
 
 def _entries(
-    result: UnitResult, output: OutputRecord, jobs_by_id: dict[str, Job]
-) -> dict[str, LockEntry]:
+    result: UnitResult, output: OutputRecord, takes_by_id: dict[str, Job]
+) -> dict[tuple[str, int], tuple[str, dict[str, Any], LockedOutput]]:
+    made = LockedOutput(
+        key=result.unit.key,
+        output_sha256=output.sha256,
+        bytes=output.bytes,
+        duration=round(output.duration, 3),
+        prediction_id=output.prediction_id,
+        model_version=output.model_version,
+        cost_usd=output.cost_usd,
+        created_at=output.created_at,
+        completed_at=output.completed_at,
+    )
     entries = {}
-    for job_id in result.unit.job_ids:
-        job = jobs_by_id[job_id]
-        entries[job_id] = LockEntry(
-            key=job.key,
-            material=job.key_material(),
-            output_sha256=output.sha256,
-            bytes=output.bytes,
-            duration=round(output.duration, 3),
-            prediction_id=output.prediction_id,
-            model_version=output.model_version,
-            cost_usd=output.cost_usd,
-            created_at=output.created_at,
-            completed_at=output.completed_at,
-        )
+    for take_id in result.unit.job_ids:
+        job = takes_by_id[take_id]
+        entries[(job.id, job.take)] = (job.job_key, job.key_material(), made)
     return entries
 
 
@@ -210,9 +215,10 @@ def _record(
         jobs.append(
             JobRun(
                 id=planned.job.id,
+                take=planned.job.take,
                 key=planned.job.key,
                 status="cached",
-                output=_relative(workspace.clip_path(planned.job.id), workspace.output_dir),
+                output=_relative(workspace.clip_path(planned.take_id), workspace.output_dir),
                 notes=[
                     f"same output as {planned.reuses}: placed from the store"
                     if planned.reuses
@@ -222,24 +228,26 @@ def _record(
         )
     results = scheduler.results
     for result in results:
-        for job_id in result.unit.job_ids:
+        for take_id in result.unit.job_ids:
+            job_id, take = split_take_id(take_id)
             jobs.append(
                 JobRun(
                     id=job_id,
+                    take=take,
                     key=result.unit.key,
                     status=result.status,
                     prediction_id=result.prediction_id,
                     attempts=result.attempts,
                     seconds=round(result.seconds, 3),
-                    cost_usd=result.cost_usd if job_id == result.unit.job_ids[0] else 0.0,
-                    output=_relative(workspace.clip_path(job_id), workspace.output_dir)
+                    cost_usd=result.cost_usd if take_id == result.unit.job_ids[0] else 0.0,
+                    output=_relative(workspace.clip_path(take_id), workspace.output_dir)
                     if result.output
                     else None,
                     error=result.error if result.status != "done" else None,
                     notes=result.notes,
                 )
             )
-    jobs.sort(key=lambda j: j.id)
+    jobs.sort(key=lambda j: (j.id, j.take))
     count = {
         s: sum(1 for j in jobs if j.status == s)
         for s in ("done", "cached", "failed", "refused", "canceled")
