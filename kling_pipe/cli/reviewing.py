@@ -11,7 +11,6 @@ import typer
 
 from kling_pipe.campaign import Campaign
 from kling_pipe.cli.app import LockOption, OutOption, StoreOption, app, err, out, user_errors
-from kling_pipe.review.decisions import book_for
 from kling_pipe.review.server import is_loopback, start_review
 from kling_pipe.review.session import ReviewSession
 
@@ -50,7 +49,7 @@ def review(
     reroll or annotate them from the keyboard; each decision is written to the lock at once."""
     with user_errors():
         campaign = Campaign.open(file, store=store, output=out_dir, lock=lock)
-        session = ReviewSession(campaign, book_for(campaign))
+        session = ReviewSession(campaign)
     try:
         asyncio.run(_serve(session, host, port, not no_open))
     except KeyboardInterrupt:

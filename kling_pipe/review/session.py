@@ -1,24 +1,26 @@
 """A review session: one campaign, its decisions and its files, as the server needs them.
 
-Blocking (files, the lock, ffmpeg for posters): the server calls it from worker threads.
+Decisions go through `kling_pipe.running.decisions` (one atomic read-merge-write of the lock
+each, checked against the lock as it is then), so a `kling-pipe pick` from a terminal between
+two clicks is kept. Blocking (files, the lock, the journal, ffmpeg for posters): the server
+calls it from worker threads, one at a time.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Mapping
-from dataclasses import dataclass
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from kling_pipe.campaign import Campaign
 from kling_pipe.errors import InputError, MediaError
-from kling_pipe.lock import LockEntry
 from kling_pipe.media.poster import poster_frame
-from kling_pipe.planning.jobs import Job
-from kling_pipe.review.contents import CutView, JobFacts, board, decisions_view
-from kling_pipe.review.decisions import DecisionBook, JobDecisions
+from kling_pipe.planning.picks import ReviewState
+from kling_pipe.review.contents import JobFacts, board, decisions_view
 from kling_pipe.review.files import ServedFiles
+from kling_pipe.running import decisions
 from kling_pipe.running.record import read_record
 
 ACTIONS = ("pick", "unpick", "reject", "unreject", "note", "reroll")
@@ -27,14 +29,14 @@ ACTIONS = ("pick", "unpick", "reject", "unreject", "note", "reroll")
 
 @dataclass
 class ReviewSession:
-    """The campaign under review, read afresh on every page load."""
+    """The campaign under review; its lock and store are read afresh for every page load."""
 
     campaign: Campaign
-    book: DecisionBook
+    _clips: dict[tuple[str, int], Path] = field(default_factory=dict)
+    _guard: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         workspace = self.campaign.workspace
-        self._jobs: dict[str, Job] = {job.id: job for job in self.campaign.job_plan.jobs}
         self._files = ServedFiles(
             [workspace.objects, workspace.previews, workspace.output_dir, workspace.posters]
         )
@@ -42,25 +44,31 @@ class ReviewSession:
 
     # ------------------------------------------------------------------ files by name
 
-    def take_file(
-        self, job_id: str, take: int, lock: Mapping[str, LockEntry] | None = None
-    ) -> Path | None:
+    def _learn_clips(self, states: Sequence[ReviewState]) -> dict[str, set[int]]:
+        found = decisions.take_clips(self.campaign, states)
+        with self._guard:
+            for state in states:
+                for take in state.takes:
+                    self._clips.pop((state.job.id, take.take), None)
+            self._clips.update(found)
+        made: dict[str, set[int]] = {}
+        for job_id, number in found:
+            made.setdefault(job_id, set()).add(number)
+        return made
+
+    def take_file(self, job_id: str, take: int) -> Path | None:
         """The video of take `take` of `job_id`, if the campaign has it (else None)."""
-        if job_id not in self._jobs:
-            return None
-        workspace = self.campaign.workspace
-        candidates: list[Path] = []
-        if take == 1:
-            entries = lock if lock is not None else self.campaign.lock().jobs
-            entry = entries.get(job_id)
-            if entry is not None and entry.output_sha256:
-                candidates.append(workspace.object_path(entry.output_sha256))
-            with contextlib.suppress(InputError):  # a job id that is no safe path has no clip
-                candidates.append(workspace.clip_path(job_id))
-        for candidate in candidates:
-            if (found := self._files.confined(candidate)) is not None:
-                return found
-        return None
+        with self._guard:
+            known = self._clips.get((job_id, take))
+        if known is None:
+            try:
+                state = decisions.job_review(self.campaign, job_id)
+            except InputError:
+                return None
+            self._learn_clips([state])
+            with self._guard:
+                known = self._clips.get((job_id, take))
+        return self._files.confined(known)
 
     def poster_file(self, job_id: str, take: int) -> Path | None:
         """A poster frame of the take, made (and cached) on first request."""
@@ -81,71 +89,58 @@ class ReviewSession:
 
     # ------------------------------------------------------------------ the page's data
 
-    def _facts(self, decisions: Mapping[str, JobDecisions]) -> dict[str, JobFacts]:
+    def _facts(self) -> dict[str, JobFacts]:
         record = read_record(self.campaign.workspace.run_json)
-        runs = {run.id: run for run in record.jobs} if record is not None else {}
-        lock = self.campaign.lock().jobs
-        facts: dict[str, JobFacts] = {}
-        for job_id in self._jobs:
-            run = runs.get(job_id)
-            entry = lock.get(job_id)
-            count = decisions.get(job_id, JobDecisions()).takes
-            on_disk = frozenset(t for t in range(1, count + 1) if self.take_file(job_id, t, lock))
-            if run is not None:
-                facts[job_id] = JobFacts(run.status, run.cost_usd, run.error, on_disk)
-            elif entry is not None and entry.output_sha256:
-                facts[job_id] = JobFacts("done", entry.cost_usd, None, on_disk)
-            else:
-                facts[job_id] = JobFacts("not run", None, None, on_disk)
-        return facts
+        if record is None:
+            return {}
+        return {run.id: JobFacts(run.status, run.cost_usd, run.error) for run in record.jobs}
 
     def board(self) -> dict[str, Any]:
         """Every job, its takes and decisions, and the cuts: the page's JSON."""
-        decisions = self.book.read()
+        states = decisions.review_states(self.campaign)
+        made = self._learn_clips(states)
         workspace = self.campaign.workspace
         cuts = [
-            CutView(cut, i, self._files.confined(workspace.cut_path(cut.output)) is not None)
-            for i, cut in enumerate(self._cuts)
+            (cut, self._files.confined(workspace.cut_path(cut.output)) is not None)
+            for cut in self._cuts
         ]
         return board(
-            self.campaign.job_plan.jobs,
-            decisions,
-            self._facts(decisions),
+            self.campaign.name,
+            states,
+            made,
+            self._facts(),
             self.campaign.loaded.manifest.markets,
             cuts,
-            self.campaign.name,
         )
 
     def texts(self) -> list[str]:
         """Every text the page shows from the manifest (for the embedded font's subset)."""
         markets = self.campaign.loaded.manifest.markets
         found = [str(v) for values in markets.values() for v in values.values()]
-        found += [str(job.inputs.get("prompt", "")) for job in self._jobs.values()]
+        found += [str(job.inputs.get("prompt", "")) for job in self.campaign.job_plan.jobs]
         return found
 
     # ------------------------------------------------------------------ decisions
 
     def decide(self, job_id: str, action: str, take: int | None, note: str) -> dict[str, Any]:
-        """Apply one decision through the lock's API; InputError when it cannot be."""
-        if job_id not in self._jobs:
-            raise InputError(f"no job {job_id!r} in {self.campaign.name}")
+        """Apply one decision to the lock; InputError (the lock unchanged) when it cannot be."""
         if action in ("pick", "reject", "unreject") and take is None:
             raise InputError(f"{action} needs a take")
-        if action == "pick":
-            assert take is not None
-            decided = self.book.pick(job_id, take)
-        elif action == "reject":
-            assert take is not None
-            decided = self.book.reject(job_id, take)
-        elif action == "unreject":
-            assert take is not None
-            decided = self.book.unreject(job_id, take)
+        campaign = self.campaign
+        if action == "pick" and take is not None:
+            state = decisions.pick(campaign, job_id, take)
+        elif action == "reject" and take is not None:
+            state = decisions.reject(campaign, job_id, take)
+        elif action == "unreject" and take is not None:
+            state = decisions.unreject(campaign, job_id, take)
         elif action == "unpick":
-            decided = self.book.unpick(job_id)
+            state = decisions.unpick(campaign, job_id)
         elif action == "note":
-            decided = self.book.note(job_id, note)
+            state = decisions.annotate(campaign, job_id, note)
         elif action == "reroll":
-            decided = self.book.reroll(job_id)
+            decisions.reroll(campaign, [job_id])
+            state = decisions.job_review(campaign, job_id)
         else:
             raise InputError(f"unknown action {action!r}; one of {', '.join(ACTIONS)}")
-        return {"id": job_id, **decisions_view(decided)}
+        made = self._learn_clips([state]).get(job_id, set())
+        return decisions_view(state, made)

@@ -28,6 +28,7 @@ matrix:
   aspect_ratio: ["16:9", "9:16"]
 shots:
   - id: pour
+    takes: 2
     prompt: 'The {{ product }} pours into a cup, slow push-in. {{ line }}'
 cuts:
   - id: spot

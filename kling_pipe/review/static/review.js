@@ -44,7 +44,6 @@
     }
     const target = byId.get(answer.id);
     Object.assign(target, answer);
-    while (target.takes.length < target.count) target.takes.push({ n: target.takes.length + 1, video: null, poster: null });
     document.body.dataset.saved = String(Number(document.body.dataset.saved || 0) + 1);
     refresh(target === job);
   }
@@ -197,7 +196,7 @@
     const media = take.video
       ? el("video", { preload: "auto", playsinline: true, muted: true, poster: take.poster, src: take.video,
           "data-take": take.n, "aria-label": `take ${take.n} of ${job.id}` })
-      : el("div", { class: "missing", text: job.status === "rerolled" && take.n === count
+      : el("div", { class: "missing", text: take.rerolled
           ? "rerolled: the next run generates this take" : "not generated yet" });
     const label = el("b", { text: `Take ${take.n}` });
     const bar = el("div", { class: "take-bar" }, label,
@@ -230,7 +229,9 @@
       job.negative ? el("dt", { text: "Negative" }) : null, job.negative ? el("dd", { text: job.negative }) : null,
       el("dt", { text: "Cost" }), el("dd", { text: `est. $${job.estimate.toFixed(2)} a take` + (job.spent != null ? ` · spent $${job.spent.toFixed(2)}` : "") }),
       el("dt", { text: "Run" }), el("dd", { text: job.run + (job.error ? `: ${job.error}` : ""), class: job.error ? "error" : "" }),
-      el("dt", { text: "Note" }), el("dd", { id: "note", text: job.note || "—" }));
+      el("dt", { text: "Note" }), el("dd", { id: "note", text: job.note || "—" }),
+      job.history ? el("dt", { text: "Before" }) : null,
+      job.history ? el("dd", { text: `take ${job.history} was picked before the inputs changed: review again` }) : null);
     pane.replaceChildren(
       el("div", { class: "title" }, el("h1", { text: job.id }),
         el("span", { class: `badge b-${job.status}`, id: "status", text: job.status }),
