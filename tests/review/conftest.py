@@ -10,8 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
 
 from tests.conftest import kling, kling_command
+from tests.reporting.test_gallery_browser import CHROMIUM, CHROMIUM_ARGS
 
 NAME = "review-demo"
 
@@ -99,3 +101,30 @@ def review_app(review_project: Path) -> Iterator[ReviewApp]:
     finally:
         app.process.terminate()
         app.process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """The system's headless Chromium (never a downloaded one)."""
+    if not CHROMIUM.exists():
+        pytest.skip("no /usr/bin/chromium (apt-get install chromium; .ci/run does)")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+def open_review(browser: Browser, url: str, problems: list[str]) -> Page:
+    """The review page at `url`, loaded; console errors and failed requests go to `problems`.
+
+    The page's Content-Security-Policy forbids eval, which Playwright's wait_for_function
+    needs: the test context bypasses it (the page itself never evals)."""
+    context = browser.new_context(viewport={"width": 1400, "height": 900}, bypass_csp=True)
+    page = context.new_page()
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    page.goto(url)
+    page.wait_for_selector("body[data-ready]", state="attached")
+    return page

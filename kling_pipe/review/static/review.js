@@ -242,7 +242,7 @@
       el("div", { class: "transport" },
         el("button", { type: "button", id: "play", text: "Play", onclick: () => (player.playing ? pause() : play()) }),
         el("input", { type: "range", id: "scrub", min: 0, max: job.duration, step: "any", value: 0,
-          "aria-label": "scrub every take", oninput: (e) => { pause(); seek(Number(e.target.value)); } }),
+          "aria-label": "scrub every take", oninput: (e) => { const to = Number(e.target.value); pause(); seek(to); } }),
         el("span", { id: "clock", class: "dim", text: "0.00 s" })),
       el("div", { class: "actions" },
         el("button", { type: "button", id: "reroll", text: "Reroll (r)", onclick: () => decide("reroll") }),
@@ -295,9 +295,13 @@
         el("h2", { text: cut.id }),
         cut.video ? el("video", { controls: true, preload: "metadata", src: cut.video }) :
           el("p", { class: "dim", text: "Not stitched yet: kling-pipe stitch makes it from the picks." }),
-        el("ol", { class: "cut-clips" }, ...cut.clips.map((clip) => el("li", {
-          "data-job": clip.job, onclick: () => { showCuts(false); select(board.jobs.findIndex((j) => j.id === clip.job)); },
-          text: `${clip.job}: ${clip.take ? "take " + clip.take : "every take rejected"}${clip.picked ? " (picked)" : " (not picked)"}` })))))
+        el("ol", { class: "cut-clips" }, ...cut.clips.map((clip) => {
+          // The job's decisions as the page knows them now, not as the cut was planned.
+          const now = byId.get(clip.job) || { chosen: clip.take, picked: clip.picked ? 1 : null };
+          return el("li", {
+            "data-job": clip.job, onclick: () => { showCuts(false); select(board.jobs.findIndex((j) => j.id === clip.job)); },
+            text: `${clip.job}: ${now.chosen ? "take " + now.chosen : "no take to use"}${now.picked != null ? " (picked)" : " (not picked)"}` });
+        }))))
         : [el("p", { class: "dim", text: "The manifest has no cuts." })]));
   }
 
