@@ -47,6 +47,15 @@ class TakeCard:
 
 
 @dataclass(frozen=True)
+class JobReview:
+    """A job's takes and the review's decisions, as read from the lock."""
+
+    takes: tuple[TakeCard, ...]
+    status: str  # picked, rejected, rerolled, unreviewed; "" when nothing was decided
+    note: str = ""
+
+
+@dataclass(frozen=True)
 class ClipCard:
     """One job: its clip, what it was asked for, what happened and what it cost."""
 
@@ -149,15 +158,21 @@ class Gallery:
         return {axis: tuple(v) for axis, v in values.items() if len(v) > 1}
 
     def choices(self, facet: str) -> tuple[str, ...]:
-        """The distinct values of `market`, `ratio` or `status` across cards and cuts."""
+        """The distinct values of `market`, `ratio` or `status` across cards and cuts, or of
+        `review` (picked, rejected, …) across cards."""
         seen: list[str] = []
         items: list[str | None] = []
-        for card in self.cards:
-            items.append(
-                {"market": card.market, "ratio": card.aspect_ratio}.get(facet, card.status)
-            )
-        for cut in self.cuts:
-            items.append({"market": cut.market, "ratio": cut.aspect_ratio}.get(facet, cut.status))
+        if facet == "review":
+            items += [card.review or None for card in self.cards]
+        else:
+            for card in self.cards:
+                items.append(
+                    {"market": card.market, "ratio": card.aspect_ratio}.get(facet, card.status)
+                )
+            for cut in self.cuts:
+                items.append(
+                    {"market": cut.market, "ratio": cut.aspect_ratio}.get(facet, cut.status)
+                )
         for item in items:
             if item is not None and item not in seen:
                 seen.append(item)
@@ -211,6 +226,7 @@ def _card(
     caption: Caption | None,
     media: Media,
     markets: Mapping[str, Mapping[str, Any]],
+    review: JobReview | None = None,
 ) -> ClipCard:
     job = planned.job
     market_values = markets.get(job.market or "", {})
@@ -241,7 +257,9 @@ def _card(
             for axis, value in job.values.items()
             if axis not in GRID_AXES
         ),
-        takes=(TakeCard(1, media),),
+        takes=review.takes if review is not None else (TakeCard(1, media),),
+        note=review.note if review is not None else "",
+        review=review.status if review is not None else "",
     )
 
 
@@ -254,13 +272,15 @@ def shot_grids(
     record: RunRecord | None,
     media: Mapping[str, Media],
     markets: Mapping[str, Mapping[str, Any]] | None = None,
+    reviews: Mapping[str, JobReview] | None = None,
 ) -> tuple[ShotGrid, ...]:
     """Cards for every planned job, grouped by shot in manifest order."""
     runs = {j.id: j for j in record.jobs} if record is not None else {}
     shots = _ordered([p.job.shot for p in plan.jobs])
     grids: list[ShotGrid] = []
     for shot in shots:
-        jobs = [p for p in plan.jobs if p.job.shot == shot]
+        # One card per job; its other takes are on the card (`reviews`).
+        jobs = [p for p in plan.jobs if p.job.shot == shot and p.job.take == 1]
         captions = distinguishing_captions(jobs)
         cards = tuple(
             _card(
@@ -269,6 +289,7 @@ def shot_grids(
                 captions[p.job.id],
                 media.get(p.job.id, Media()),
                 markets or {},
+                (reviews or {}).get(p.job.id),
             )
             for p in jobs
         )
@@ -358,14 +379,16 @@ def build_gallery(
     clip_media: Mapping[str, Media],
     cuts: Sequence[CutCard] = (),
     markets: Mapping[str, Mapping[str, Any]] | None = None,
+    reviews: Mapping[str, JobReview] | None = None,
 ) -> Gallery:
     """The whole report from the plan, the run (None when not run yet) and the media found;
-    `markets` (the manifest's) gives each card its market's localized `line`."""
+    `markets` (the manifest's) gives each card its market's localized `line`, `reviews` its
+    takes and the decisions about them."""
     return Gallery(
         manifest=plan.manifest,
         run=run_facts(record) if record is not None else None,
         plan_summary=plan_summary(plan),
-        shots=shot_grids(plan, record, clip_media, markets),
+        shots=shot_grids(plan, record, clip_media, markets, reviews),
         cuts=tuple(cuts),
         removed=plan.removed,
     )

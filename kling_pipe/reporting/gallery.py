@@ -186,6 +186,8 @@ def _clip_card(card: ClipCard) -> str:
         parts.append(f'<p class="error">{_e(card.error)}</p>')
     parts.append(_prompt(card.prompt, card.negative_prompt))
     attrs = _filter_attrs(card.market, card.aspect_ratio, card.status, card.axes)
+    if card.review:
+        attrs += f' data-review="{_e(card.review)}"'
     width, height = media_size(card.aspect_ratio)
     style = (
         f"--w:{_card_width(card.aspect_ratio, len(card.takes) or 1)}px;"
@@ -212,6 +214,7 @@ def _values(card: ClipCard) -> dict[str, str]:
         "market": card.market or "",
         "ratio": card.aspect_ratio,
         "status": card.status,
+        "review": card.review,
         **{f"axis-{_axis_slug(a)}": v for a, v in card.axes},
     }
 
@@ -360,6 +363,8 @@ def _problems(gallery: Gallery) -> str:
 
 def _facets(gallery: Gallery) -> list[tuple[str, str, tuple[str, ...]]]:
     facets = [(facet, label, gallery.choices(facet)) for facet, label in FACETS]
+    if reviewed := gallery.choices("review"):
+        facets.append(("review", "Review", reviewed))
     facets += [
         (f"axis-{_axis_slug(axis)}", axis, values) for axis, values in gallery.axes().items()
     ]
