@@ -24,6 +24,8 @@ FAMILY = "kling-cjk"
 """The family name pages use for the embedded subset."""
 
 _FIRST_WIDE = 0x2E80  # CJK radicals; everything a Latin system font covers lies below
+CJK_RANGES = "U+2E80-9FFF, U+AC00-D7AF, U+F900-FAFF, U+FE30-FE4F, U+FF00-FFEF"
+"""The blocks the whole face is declared for (ideographs, kana, hangul, full-width forms)."""
 
 
 def wide_characters(texts: Iterable[str]) -> str:
@@ -53,17 +55,36 @@ def font_subset(characters: str) -> bytes:
     return buffer.getvalue()
 
 
+@lru_cache(maxsize=1)
+def whole_font() -> bytes:
+    """The whole CJK face as one TrueType font (about 5 MB), for a page that may show text
+    not known when it was made (a reviewer's note)."""
+    font = TTFont(CJK_FONT_FILE, fontNumber=0)
+    buffer = io.BytesIO()
+    font.save(buffer)
+    return buffer.getvalue()
+
+
 def _unicode_range(characters: str) -> str:
     return ",".join(f"U+{ord(ch):X}" for ch in characters)
 
 
-def font_face_css(characters: str) -> str:
-    """An inline `@font-face` rule for `characters` (empty when there are none)."""
-    if not characters:
-        return ""
-    data = base64.b64encode(font_subset(characters)).decode("ascii")
-    return (
-        f"@font-face {{ font-family: {FAMILY}; font-display: block; "
-        f"src: url(data:font/ttf;base64,{data}) format('truetype'); "
-        f"unicode-range: {_unicode_range(characters)}; }}"
-    )
+def font_face_css(characters: str, whole_font_url: str | None = None) -> str:
+    """An inline `@font-face` rule for `characters` (empty when there are none), and with
+    `whole_font_url` one for the whole face, which a browser fetches only when it must draw a
+    CJK character the subset lacks. (Of faces whose ranges overlap the one declared last is
+    tried first: the subset.)"""
+    rules = []
+    if whole_font_url is not None:
+        rules.append(
+            f"@font-face {{ font-family: {FAMILY}; font-display: swap; "
+            f"src: url({whole_font_url}) format('truetype'); unicode-range: {CJK_RANGES}; }}"
+        )
+    if characters:
+        data = base64.b64encode(font_subset(characters)).decode("ascii")
+        rules.append(
+            f"@font-face {{ font-family: {FAMILY}; font-display: block; "
+            f"src: url(data:font/ttf;base64,{data}) format('truetype'); "
+            f"unicode-range: {_unicode_range(characters)}; }}"
+        )
+    return "\n".join(rules)

@@ -24,16 +24,17 @@ import anyio.to_thread
 from aiohttp import web
 
 from kling_pipe.errors import KlingPipeError
-from kling_pipe.reporting.typeface import font_face_css, wide_characters
+from kling_pipe.reporting.typeface import font_face_css, whole_font, wide_characters
 from kling_pipe.review.session import ReviewSession
 
 TOKEN_COOKIE = "kling_review"
+WHOLE_FONT = "/font/cjk.ttf"
 DECISION_HEADER = "X-Kling-Review"
 _SESSION = web.AppKey("session", ReviewSession)
 _SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
-        "font-src data:; img-src 'self' data:; media-src 'self'; connect-src 'self'; "
+        "font-src data: 'self'; img-src 'self' data:; media-src 'self'; connect-src 'self'; "
         "frame-ancestors 'none'"
     ),
     "X-Content-Type-Options": "nosniff",
@@ -56,7 +57,7 @@ def page_html(session: ReviewSession) -> str:
     """The page: the static HTML with its CSS, script and the CJK font subset inline."""
     static = files("kling_pipe.review") / "static"
     html = (static / "review.html").read_text("utf-8")
-    font = font_face_css(wide_characters(session.texts()))
+    font = font_face_css(wide_characters(session.texts()), whole_font_url=WHOLE_FONT)
     return (
         html.replace("/*FONT*/", font)
         .replace("/*CSS*/", (static / "review.css").read_text("utf-8"))
@@ -141,6 +142,10 @@ def build_app(session: ReviewSession, *, token: str | None, hosts: set[str]) -> 
             raise web.HTTPNotFound()
         return web.FileResponse(found, headers={"Content-Type": "image/jpeg"})
 
+    async def font(request: web.Request) -> web.Response:
+        data = await _in_thread(whole_font)
+        return web.Response(body=data, content_type="font/ttf")
+
     async def cut(request: web.Request) -> web.StreamResponse:
         index = int(request.match_info["index"])
         found = await _in_thread(lambda: request.app[_SESSION].cut_file(index))
@@ -156,6 +161,7 @@ def build_app(session: ReviewSession, *, token: str | None, hosts: set[str]) -> 
     app.router.add_get("/take/{rest:.+}", take)
     app.router.add_get("/poster/{rest:.+}", poster)
     app.router.add_get(r"/cut/{index:\d+}", cut)
+    app.router.add_get(WHOLE_FONT, font)
     return app
 
 

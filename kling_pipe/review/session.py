@@ -118,6 +118,7 @@ class ReviewSession:
         markets = self.campaign.loaded.manifest.markets
         found = [str(v) for values in markets.values() for v in values.values()]
         found += [str(job.inputs.get("prompt", "")) for job in self.campaign.job_plan.jobs]
+        found += [entry.note for entry in self.campaign.lock().jobs.values() if entry.note]
         return found
 
     # ------------------------------------------------------------------ decisions

@@ -188,6 +188,12 @@ def test_the_japanese_line_is_drawn_with_glyphs_not_boxes(
     assert page.locator("#line").inner_text() == "すぐ沸く。"
     assert page.locator("#line").get_attribute("lang") == "ja-JP"
     assert_drawn_with_glyphs(page, "#line")
+    # A note in characters the page's subset lacks: the whole face is fetched for them.
+    page.keyboard.press("n")
+    page.keyboard.type("麦茶の湯気")
+    page.keyboard.press("Enter")
+    saved(page, 1)
+    assert_drawn_with_glyphs(page, "#note")
     assert problems == []
 
 
