@@ -10,9 +10,10 @@ the page's own header, which a cross-site form cannot send (403).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hmac
 import ipaddress
-import json
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -101,8 +102,8 @@ def build_app(session: ReviewSession, *, token: str | None, hosts: set[str]) -> 
         return web.Response(text=page, content_type="text/html", charset="utf-8")
 
     async def board(request: web.Request) -> web.Response:
-        data = await _in_thread(request.app[_SESSION].board)
-        return web.json_response(data, dumps=lambda d: json.dumps(d, separators=(",", ":")))
+        data = await _in_thread(request.app[_SESSION].board_json)
+        return web.Response(body=data, content_type="application/json", charset="utf-8")
 
     async def decide(request: web.Request) -> web.Response:
         try:
@@ -171,10 +172,13 @@ class RunningReview:
 
     url: str
     runner: web.AppRunner
+    warming: asyncio.Future[bytes]
 
     async def close(self) -> None:
         """Stop serving."""
         await self.runner.cleanup()
+        with contextlib.suppress(Exception):  # its failure shows on the page's own request
+            await self.warming
 
 
 async def start_review(
@@ -193,6 +197,8 @@ async def start_review(
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
+    # The first page load finds the board made (it takes a while for thousands of jobs).
+    warming = asyncio.get_running_loop().run_in_executor(None, session.board_json)
     bound = runner.addresses[0][1]
     names = {host, "127.0.0.1", "localhost", "[::1]"} if is_loopback(host) else {host}
     if host in ("0.0.0.0", "::"):
@@ -202,4 +208,4 @@ async def start_review(
     url = f"http://{shown}:{bound}/"
     if token is not None:
         url += f"?token={quote(token)}"
-    return RunningReview(url, runner)
+    return RunningReview(url, runner, warming)
