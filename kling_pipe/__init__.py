@@ -53,6 +53,8 @@ if TYPE_CHECKING:
     from kling_pipe.planning.jobs import Job, JobPlan, plan_jobs
     from kling_pipe.planning.matrix import expand_matrix
     from kling_pipe.planning.picks import ReviewState, TakeState
+    from kling_pipe.review.server import start_review
+    from kling_pipe.review.session import ReviewSession
     from kling_pipe.running.decisions import (
         annotate,
         job_review,
@@ -61,6 +63,7 @@ if TYPE_CHECKING:
         reroll,
         review_states,
         unpick,
+        unreject,
     )
     from kling_pipe.running.events import (
         Notice,
@@ -155,6 +158,9 @@ _EXPORTS = {
     "stitch_sync": "kling_pipe.api",
     "take_key": "kling_pipe.takes",
     "unpick": "kling_pipe.running.decisions",
+    "unreject": "kling_pipe.running.decisions",
+    "start_review": "kling_pipe.review.server",
+    "ReviewSession": "kling_pipe.review.session",
     "write_lock": "kling_pipe.lock",
 }
 
@@ -189,6 +195,7 @@ __all__ = [
     "PredictionCreated",
     "Problem",
     "ProgressChanged",
+    "ReviewSession",
     "ReviewState",
     "RunEvent",
     "RunFinished",
@@ -226,12 +233,14 @@ __all__ = [
     "run",
     "run_campaign",
     "run_sync",
+    "start_review",
     "status",
     "status_sync",
     "stitch",
     "stitch_sync",
     "take_key",
     "unpick",
+    "unreject",
     "write_lock",
 ]
 

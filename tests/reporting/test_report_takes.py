@@ -20,7 +20,9 @@ def card_of(page: str, job_id: str) -> str:
     return match.group(0)
 
 
-def test_cards_show_every_take_and_the_decisions_from_the_lock(review_project: Path) -> None:
+def test_cards_show_every_take_and_the_decisions_from_the_lock(
+    review_project: Path,  # noqa: F811  (the fixture imported above)
+) -> None:
     for decision in (
         ("pick", "pour/jp/9x16", "2", "--note", "湯気がいい"),
         ("reject", "pour/jp/9x16", "1"),
