@@ -240,12 +240,19 @@ def _shot_blocks(grid: ShotGrid) -> tuple[str, list[_Block]]:
             for chunk in _chunks(grid.cards, VARIATIONS_PER_BLOCK)
         ]
         return "", variations
+    by_cell: dict[tuple[str | None, str], list[ClipCard]] = {}
+    for card in grid.cards:  # one pass: a shot of 10,000 jobs has thousands of cells
+        by_cell.setdefault((card.market, card.aspect_ratio), []).append(card)
     widths = []
     for ratio in grid.ratios:
-        most = max(
-            (sum(len(c.takes) or 1 for c in grid.at(m, ratio)) for m in grid.markets), default=1
+        widest = max(
+            (
+                sum(_card_width(ratio, len(c.takes) or 1) + 10 for c in by_cell.get((m, ratio), ()))
+                for m in grid.markets
+            ),
+            default=0,
         )
-        widths.append(max(_card_width(ratio, 1), most * _card_width(ratio, 1)))
+        widths.append(max(_card_width(ratio, 1), widest))
     columns = "6rem " + " ".join(f"{w}px" for w in widths)
     head = (
         f'<div class="grid-head" style="--cols:{columns}"><div></div>'
@@ -254,7 +261,7 @@ def _shot_blocks(grid: ShotGrid) -> tuple[str, list[_Block]]:
     )
     blocks: list[_Block] = []
     for market in grid.markets:
-        cells = [grid.at(market, ratio) for ratio in grid.ratios]
+        cells = [by_cell.get((market, ratio), []) for ratio in grid.ratios]
         html = (
             f'<div class="grid-row" data-group style="--cols:{columns}">'
             f'<div class="market">{_e(market or "—")}</div>'
