@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from kling_pipe.lock import LockedOutput
 from kling_pipe.planning.diff import PickChange, Plan
 
 
@@ -26,7 +27,7 @@ def plan_json(the_plan: Plan) -> dict[str, Any]:
                 "reason": p.reason,
                 "cost_usd": p.job.cost_usd,
                 "generates": p.generates,
-                **({"lost": p.lost.model_dump(mode="json", exclude_none=True)} if p.lost else {}),
+                **({"lost": _lost_json(p.lost)} if p.lost else {}),
             }
             for p in the_plan.jobs
         ],
@@ -49,6 +50,12 @@ def plan_json(the_plan: Plan) -> dict[str, Any]:
             "lost_cost_usd": summary.lost_cost_usd,
         },
     }
+
+
+def _lost_json(lost: LockedOutput) -> dict[str, Any]:
+    """What was paid for: the output fields (and take 1's key material), no decisions."""
+    data = lost.model_dump(mode="json", exclude_none=True)
+    return {k: v for k, v in data.items() if k in LockedOutput.model_fields or k == "material"}
 
 
 def plan_summary_line(the_plan: Plan) -> str:

@@ -7,12 +7,17 @@ the review state of every job, which the CLI, the review app and the gallery rea
     reroll(campaign, ["hero/us/*"])            # → [("hero/us/16x9", 2), …]: run makes them
     for state in review_states(campaign):       # a ReviewState per job, in plan order
         print(state.job.id, state.status, state.picked, state.needs_review)
+    files = take_clips(campaign, review_states(campaign))   # (job id, take) → clip in the store
+    annotate(campaign, "hero/jp/9x16", "steam too thin")     # the job's note ("" clears it)
 
 Every edit is one atomic read-merge-write of the lock (`kling_pipe.lock.edit_lock`) that
 checks the take against the lock as it is at that moment, so a CLI edit, the review app and a
 run writing the same lock never lose a decision. A decision names its take's key: when the
 job's inputs change it stays in the lock as history and the job needs review again.
 Unknown jobs and takes are InputErrors that name close ids and the takes there are.
+
+`pick_changes` (against the cuts last made, in run.json) and `pick_changes_since` (against an
+older lock) say which jobs' cuts a pick moves to another take; `plan` shows them.
 """
 
 from __future__ import annotations
@@ -57,9 +62,7 @@ def pick(campaign: Campaign, job_id: str, take: int, note: str | None = None) ->
     def change(entry: LockEntry) -> LockEntry:
         decision = _decision(campaign, job, entry, take)
         rejected = tuple(d for d in entry.rejected if d.take != take)
-        return entry.model_copy(
-            update={"picked": decision, "rejected": rejected, **_note(note, entry)}
-        )
+        return entry.model_copy(update={"picked": decision, "rejected": rejected, **_note(note)})
 
     return _edit(campaign, job, change)
 
@@ -74,9 +77,7 @@ def reject(campaign: Campaign, job_id: str, take: int, note: str | None = None) 
             sorted({*(d for d in entry.rejected if d.take != take), decision}, key=_by_take)
         )
         picked = None if entry.picked is not None and entry.picked.take == take else entry.picked
-        return entry.model_copy(
-            update={"picked": picked, "rejected": rejected, **_note(note, entry)}
-        )
+        return entry.model_copy(update={"picked": picked, "rejected": rejected, **_note(note)})
 
     return _edit(campaign, job, change)
 
@@ -104,7 +105,7 @@ def unpick(campaign: Campaign, job_id: str) -> ReviewState:
 def annotate(campaign: Campaign, job_id: str, note: str | None) -> ReviewState:
     """Set (or, with None or "", clear) a job's note."""
     job = _job(campaign, job_id)
-    return _edit(campaign, job, lambda entry: entry.model_copy(update=_note(note or "", entry)))
+    return _edit(campaign, job, lambda entry: entry.model_copy(update=_note(note or "")))
 
 
 def reroll(campaign: Campaign, globs: Sequence[str]) -> list[tuple[str, int]]:
@@ -229,10 +230,9 @@ def _decision(campaign: Campaign, job: Job, entry: LockEntry, take: int) -> Deci
             f"(`kling-pipe reroll {job.id}` asks for one more)"
         )
     state = review_state(job, entry)
-    if (
-        not take_clips(campaign, [state]).get((job.id, take))
-        and state.takes[take - 1].output is None
-    ):
+    locked = state.takes[take - 1].output
+    paid_for = locked is not None and locked.output_sha256 is not None
+    if not paid_for and (job.id, take) not in take_clips(campaign, [state]):
         if entry.key != job.key and entry.outputs():
             why = "its takes were made for inputs that have changed since"
         else:
@@ -243,7 +243,7 @@ def _decision(campaign: Campaign, job: Job, entry: LockEntry, take: int) -> Deci
     return Decision(take=take, key=job.for_take(take).key)
 
 
-def _note(note: str | None, entry: LockEntry) -> dict[str, str | None]:
+def _note(note: str | None) -> dict[str, str | None]:
     if note is None:
         return {}
     if len(note) > MAX_NOTE:
@@ -285,3 +285,33 @@ def pick_changes(campaign: Campaign) -> tuple[PickChange, ...]:
             changes.items(), key=lambda item: (item[0][0], item[0][1])
         )
     )
+
+
+def pick_changes_since(campaign: Campaign, old: LockFile) -> tuple[PickChange, ...]:
+    """Jobs whose cuts use another take under the lock now than under `old` (e.g. the main
+    branch's lock, for a pull request's plan), with the cuts that contain them. A take counts
+    as made when either lock records it or the store holds it."""
+    new = campaign.lock()
+    cuts_of: dict[str, list[str]] = {}
+    for planned in campaign.cut_plan().cuts:
+        cut = planned.output.relative_to("cuts").with_suffix("").as_posix()
+        for clip in planned.clips:
+            cuts_of.setdefault(clip.job.id, []).append(cut)
+    states = review_states(campaign, new)
+    stored = take_clips(campaign, states)
+    changes = []
+    for state in states:
+        job = state.job
+        earlier = review_state(job, old.jobs.get(job.id))
+
+        def made(take: int, earlier: ReviewState = earlier, state: ReviewState = state) -> bool:
+            return (state.job.id, take) in stored or any(
+                s.take == take and s.output is not None for s in (*earlier.takes, *state.takes)
+            )
+
+        before, after = earlier.chosen(made), state.chosen(made)
+        # A job made since `old` is new, not a pick, unless it was picked too.
+        if before != after and (before is not None or state.picked is not None):
+            cuts = tuple(sorted(cuts_of.get(job.id, [])))
+            changes.append(PickChange(job.id, before, after, cuts))
+    return tuple(changes)

@@ -140,3 +140,12 @@ def test_a_reroll_in_the_lock_adds_one_take_to_that_job_only(write_manifest: Wri
     plan = Campaign.open(path).plan()
     todo = [(p.take_id, p.reason) for p in plan.to_generate()]
     assert todo == [("hero/jp#2", "take 2: asked for by a reroll")]
+
+
+def test_take_one_of_a_shipped_job_keeps_the_key_it_had_before_takes() -> None:
+    """The key kling-pipe gave this job before takes existed: stores and locks stay valid."""
+    repo = Path(__file__).resolve().parents[2]
+    campaign = Campaign.open(repo / "pipelines/spring-launch.yaml")
+    job = next(j for j in campaign.job_plan.jobs if j.id == "pour/jp/9x16")
+    assert job.key == "8bdd408d774bea9ee60f62c4f3594b8bc14d81c90bffa66d2523ab350abe1944"
+    assert job.for_take(1).key == job.key

@@ -15,6 +15,7 @@ from kling_pipe.running.decisions import (
     annotate,
     job_review,
     pick,
+    pick_changes_since,
     reject,
     reroll,
     review_states,
@@ -156,3 +157,16 @@ def test_concurrent_decisions_on_one_lock_are_all_kept(campaign: Campaign) -> No
 
 def test_review_states_list_every_job_in_plan_order(campaign: Campaign) -> None:
     assert [s.job.id for s in review_states(campaign)] == ["hero/us", "hero/jp"]
+
+
+def test_picks_since_an_older_lock_name_the_take_before_and_after(campaign: Campaign) -> None:
+    old = read_lock(campaign.lock_path, "demo")
+    pick(campaign, "hero/jp", 2)
+    reject(campaign, "hero/us", 1)
+    changes = pick_changes_since(campaign, old)
+    assert [(c.job_id, c.before, c.after) for c in changes] == [
+        ("hero/us", 1, 2),
+        ("hero/jp", 1, 2),
+    ]
+    assert changes[1].describe() == "pick hero/jp: take 1 → 2"  # the manifest has no cuts
+    assert pick_changes_since(campaign, read_lock(campaign.lock_path, "demo")) == ()
