@@ -42,6 +42,7 @@ PROMPT_PREVIEW_CHARS = 110
 MEDIA_LONG_SIDE = 356  # px: a vertical clip is as tall as a horizontal one is wide
 CARD_TEXT_HEIGHT = 190  # px below the media, for a placeholder's first guess
 VARIATIONS_PER_BLOCK = 4
+CARDS_PER_BLOCK = 8
 CUTS_PER_BLOCK = 4
 
 
@@ -276,7 +277,30 @@ def _shot_blocks(grid: ShotGrid) -> tuple[str, list[_Block]]:
         cards = [c for cell in cells for c in cell]
         height = max((_card_height(c.aspect_ratio) for c in cards), default=200)
         blocks.append(_Block(html, tuple(_values(c) for c in cards), height))
-    return head, blocks
+    return head, _rows_together(blocks)
+
+
+def _rows_together(rows: list[_Block]) -> list[_Block]:
+    """Rows joined into blocks of about CARDS_PER_BLOCK cards: fewer placeholders to parse and
+    observe, while a block still holds only what a screen or two shows."""
+    joined: list[_Block] = []
+    pending: list[_Block] = []
+    for row in rows:
+        pending.append(row)
+        if sum(len(r.values) for r in pending) >= CARDS_PER_BLOCK:
+            joined.append(_join(pending))
+            pending = []
+    if pending:
+        joined.append(_join(pending))
+    return joined
+
+
+def _join(rows: list[_Block]) -> _Block:
+    return _Block(
+        "".join(r.html for r in rows),
+        tuple(v for r in rows for v in r.values),
+        sum(r.height for r in rows),
+    )
 
 
 def _cut_card(cut: CutCard) -> str:

@@ -4,8 +4,8 @@
   const index = JSON.parse(document.getElementById("gallery-index").textContent);
   // Every block's HTML, gzip-compressed in base64: inflated natively, once.
   const packed = document.getElementById("gallery-blocks").textContent;
-  const bytes = Uint8Array.from(atob(packed), (c) => c.charCodeAt(0));
-  const inflated = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
+  const bytes = await fetch("data:application/gzip;base64," + packed);
+  const inflated = bytes.body.pipeThrough(new DecompressionStream("gzip"));
   const sources = JSON.parse(await new Response(inflated).text());
   const facets = index.facets;
   const selects = index.selects.map((id) => document.getElementById(id));
