@@ -418,6 +418,15 @@ class _Planner:
                 inputs[name] = value
                 origin[name] = self.matrix_origin(name, value, axes)
         for name, value in shot.inputs.items():
+            if name == TAKES:
+                self.report(
+                    (*shot_path, "inputs", TAKES),
+                    "takes is not a model input: write it on the shot (`takes: 3`, beside "
+                    "`inputs:`), or in defaults for every shot",
+                    jid,
+                    key=True,
+                )
+                continue
             inputs[name] = value
             origin[name] = (*shot_path, "inputs", name)
 

@@ -149,3 +149,9 @@ def test_take_one_of_a_shipped_job_keeps_the_key_it_had_before_takes() -> None:
     job = next(j for j in campaign.job_plan.jobs if j.id == "pour/jp/9x16")
     assert job.key == "8bdd408d774bea9ee60f62c4f3594b8bc14d81c90bffa66d2523ab350abe1944"
     assert job.for_take(1).key == job.key
+
+
+def test_takes_among_a_shots_inputs_says_where_it_goes(write_manifest: Write) -> None:
+    text = manifest(shot="\n    inputs: {takes: 2}")
+    with pytest.raises(ManifestError, match="takes is not a model input: write it on the shot"):
+        Campaign.open(write_manifest(text))
