@@ -21,7 +21,6 @@ from importlib.resources import files
 from typing import Any
 from urllib.parse import quote
 
-import anyio.to_thread
 from aiohttp import web
 
 from kling_pipe.errors import KlingPipeError
@@ -72,7 +71,7 @@ def _take_name(rest: str) -> tuple[str, int] | None:
 
 
 async def _in_thread(work: Callable[[], Any]) -> Any:
-    return await anyio.to_thread.run_sync(work)
+    return await asyncio.to_thread(work)
 
 
 def build_app(session: ReviewSession, *, token: str | None, hosts: set[str]) -> web.Application:
@@ -198,14 +197,14 @@ async def start_review(
     site = web.TCPSite(runner, host, port)
     await site.start()
     # The first page load finds the board made (it takes a while for thousands of jobs).
-    warming = asyncio.get_running_loop().run_in_executor(None, session.board_json)
+    warming = asyncio.ensure_future(asyncio.to_thread(session.board_json))
     bound = runner.addresses[0][1]
     names = {host, "127.0.0.1", "localhost", "[::1]"} if is_loopback(host) else {host}
     if host in ("0.0.0.0", "::"):
         names = set()  # any address of this machine: the token alone guards it
     accepted.update(f"{name}:{bound}" for name in names)
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-    url = f"http://{shown}:{bound}/"
+    url = f"http://{f'[{shown}]' if ':' in shown else shown}:{bound}/"
     if token is not None:
         url += f"?token={quote(token)}"
     return RunningReview(url, runner, warming)
