@@ -25,6 +25,7 @@ class PreviewBackend:
     name = "preview"
     free = True
     records_to_lock = False
+    hold_limit = 0.0
 
     def __init__(self, work_dir: Path, *, height: int = 360, workers: int | None = None) -> None:
         self._dir = work_dir
@@ -64,7 +65,7 @@ class PreviewBackend:
     def _path(self, prediction_id: str) -> Path:
         return self._dir / f"{prediction_id}.mp4"
 
-    async def submit(self, request: Request) -> Prediction:
+    async def submit(self, request: Request, *, hold: float = 0.0) -> Prediction:
         """Render the preview; the returned prediction has already succeeded."""
         from kling_pipe.media.preview import render_preview
 

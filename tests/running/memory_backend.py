@@ -77,8 +77,10 @@ class MemoryBackend:
     name: str = "memory"
     free: bool = False
     records_to_lock: bool = True
+    hold_limit: float = 0.0  # holds creates open up to this long (Replicate's `Prefer: wait`)
     predictions: dict[str, Stored] = field(default_factory=dict)
     submits: int = 0  # create requests received, including refused and unsent ones
+    held: list[float] = field(default_factory=list)  # the hold asked by each create
     polls: int = 0
     fetches: int = 0
     canceled: list[str] = field(default_factory=list)
@@ -162,8 +164,9 @@ class MemoryBackend:
         await anyio.sleep(timeout)
         return None
 
-    async def submit(self, request: Request) -> Prediction:
+    async def submit(self, request: Request, *, hold: float = 0.0) -> Prediction:
         self.submits += 1
+        self.held.append(hold)
         await anyio.sleep(0.1)  # a round trip
         fault = self._creates.popleft() if self._creates else "ok"
         if isinstance(fault, BaseException):
@@ -171,6 +174,12 @@ class MemoryBackend:
         if fault == "unsent":
             raise TransientError("connection refused")
         stored = self.make(request)
+        hold = min(hold, self.hold_limit)
+        if hold > 0:
+            # Held until the prediction ends (or is canceled), for up to `hold` seconds.
+            with anyio.move_on_after(hold):
+                while stored.status(anyio.current_time()) == "processing":
+                    await anyio.sleep(max(0.01, min(0.05, stored.done_at - anyio.current_time())))
         if fault == "lost":
             raise TransientError("connection reset before the answer arrived")
         return self._view(stored)
