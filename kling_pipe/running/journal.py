@@ -263,8 +263,7 @@ class Journal:
         """The `limit` outputs of `backend` recorded last, newest first: what this provider
         has lately been seen to take."""
         rows = self._db.execute(
-            f"SELECT {_OUTPUT_COLUMNS} FROM outputs WHERE backend = ? ORDER BY rowid DESC "
-            "LIMIT ?",
+            f"SELECT {_OUTPUT_COLUMNS} FROM outputs WHERE backend = ? ORDER BY rowid DESC LIMIT ?",
             (backend, limit),
         ).fetchall()
         return [OutputRecord(*row) for row in rows]

@@ -23,10 +23,11 @@ from kling_pipe.backends import make_backend
 from kling_pipe.backends.protocol import Backend
 from kling_pipe.campaign import Campaign
 from kling_pipe.errors import InputError
-from kling_pipe.lock import LockEntry, update_lock
+from kling_pipe.lock import LockEntry
 from kling_pipe.planning.jobs import Job
 from kling_pipe.running.events import Notice, RunEvent, RunFinished, RunStarted, UnitFinished
 from kling_pipe.running.journal import Journal, OutputRecord
+from kling_pipe.running.lock_writer import LockWriter
 from kling_pipe.running.record import JobRun, RunRecord, RunSummary, write_record
 from kling_pipe.running.run_plan import RunOptions, RunPlan, prepare_run
 from kling_pipe.running.scheduler import Scheduler, SchedulerOptions, UnitResult
@@ -99,7 +100,9 @@ async def run_campaign(
         store.clean_tmp()
         journal = Journal(workspace.journal)
         lock = campaign.lock()
+        lock_writer = LockWriter(workspace.lock_path, campaign.name)
         try:
+            lock_writer.start()
             dangling = journal.dangling_intents(backend.name)
             if dangling:
                 notice(
@@ -114,7 +117,7 @@ async def run_campaign(
                 store.materialise(made.output_sha256, workspace.clip_path(planned.job.id))
                 if planned.reuses is not None:  # same key as a locked job: record it too
                     entry = made.model_copy(update={"material": planned.job.key_material()})
-                    update_lock(workspace.lock_path, campaign.name, {planned.job.id: entry})
+                    lock_writer.add({planned.job.id: entry})
 
             def on_scheduler_event(event: RunEvent) -> None:
                 if isinstance(event, UnitFinished):
@@ -125,12 +128,8 @@ async def run_campaign(
                 output = result.output
                 if output is None or result.status not in ("done", "cached"):
                     return
-                if backend.records_to_lock:  # first: what was paid for is never lost
-                    update_lock(
-                        workspace.lock_path,
-                        campaign.name,
-                        _entries(result, output, jobs_by_id),
-                    )
+                if backend.records_to_lock:  # with the next batch (the journal holds it now)
+                    lock_writer.add(_entries(result, output, jobs_by_id))
                 for job_id in result.unit.job_ids:
                     try:
                         store.materialise(output.sha256, workspace.clip_path(job_id))
@@ -156,12 +155,16 @@ async def run_campaign(
                     await scheduler.run(run_plan.units)
             finally:
                 with anyio.CancelScope(shield=True):
+                    lock_writer.flush()
                     record = _record(campaign, run_plan, backend.name, scheduler, warnings)
                     record.summary.seconds = round(time.monotonic() - started, 3)
                     record = write_record(workspace.run_json, record, campaign.job_plan.jobs)
                     emit(RunFinished(record, tuple(warnings)))
         finally:
-            journal.close()
+            try:
+                lock_writer.close()
+            finally:
+                journal.close()
     return RunResult(record, workspace.run_json, workspace.output_dir, warnings)
 
 

@@ -85,6 +85,7 @@ class MemoryBackend:
     fetches: int = 0
     canceled: list[str] = field(default_factory=list)
     ignores_cancels: bool = False  # a cancel is answered but the prediction runs on
+    pushed: bool = False  # updates are pushed (webhooks): `wait_for_update` returns at the end
     _creates: deque[CreateFault] = field(default_factory=deque)
     _outcomes: deque[Outcome] = field(default_factory=deque)
     _recovers: deque[Literal["ok", "transient"]] = field(default_factory=deque)
@@ -158,11 +159,17 @@ class MemoryBackend:
 
     @property
     def pushes_updates(self) -> bool:
-        return False
+        return self.pushed
 
     async def wait_for_update(self, prediction_id: str, timeout: float) -> Prediction | None:
-        await anyio.sleep(timeout)
-        return None
+        if not self.pushed:
+            await anyio.sleep(timeout)
+            return None
+        stored = self.predictions[prediction_id]
+        with anyio.move_on_after(timeout):
+            await anyio.sleep(max(0.0, stored.done_at - anyio.current_time()))
+        view = self._view(stored)
+        return view if view.done else None
 
     async def submit(self, request: Request, *, hold: float = 0.0) -> Prediction:
         self.submits += 1
