@@ -135,8 +135,9 @@ class ReplicateBackend:
         import replicate  # the one place kling-pipe imports the provider's client
 
         timeout = httpx.Timeout(10.0, read=self._request_timeout, write=60.0, pool=30.0)
-        # Held creates each keep a connection: room for them beside polls and reads.
-        limits = httpx.Limits(max_connections=_MAX_HELD_CREATES + 100)
+        # Held creates each keep a connection: room for them beside polls and reads. Few are
+        # kept idle: the pool checks every idle connection's socket on each request.
+        limits = httpx.Limits(max_connections=_MAX_HELD_CREATES + 100, max_keepalive_connections=20)
         self._transport = _RetryAfterTransport(httpx.AsyncHTTPTransport(limits=limits))
         self._client = replicate.client.Client(
             api_token=self._token,

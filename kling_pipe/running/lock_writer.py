@@ -3,7 +3,8 @@
 Each write rewrites the whole lock (read, merge with what other runs added, write atomically),
 so writing it once per clip costs a run of n clips O(n²): at 10,000 clips, hours of rewriting
 a lock of several megabytes. Entries are gathered instead and written by a thread of their own
-at most once per `every` seconds, and once more when the run ends.
+at most once per `every` seconds, and once more when the run ends; as the lock grows, the
+writes are spaced out so that writing takes about a tenth of the run's time at most.
 
 A clip whose entry a killed run never wrote is not lost: the journal holds its output, and the
 next plan records it at no cost ("already in the store from an earlier run").
@@ -12,10 +13,14 @@ next plan records it at no cost ("already in the store from an earlier run").
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
 from kling_pipe.lock import LockEntry, update_lock
+
+_SPACING = 10.0
+"""A batch waits at least this many times as long as the last write took."""
 
 
 class LockWriter:
@@ -26,6 +31,7 @@ class LockWriter:
         self._path = path
         self._manifest = manifest
         self._every = every
+        self._interval = every
         self._pending: dict[str, LockEntry] = {}
         self._mutex = threading.Lock()  # guards `_pending`
         self._writing = threading.Lock()  # one write at a time, batches in order
@@ -57,8 +63,10 @@ class LockWriter:
             self._pending.update(entries)
 
     def _work(self) -> None:
-        while not self._closing.wait(self._every):
+        while not self._closing.wait(self._interval):
+            started = time.monotonic()
             self._write()
+            self._interval = max(self._every, _SPACING * (time.monotonic() - started))
 
     def _write(self) -> None:
         with self._writing:

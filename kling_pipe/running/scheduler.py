@@ -100,6 +100,7 @@ class UnitResult:
     reserved: bool = False  # its cost is held against the budget, not yet sent
     finished: bool = False
     submitted: bool = False  # a create was sent for it (its answer may have been lost)
+    started: bool = False  # its task was started
     sent_at: float = 0.0  # when its last create was sent (the event loop's clock)
     abandoned_since: float | None = None
     """A held create was abandoned when the run was cancelled: when it was sent (epoch
@@ -257,10 +258,15 @@ class Scheduler:
             for latency in self._recent_latencies():
                 self.polls.observe(latency)
         self._changed()
+        # Tasks are started as room frees up, not all at once: a run of 10,000 units holds
+        # a few hundred tasks, and units wait their turn in order.
+        room = anyio.Semaphore(_TASKS_PER_SLOT * self.options.concurrency + _SPARE_TASKS)
         try:
             async with anyio.create_task_group() as work:
                 for result in self.results:
-                    work.start_soon(self._run_unit, result)
+                    await room.acquire()
+                    result.started = True
+                    work.start_soon(self._run_unit_in_room, result, room)
         except BaseException as exc:
             # Cancelled by the caller (or a bug): stop paying for what is running, record it,
             # and let the exception go on.
@@ -281,6 +287,7 @@ class Scheduler:
                 return  # left open in the journal: the next run re-attaches to it
             canceled.append(prediction_id)
 
+        self._track_unstarted()
         with anyio.move_on_after(self.options.cancel_timeout):
             async with anyio.create_task_group() as tasks:
                 for prediction_id in list(self.live):
@@ -298,6 +305,19 @@ class Scheduler:
                 self._finish(result, "canceled", "not submitted")
             else:
                 self._finish(result, "canceled", why)
+
+    def _track_unstarted(self) -> None:
+        """Units whose task had not started yet may have a prediction an earlier run left
+        running: it is canceled with the rest."""
+        running = set(self.journal.in_flight(self.backend.name))
+        if not running:
+            return
+        for result in self.results:
+            if result.started or result.finished:
+                continue
+            prediction_id = self.journal.open_prediction(result.unit.key, self.backend.name)
+            if prediction_id in running:
+                self._track(result, prediction_id)
 
     async def _find_abandoned(
         self, result: UnitResult, cancel: Callable[[str], Awaitable[None]]
@@ -346,6 +366,12 @@ class Scheduler:
         self._counts[status] += 1
         self._emit(UnitFinished(result))
         self._changed()
+
+    async def _run_unit_in_room(self, result: UnitResult, room: anyio.Semaphore) -> None:
+        try:
+            await self._run_unit(result)
+        finally:
+            room.release()
 
     async def _run_unit(self, result: UnitResult) -> None:
         started = anyio.current_time()
@@ -819,6 +845,11 @@ class Scheduler:
         self._finish(result, "done")
         return True
 
+
+_TASKS_PER_SLOT = 2
+_SPARE_TASKS = 16
+"""Units run at once: twice the in-flight slots (one waiting or generating, one fetching)
+and a few more, so that cached units do not hold up the rest."""
 
 _HISTORY = 64
 """Outputs read back from the journal to start the poll schedule from what was seen."""

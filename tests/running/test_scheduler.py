@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from random import Random
@@ -69,6 +69,7 @@ class Run:
     events: list[tuple[float, RunEvent]] = field(default_factory=list)
     scheduler: Scheduler | None = None
     cancelled_caught: bool = False
+    on_event: Callable[[RunEvent], None] | None = None  # also told every event
 
     def __call__(
         self,
@@ -95,6 +96,8 @@ class Run:
 
     def _record(self, event: RunEvent) -> None:
         self.events.append((anyio.current_time(), event))
+        if self.on_event is not None:
+            self.on_event(event)
 
     def of(self, kind: type[E]) -> list[E]:
         return [e for _, e in self.events if isinstance(e, kind)]
@@ -582,6 +585,39 @@ def test_a_reattached_prediction_waiting_for_a_slot_is_canceled_too(run: Run) ->
     assert sorted(run.backend.canceled) == ["p1", "p2"] and run.backend.submits == 0
     assert [r.error for r in results] == ["interrupted", "interrupted"]
     assert run.spent == 0.0  # an earlier run's predictions
+
+
+# ---------------------------------------------------------------------- at scale
+
+
+def test_a_large_run_starts_units_as_room_frees_up_not_all_at_once(run: Run) -> None:
+    run.backend.duration = 5.0
+    units = [unit(f"u{i}") for i in range(400)]
+    most = 0
+
+    def count_running(event: RunEvent) -> None:
+        nonlocal most
+        if isinstance(event, PredictionCreated) and run.scheduler is not None:
+            most = max(most, sum(r.started and not r.finished for r in run.scheduler.results))
+
+    run.on_event = count_running
+    results = run(*units, concurrency=4)
+    assert [r.status for r in results] == ["done"] * 400
+    assert len(run.backend.predictions) == 400 and run.backend.paid_twice() == []
+    assert 4 <= most <= 2 * 4 + 16
+
+
+def test_units_not_started_when_cancelled_still_have_their_earlier_prediction_canceled(
+    run: Run,
+) -> None:
+    run.backend.duration = 600.0
+    units = [unit(f"u{i}") for i in range(40)]
+    earlier = run.backend.make(units[-1].request, at=0.0)
+    run.journal_prediction(earlier.id, units[-1])
+    results = run(*units, concurrency=1, cancel_after=10.0)
+    assert not results[-1].started
+    assert earlier.id in run.backend.canceled
+    assert (results[-1].status, results[-1].prediction_id) == ("canceled", earlier.id)
 
 
 # ---------------------------------------------------------------------- all at once
