@@ -37,7 +37,8 @@ def test_entries_another_run_wrote_meanwhile_are_kept(tmp_path: Path) -> None:
 def test_a_write_that_fails_is_raised_when_closing_and_its_entries_are_not_dropped(
     tmp_path: Path,
 ) -> None:
-    path = tmp_path / "missing-folder" / "campaign.lock.json"
+    path = tmp_path / "campaign.lock.json"
+    path.mkdir()  # something in the way: the lock cannot be read or replaced
     writer = LockWriter(path, "demo", every=3600.0)
     writer.start()
     writer.add({"shot/a": entry(1)})
@@ -47,6 +48,6 @@ def test_a_write_that_fails_is_raised_when_closing_and_its_entries_are_not_dropp
         pass
     else:
         raise AssertionError("a lock that cannot be written must not pass silently")
-    path.parent.mkdir()
+    path.rmdir()
     writer.flush()
     assert list(read_lock(path, "demo").jobs) == ["shot/a"]
