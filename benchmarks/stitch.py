@@ -6,7 +6,9 @@ sample trims) and joined by an xfade/acrossfade chain, with the same encoder set
 kling-pipe. `stitch_cut` does the same work as six cached per-clip encodes, the fades encoded on
 their own and a stream-copy join. The re-cut figure regenerates one clip and stitches again with
 the cache warm, against the cold cut. The no-op figure is `kling-pipe stitch` of the
-spring-launch example (previews) when every cut is already made: the whole CLI process.
+spring-launch example (previews) when every cut is already made: the whole CLI process. The
+CPU time of the child processes is printed too: wall-time ratios move when other work shares the
+machine, CPU time does not (it also shows the floor: both sides encode every frame once).
 
     python benchmarks/stitch.py [--repeats 2] [--no-noop]
 """
@@ -14,6 +16,8 @@ spring-launch example (previews) when every cut is already made: the whole CLI p
 from __future__ import annotations
 
 import argparse
+import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -44,15 +48,35 @@ SECONDS = 5
 FADE = 0.5
 
 
-def median_time(repeats: int, work: Callable[[], object], before: Callable[[], object]) -> float:
-    """Median wall time of `repeats` runs of `work`, each after an untimed `before`."""
+CPU_SECONDS: dict[str, float] = {}
+"""Median CPU time (user + system) of each measure's ffmpeg and kling-pipe child processes:
+unlike wall time, it does not move when other work shares the machine."""
+
+
+def median_time(
+    repeats: int,
+    work: Callable[[], object],
+    before: Callable[[], object],
+    name: str = "",
+) -> float:
+    """Median wall time of `repeats` runs of `work`, each after an untimed `before`; the median
+    CPU time of its child processes goes to `CPU_SECONDS[name]`."""
     times = []
+    cpu = []
     for _ in range(repeats):
         before()
+        used = _children_cpu()
         start = time.perf_counter()
         work()
         times.append(time.perf_counter() - start)
+        cpu.append(_children_cpu() - used)
+    CPU_SECONDS[name] = statistics.median(cpu)
     return statistics.median(times)
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def render_clip(out: Path, size: str, fps: str, rate: int | None, tone: int = 440) -> None:
@@ -131,15 +155,19 @@ def main() -> None:
         def clear_cache() -> None:
             shutil.rmtree(cache, ignore_errors=True)
 
-        hand = median_time(args.repeats, lambda: baseline(clips, folder / "hand.mp4"), lambda: 0)
-        full = median_time(args.repeats, lambda: stitch_cut(request, cache), clear_cache)
+        hand = median_time(
+            args.repeats, lambda: baseline(clips, folder / "hand.mp4"), lambda: 0, "hand"
+        )
+        full = median_time(args.repeats, lambda: stitch_cut(request, cache), clear_cache, "cold")
         tones = iter(range(500, 5000, 100))
 
         def regenerate_one() -> None:
             size, fps, rate = CLIPS[3]
             render_clip(clips[3], size, fps, rate, tone=next(tones))
 
-        recut = median_time(args.repeats, lambda: stitch_cut(request, cache), regenerate_one)
+        recut = median_time(
+            args.repeats, lambda: stitch_cut(request, cache), regenerate_one, "recut"
+        )
         result = stitch_cut(request, cache)
         frames = scan_packets(result.path)["video"].packets
         hand_frames = scan_packets(folder / "hand.mp4")["video"].packets
@@ -151,6 +179,13 @@ def main() -> None:
     print(f"stitch_cut, cold cache:             {full:.2f} s  ({ratio:.2f}x the command)")
     print(f"re-cut after one clip changed:      {recut:.2f} s  ({recut_ratio:.2f}x the cold cut)")
     print(f"no-op stitch of spring-launch (CLI):  {noop:.2f} s")
+    cpu = CPU_SECONDS
+    print(
+        f"CPU of the child processes: command {cpu['hand']:.1f} s, cold cut {cpu['cold']:.1f} s "
+        f"({cpu['cold'] / cpu['hand']:.2f}x), re-cut {cpu['recut']:.1f} s "
+        f"({cpu['recut'] / cpu['cold']:.2f}x the cold cut); load average "
+        f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+    )
     print(
         f"BENCH stitch ratio_vs_ffmpeg={ratio:.2f} recut_ratio={recut_ratio:.2f} noop_s={noop:.2f}"
     )
@@ -172,7 +207,7 @@ def noop_stitch(repeats: int) -> float:
         kling("run", manifest, "--backend", "preview")
         kling("stitch", manifest, "--backend", "preview")  # the cuts, made once
         return median_time(
-            repeats, lambda: kling("stitch", manifest, "--backend", "preview"), lambda: 0
+            repeats, lambda: kling("stitch", manifest, "--backend", "preview"), lambda: 0, "noop"
         )
 
 

@@ -44,14 +44,25 @@ if TYPE_CHECKING:
         Problem,
         StoreLockedError,
     )
-    from kling_pipe.lock import LockEntry, LockFile, read_lock, write_lock
+    from kling_pipe.lock import Decision, LockEntry, LockFile, merge_locks, read_lock, write_lock
     from kling_pipe.manifest.loader import LoadedManifest, load_manifest
     from kling_pipe.models.catalogue import bundled_registry
     from kling_pipe.models.spec import ModelRegistry, ModelSpec
     from kling_pipe.planning.cuts import CutPlan, PlannedCut, plan_cuts
-    from kling_pipe.planning.diff import Plan, PlannedJob, diff_plan
+    from kling_pipe.planning.diff import PickChange, Plan, PlannedJob, diff_plan
     from kling_pipe.planning.jobs import Job, JobPlan, plan_jobs
     from kling_pipe.planning.matrix import expand_matrix
+    from kling_pipe.planning.picks import ReviewState, TakeState
+    from kling_pipe.planning.shards import Shard
+    from kling_pipe.running.decisions import (
+        annotate,
+        job_review,
+        pick,
+        reject,
+        reroll,
+        review_states,
+        unpick,
+    )
     from kling_pipe.running.events import (
         Notice,
         PredictionCreated,
@@ -68,6 +79,7 @@ if TYPE_CHECKING:
     from kling_pipe.running.runner import RunResult, run_campaign
     from kling_pipe.running.status import JobState
     from kling_pipe.running.stitching import StitchOptions, StitchResult
+    from kling_pipe.takes import take_key
     from kling_pipe.workspace import Workspace
 
 # Imported on first use (PEP 562), so that `kling-pipe plan` and `import kling_pipe.cli` do not
@@ -78,6 +90,7 @@ _EXPORTS = {
     "BudgetError": "kling_pipe.errors",
     "Campaign": "kling_pipe.campaign",
     "CutPlan": "kling_pipe.planning.cuts",
+    "Decision": "kling_pipe.lock",
     "InputError": "kling_pipe.errors",
     "Job": "kling_pipe.planning.jobs",
     "JobPlan": "kling_pipe.planning.jobs",
@@ -93,12 +106,14 @@ _EXPORTS = {
     "ModelRegistry": "kling_pipe.models.spec",
     "ModelSpec": "kling_pipe.models.spec",
     "Notice": "kling_pipe.running.events",
+    "PickChange": "kling_pipe.planning.diff",
     "Plan": "kling_pipe.planning.diff",
     "PlannedCut": "kling_pipe.planning.cuts",
     "PlannedJob": "kling_pipe.planning.diff",
     "PredictionCreated": "kling_pipe.running.events",
     "Problem": "kling_pipe.errors",
     "ProgressChanged": "kling_pipe.running.events",
+    "ReviewState": "kling_pipe.planning.picks",
     "RunEvent": "kling_pipe.running.events",
     "RunFinished": "kling_pipe.running.events",
     "RunOptions": "kling_pipe.running.run_plan",
@@ -107,24 +122,33 @@ _EXPORTS = {
     "RunRecord": "kling_pipe.running.record",
     "RunResult": "kling_pipe.running.runner",
     "RunStarted": "kling_pipe.running.events",
+    "Shard": "kling_pipe.planning.shards",
     "StitchOptions": "kling_pipe.running.stitching",
     "StitchResult": "kling_pipe.running.stitching",
     "StoreLockedError": "kling_pipe.errors",
+    "TakeState": "kling_pipe.planning.picks",
     "Throttled": "kling_pipe.running.events",
     "UnitFinished": "kling_pipe.running.events",
     "Workspace": "kling_pipe.workspace",
+    "annotate": "kling_pipe.running.decisions",
     "bundled_registry": "kling_pipe.models.catalogue",
     "diff_plan": "kling_pipe.planning.diff",
     "expand_matrix": "kling_pipe.planning.matrix",
+    "job_review": "kling_pipe.running.decisions",
     "load_manifest": "kling_pipe.manifest.loader",
+    "pick": "kling_pipe.running.decisions",
+    "merge_locks": "kling_pipe.lock",
     "plan": "kling_pipe.api",
     "plan_cuts": "kling_pipe.planning.cuts",
     "plan_jobs": "kling_pipe.planning.jobs",
     "plan_sync": "kling_pipe.api",
     "prepare_run": "kling_pipe.running.run_plan",
     "read_lock": "kling_pipe.lock",
+    "reject": "kling_pipe.running.decisions",
     "report": "kling_pipe.api",
     "report_sync": "kling_pipe.api",
+    "reroll": "kling_pipe.running.decisions",
+    "review_states": "kling_pipe.running.decisions",
     "run": "kling_pipe.api",
     "run_campaign": "kling_pipe.running.runner",
     "run_sync": "kling_pipe.api",
@@ -132,6 +156,8 @@ _EXPORTS = {
     "status_sync": "kling_pipe.api",
     "stitch": "kling_pipe.api",
     "stitch_sync": "kling_pipe.api",
+    "take_key": "kling_pipe.takes",
+    "unpick": "kling_pipe.running.decisions",
     "write_lock": "kling_pipe.lock",
 }
 
@@ -143,6 +169,7 @@ __all__ = [
     "BudgetError",
     "Campaign",
     "CutPlan",
+    "Decision",
     "InputError",
     "Job",
     "JobPlan",
@@ -158,12 +185,14 @@ __all__ = [
     "ModelRegistry",
     "ModelSpec",
     "Notice",
+    "PickChange",
     "Plan",
     "PlannedCut",
     "PlannedJob",
     "PredictionCreated",
     "Problem",
     "ProgressChanged",
+    "ReviewState",
     "RunEvent",
     "RunFinished",
     "RunOptions",
@@ -172,24 +201,33 @@ __all__ = [
     "RunRecord",
     "RunResult",
     "RunStarted",
+    "Shard",
     "StitchOptions",
     "StitchResult",
     "StoreLockedError",
+    "TakeState",
     "Throttled",
     "UnitFinished",
     "Workspace",
+    "annotate",
     "bundled_registry",
     "diff_plan",
     "expand_matrix",
+    "job_review",
     "load_manifest",
+    "merge_locks",
+    "pick",
     "plan",
     "plan_cuts",
     "plan_jobs",
     "plan_sync",
     "prepare_run",
     "read_lock",
+    "reject",
     "report",
     "report_sync",
+    "reroll",
+    "review_states",
     "run",
     "run_campaign",
     "run_sync",
@@ -197,6 +235,8 @@ __all__ = [
     "status_sync",
     "stitch",
     "stitch_sync",
+    "take_key",
+    "unpick",
     "write_lock",
 ]
 

@@ -30,6 +30,7 @@ from kling_pipe.running.run_plan import RunOptions, RunPlan, current_plan, prepa
 from kling_pipe.running.runner import RunResult, run_campaign
 from kling_pipe.running.status import JobState, job_states
 from kling_pipe.running.stitching import StitchOptions, StitchResult, stitch_campaign
+from kling_pipe.running.store import open_store
 
 Manifest = Campaign | str | Path
 
@@ -37,7 +38,7 @@ Manifest = Campaign | str | Path
 def open_campaign(
     manifest: Manifest,
     *,
-    store: Path | None = None,
+    store: Path | str | None = None,
     output: Path | None = None,
     lock: Path | None = None,
 ) -> Campaign:
@@ -59,7 +60,7 @@ async def run(
     *,
     run_plan: RunPlan | None = None,
     on_event: Callable[[RunEvent], None] | None = None,
-    store: Path | None = None,
+    store: Path | str | None = None,
     output: Path | None = None,
     lock: Path | None = None,
     **option_fields: Any,
@@ -71,7 +72,7 @@ async def run(
     """
     campaign = open_campaign(manifest, store=store, output=output, lock=lock)
     options = dataclasses.replace(options or RunOptions(), **option_fields)
-    before = campaign.plan()
+    before = campaign.plan(held=open_store(campaign.workspace).holds)
     result = await run_campaign(campaign, options, run_plan=run_plan, on_event=on_event)
     await anyio.to_thread.run_sync(partial(write_report, campaign, plan=before))
     return result
@@ -82,7 +83,7 @@ async def stitch(
     options: StitchOptions | None = None,
     *,
     on_cut: Callable[[CutRun], None] | None = None,
-    store: Path | None = None,
+    store: Path | str | None = None,
     output: Path | None = None,
     lock: Path | None = None,
     **option_fields: Any,

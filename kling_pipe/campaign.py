@@ -37,7 +37,7 @@ class Campaign:
         path: Path | str,
         registry: ModelRegistry | None = None,
         *,
-        store: Path | None = None,
+        store: Path | str | None = None,
         output: Path | None = None,
         lock: Path | None = None,
     ) -> Campaign:
@@ -77,8 +77,8 @@ class Campaign:
         return read_lock(self.lock_path, self.name)
 
     def holds(self, sha256: str) -> bool:
-        """Whether the store has a file for the output with this hash (`ObjectStore.holds`
-        also verifies it)."""
+        """Whether the store folder has a file for the output with this hash (`Store.holds`
+        also verifies it, and asks a bucket: pass it as `plan(held=…)`)."""
         return self.workspace.object_path(sha256).is_file()
 
     def plan(

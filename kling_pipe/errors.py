@@ -3,7 +3,9 @@
     KlingPipeError
     ├── InputError            bad input from the user: exit status 2, never a traceback
     │   ├── ManifestError     problems located in a manifest or template (file:line:col)
-    │   └── MissingTokenError a backend needs a credential the environment does not hold
+    │   ├── MissingTokenError a backend needs a credential the environment does not hold
+    │   └── StoreUnreachableError  a bucket store cannot be read or written (credentials,
+    │                         endpoint, permissions)
     ├── MediaError            ffmpeg failed, or a file is not the video it should be
     ├── BackendError          a generation backend failed
     │   ├── TransientError    worth retrying: connection, 5xx, timeouts, an aborted prediction
@@ -84,6 +86,10 @@ class InputError(KlingPipeError):
 
 class MissingTokenError(InputError):
     """A backend needs a credential (named in the message) that the environment lacks."""
+
+
+class StoreUnreachableError(InputError):
+    """A bucket store cannot be read or written: credentials, endpoint or permissions."""
 
 
 class ManifestError(InputError):

@@ -14,6 +14,15 @@ directory. Nothing else in kling-pipe derives a path or names a file.
 Precedence for the store and the output folder: an option (`--store`, `--out`, relative to the
 working directory), then the environment (`KLING_PIPE_STORE`, `KLING_PIPE_OUT`), then the
 manifest (`store:`, `output:`, relative to the manifest's folder), then the defaults above.
+
+A store given as a URL (`s3://bucket/prefix`, `gs://…`, `file:///…`) is a bucket: it holds the
+objects, their output records and the claims, laid out as
+
+    <url>/objects/ab/abcdef….mp4    <url>/outputs/<key>/<backend>.json
+    <url>/claims/<key>/<generation>.json    <url>/quarantine/…
+
+and the local folder (the default one above) keeps what stays on one machine: the journal, tmp,
+run.lock, the read-through cache of objects and the other caches.
 """
 
 from __future__ import annotations
@@ -24,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from kling_pipe.errors import InputError
+from kling_pipe.takes import split_take_id
 
 STORE_ENV = "KLING_PIPE_STORE"
 OUT_ENV = "KLING_PIPE_OUT"
@@ -52,13 +62,19 @@ def _default_store(manifest_dir: Path, root: Path) -> Path:
 
 def store_for_folder(folder: Path, store: Path | None = None) -> Path:
     """The store a command without a manifest uses from `folder` (`models`): the option, else
-    `KLING_PIPE_STORE`, else the nearest .kling-pipe/ up to the repository root."""
+    `KLING_PIPE_STORE` (a folder; a bucket's local part is the default folder), else the
+    nearest .kling-pipe/ up to the repository root."""
     if store is not None:
         return store.resolve()
-    if os.environ.get(STORE_ENV):
+    if os.environ.get(STORE_ENV) and not is_store_url(os.environ[STORE_ENV]):
         return Path(os.environ[STORE_ENV]).expanduser().resolve()
     folder = folder.resolve()
     return _default_store(folder, project_root(folder))
+
+
+def is_store_url(place: str | Path) -> bool:
+    """Whether a store is given as a URL (a bucket through fsspec) rather than a folder."""
+    return isinstance(place, str) and "://" in place
 
 
 def models_folder(store: Path) -> Path:
@@ -75,6 +91,8 @@ class Workspace:
     store: Path
     output_root: Path
     lock_path: Path
+    store_url: str | None = None
+    """The bucket holding the objects (None: the local folder `store` holds them)."""
 
     @classmethod
     def locate(
@@ -84,7 +102,7 @@ class Workspace:
         *,
         manifest_store: str | None = None,
         manifest_output: str | None = None,
-        store: Path | None = None,
+        store: Path | str | None = None,
         output: Path | None = None,
         lock: Path | None = None,
         environ: Mapping[str, str] | None = None,
@@ -94,6 +112,13 @@ class Workspace:
         manifest_path = manifest_path.resolve()
         here = manifest_path.parent
         root = project_root(here)
+        # The first store given decides: a folder given before a URL hides it.
+        first = next((p for p in (store, env.get(STORE_ENV), manifest_store) if p), None)
+        store_url = first.rstrip("/") if isinstance(first, str) and is_store_url(first) else None
+        if store_url is not None:
+            store = None
+            manifest_store = None
+            env = {k: v for k, v in env.items() if k != STORE_ENV}
 
         def chosen(option: Path | None, variable: str, declared: str | None) -> Path | None:
             if option is not None:
@@ -115,7 +140,9 @@ class Workspace:
         return cls(
             manifest_path=manifest_path,
             name=name,
-            store=chosen(store, STORE_ENV, manifest_store) or _default_store(here, root),
+            store_url=store_url,
+            store=chosen(None if store is None else Path(store), STORE_ENV, manifest_store)
+            or _default_store(here, root),
             output_root=chosen(output, OUT_ENV, manifest_output) or root / OUT_FOLDER,
             lock_path=(
                 lock.resolve()
@@ -134,6 +161,44 @@ class Workspace:
     def object_path(self, sha256: str) -> Path:
         """Where the store keeps (or would keep) the object with this hash."""
         return self.objects / sha256[:2] / f"{sha256}.mp4"
+
+    @property
+    def object_cache(self) -> Path:
+        """A bucket store's local read-through cache of objects (bounded, least recently used
+        first out)."""
+        return self.store / "cache"
+
+    def remote_object(self, sha256: str) -> str:
+        """Where a bucket store keeps the object with this hash."""
+        return f"{self._bucket()}/objects/{sha256[:2]}/{sha256}.mp4"
+
+    @property
+    def remote_objects(self) -> str:
+        """The bucket's folder of objects."""
+        return f"{self._bucket()}/objects"
+
+    def remote_output(self, key: str, backend: str) -> str:
+        """Where a bucket store records the output a job key gave on a backend."""
+        return f"{self._bucket()}/outputs/{key}/{backend}.json"
+
+    @property
+    def remote_outputs(self) -> str:
+        """The bucket's folder of output records."""
+        return f"{self._bucket()}/outputs"
+
+    def remote_claims(self, key: str) -> str:
+        """The bucket's folder of claims on a job key (one file per generation)."""
+        return f"{self._bucket()}/claims/{key}"
+
+    @property
+    def remote_quarantine(self) -> str:
+        """Where a bucket store moves objects found damaged."""
+        return f"{self._bucket()}/quarantine"
+
+    def _bucket(self) -> str:
+        if self.store_url is None:
+            raise ValueError("this workspace's store is a local folder, not a bucket")
+        return self.store_url
 
     @property
     def tmp(self) -> Path:
@@ -193,8 +258,11 @@ class Workspace:
         return self.output_dir / "posters"
 
     def clip_path(self, job_id: str) -> Path:
-        """Where a job's clip is placed: `<output>/<job id>.mp4`."""
-        return self.inside_output(PurePosixPath(f"{job_id}.mp4"))
+        """Where a job's clip is placed: `<output>/<job id>.mp4`; for a take id
+        (`hero/jp/9x16#2`, see `kling_pipe.takes`) `<output>/<job id>.take2.mp4`."""
+        job, take = split_take_id(job_id)
+        suffix = ".mp4" if take == 1 else f".take{take}.mp4"
+        return self.inside_output(PurePosixPath(f"{job}{suffix}"))
 
     def cut_path(self, relative: PurePosixPath) -> Path:
         """Where a planned cut is written (`cuts/<cut>/<values…>.mp4` relative to the output)."""

@@ -57,4 +57,4 @@ def write_manifest(tmp_path: Path) -> Callable[..., Path]:
     return write
 
 
-pytest_plugins = ["tests.emulated"]
+pytest_plugins = ["tests.emulated", "tests.bucket"]

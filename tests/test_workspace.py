@@ -90,3 +90,36 @@ def test_a_manifest_cannot_point_writes_outside_its_repository(repo: Path, decla
         locate(manifest, manifest_store=declared)
     with pytest.raises(InputError, match="outside the repository"):
         locate(manifest, manifest_output=declared)
+
+
+def test_a_store_url_is_a_bucket_and_the_local_parts_stay_in_the_default_folder(
+    repo: Path,
+) -> None:
+    manifest = repo / "pipelines/launch/demo.yaml"
+    for ws in (
+        locate(manifest, store="s3://team-bucket/campaigns/"),
+        Workspace.locate(
+            manifest, "demo", environ={"KLING_PIPE_STORE": "s3://team-bucket/campaigns"}
+        ),
+        locate(manifest, manifest_store="s3://team-bucket/campaigns"),
+    ):
+        assert ws.store_url == "s3://team-bucket/campaigns"
+        assert ws.store == repo / ".kling-pipe"  # journal, tmp, run.lock, the cache
+        assert ws.remote_object("ab" + "0" * 62) == (
+            "s3://team-bucket/campaigns/objects/ab/ab" + "0" * 62 + ".mp4"
+        )
+
+
+def test_a_folder_given_first_hides_a_url_given_later(repo: Path, tmp_path: Path) -> None:
+    manifest = repo / "pipelines/launch/demo.yaml"
+    ws = locate(manifest, store=tmp_path / "mine", manifest_store="s3://team-bucket/x")
+    assert ws.store_url is None and ws.store == tmp_path / "mine"
+    with pytest.raises(ValueError, match="not a bucket"):
+        ws.remote_object("ab" * 32)
+
+
+def test_commands_without_a_manifest_keep_a_bucket_stores_local_part(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KLING_PIPE_STORE", "s3://team-bucket/x")
+    assert store_for_folder(repo / "pipelines") == repo / ".kling-pipe"

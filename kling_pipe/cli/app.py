@@ -26,8 +26,14 @@ _COMMAND_MODULES = {
     "stitch": "stitching",
     "run": "running",
     "status": "running",
+    "pick": "decisions",
+    "reject": "decisions",
+    "unpick": "decisions",
+    "reroll": "decisions",
     "emulate": "emulate",
     "models": "models",
+    "store": "store",
+    "lock": "store",
 }
 
 
@@ -105,11 +111,12 @@ def _global_options(
 
 
 StoreOption = Annotated[
-    Path | None,
+    str | None,
     typer.Option(
         "--store",
-        help="Store folder (default: KLING_PIPE_STORE, else the manifest's `store:`, else the "
-        "nearest .kling-pipe/ up to the repository root).",
+        help="Store folder, or bucket URL (s3://bucket/prefix, gs://…, file:///…) (default: "
+        "KLING_PIPE_STORE, else the manifest's `store:`, else the nearest .kling-pipe/ up to "
+        "the repository root).",
     ),
 ]
 OutOption = Annotated[

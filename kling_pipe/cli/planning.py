@@ -16,7 +16,7 @@ from rich.text import Text
 
 from kling_pipe.campaign import Campaign
 from kling_pipe.cli.app import LockOption, OutOption, StoreOption, app, err, out, user_errors
-from kling_pipe.errors import Problem
+from kling_pipe.errors import InputError, Problem
 from kling_pipe.manifest.schema import manifest_json_schema
 from kling_pipe.planning.diff import Plan
 from kling_pipe.planning.formats import plan_json, plan_markdown, plan_summary_line
@@ -77,16 +77,34 @@ def plan(
         str | None, typer.Option("--only", help="Only jobs whose id matches this glob.")
     ] = None,
     strict: Strict = False,
+    since: Annotated[
+        Path | None,
+        typer.Option(
+            help="Compare picks with this older lock (e.g. the main branch's, from `git show "
+            "main:pipelines/x.lock.json`) rather than with the cuts last made (run.json): "
+            "for pull requests.",
+        ),
+    ] = None,
     store: StoreOption = None,
     out_dir: OutOption = None,
     lock: LockOption = None,
 ) -> None:
     """Show what `run` would do: new, changed (and why), unchanged, lost (paid for, in no
-    store), removed, and the estimated cost."""
+    store), removed, and the estimated cost; takes as JOB#2, …; and the picks that change
+    which take a cut uses (`pick hero/jp/9x16: take 1 → 3 re-cuts spot/jp/9x16`), which
+    `stitch` re-cuts and nothing generates."""
     with user_errors():
         campaign = Campaign.open(file, store=store, output=out_dir, lock=lock)
         _print_warnings(campaign.job_plan.warnings, strict)
         the_plan = current_plan(campaign, only)
+        if since is not None:
+            from kling_pipe.lock import read_lock
+            from kling_pipe.running.decisions import pick_changes_since
+
+            if not since.is_file():
+                raise InputError(f"--since {since}: no such lock file")
+            old = read_lock(since, campaign.name)
+            the_plan = the_plan.with_picks(pick_changes_since(campaign, old))
     if json_output or output_format is PlanFormat.json:
         # Machine output bypasses rich: its JSON highlighter was 95% of `plan --json` at 10k jobs.
         sys.stdout.write(json.dumps(plan_json(the_plan), indent=2, ensure_ascii=False) + "\n")
@@ -112,7 +130,7 @@ def print_plan_table(the_plan: Plan) -> None:
     colours = {"new": "green", "changed": "yellow", "unchanged": "dim", "lost": "red"}
     for p in the_plan.jobs:
         table.add_row(
-            p.job.id,
+            p.take_id,
             p.job.model,
             f"{p.job.duration:g}",
             p.job.aspect_ratio,
@@ -126,6 +144,8 @@ def print_plan_table(the_plan: Plan) -> None:
             removed, "", "", "", "", Text("removed", style="red"), "", "gone from the manifest"
         )
     out.print(table)
+    for change in the_plan.picks:
+        out.print(change.describe(), markup=False)
     out.print(plan_summary_line(the_plan), markup=False)
 
 

@@ -18,12 +18,15 @@ from kling_pipe.cli.interrupt import run_until_interrupted
 from kling_pipe.cli.planning import print_plan_table
 from kling_pipe.cli.progress import RunDisplay
 from kling_pipe.cli.stitching import stitch_and_tell
+from kling_pipe.planning.shards import Shard
 from kling_pipe.reporting import write_junit, write_report
 from kling_pipe.running.record import RunRecord, read_record
 from kling_pipe.running.run_plan import RunOptions, RunPlan, prepare_run
 from kling_pipe.running.runner import run_campaign
 from kling_pipe.running.status import job_states
 from kling_pipe.running.stitching import StitchOptions
+from kling_pipe.running.store import open_store
+from kling_pipe.takes import take_id
 
 
 @app.command()
@@ -86,6 +89,13 @@ def run(
         Path | None,
         typer.Option(help="Also write JUnit XML here: a test case per job (and cut) for CI."),
     ] = None,
+    shard: Annotated[
+        str | None,
+        typer.Option(
+            help="K/N: only this machine's share of the jobs (by key: stable under reordering); "
+            "the lock written is that share's fragment (`kling-pipe lock merge`)."
+        ),
+    ] = None,
     dry_run: Annotated[bool, typer.Option(help="Show the plan and cost; run nothing.")] = False,
     yes: Annotated[
         bool,
@@ -116,6 +126,7 @@ def run(
             webhook_url=webhook_url,
             webhook_listen=_host_port(webhook_listen) if webhook_listen else None,
             preview_height=preview_height,
+            shard=Shard.parse(shard) if shard else None,
         )
         run_plan = prepare_run(campaign, options)
         err.print(run_plan_line(run_plan))
@@ -126,7 +137,7 @@ def run(
         if options.regenerate_lost != run_plan.regenerate_lost:
             run_plan = prepare_run(campaign, options)
         display = RunDisplay()
-        before = campaign.plan()
+        before = campaign.plan(held=open_store(campaign.workspace).holds)
         result = run_until_interrupted(
             partial(run_campaign, campaign, options, run_plan=run_plan, on_event=display.on_event)
         )
@@ -152,7 +163,9 @@ def run(
     exit_code = record.exit_code
     if stitch and exit_code in (0, 1):
         with user_errors():
-            stitched = stitch_and_tell(campaign, StitchOptions(backend=backend))
+            stitched = stitch_and_tell(
+                campaign, StitchOptions(backend=backend, shard=options.shard)
+            )
         exit_code = max(exit_code, stitched.exit_code)
     with user_errors():
         report = write_report(campaign, plan=before)
@@ -244,7 +257,7 @@ def status(
     for state in states:
         counts[state.state] = counts.get(state.state, 0) + 1
         table.add_row(
-            state.job_id,
+            take_id(state.job_id, state.take) + (" (picked)" if state.picked else ""),
             Text(state.state, style=colours.get(state.state, "white")),
             state.prediction_id or "",
             str(state.attempts) if state.attempts else "",

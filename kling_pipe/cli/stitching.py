@@ -10,6 +10,7 @@ import typer
 from kling_pipe.backends import describe_backend
 from kling_pipe.campaign import Campaign
 from kling_pipe.cli.app import LockOption, OutOption, StoreOption, app, err, out, user_errors
+from kling_pipe.planning.shards import Shard
 from kling_pipe.reporting import write_report
 from kling_pipe.running.record import CutRun
 from kling_pipe.running.stitching import StitchOptions, StitchResult, stitch_campaign
@@ -37,6 +38,19 @@ def stitch(
     workers: Annotated[
         int | None, typer.Option(min=1, help="ffmpeg processes at once (default: cores).")
     ] = None,
+    picked_only: Annotated[
+        bool,
+        typer.Option(
+            "--picked-only",
+            help="For finals: make only cuts whose every job has a picked take (`kling-pipe "
+            "pick`); list the jobs without one. Otherwise a cut uses each job's picked take, "
+            "else its first take not rejected.",
+        ),
+    ] = False,
+    shard: Annotated[
+        str | None,
+        typer.Option(help="K/N: only this machine's share of the cuts (by cut id)."),
+    ] = None,
     store: StoreOption = None,
     out_dir: OutOption = None,
     lock: LockOption = None,
@@ -49,12 +63,15 @@ def stitch(
     with user_errors():
         if backend is not None:
             describe_backend(backend)  # an unknown name is a usage error
+        chosen_shard = Shard.parse(shard) if shard else None
     options = StitchOptions(
+        shard=chosen_shard,
         cut=cut,
         only=only,
         allow_missing=allow_missing,
         backend=backend,
         workers=workers,
+        picked_only=picked_only,
     )
     with user_errors():
         campaign = Campaign.open(file, store=store, output=out_dir, lock=lock)
@@ -87,6 +104,15 @@ def stitch_and_tell(campaign: Campaign, options: StitchOptions) -> StitchResult:
             style="yellow",
             markup=False,
         )
+    unpicked = [c for c in result.cuts if c.status == "unpicked"]
+    if unpicked:
+        jobs = sorted({job for c in unpicked for job in c.unpicked})
+        err.print(
+            f"--picked-only: {len(unpicked)} cut(s) not made, {len(jobs)} job(s) without a "
+            f"pick: {', '.join(jobs)}\npick a take of each (`kling-pipe pick FILE JOB TAKE`)",
+            style="yellow",
+            markup=False,
+        )
     return result
 
 
@@ -94,8 +120,13 @@ def _tell(cut: CutRun) -> None:
     if cut.status == "done":
         slates = f" ({len(cut.slates)} slate(s))" if cut.slates else ""
         kept = " (unchanged, kept)" if cut.reused else ""
+        sound = ""
+        if cut.loudness_mode is not None and cut.integrated_lufs is not None:
+            peak = f", peak {cut.true_peak_dbtp:.1f} dBTP" if cut.true_peak_dbtp is not None else ""
+            sound = f", {cut.integrated_lufs:.1f} LUFS{peak} ({cut.loudness_mode})"
         out.print(
-            f"cut {cut.id}: {cut.seconds:.2f} s, {cut.frames} frames{slates}{kept} -> {cut.output}",
+            f"cut {cut.id}: {cut.seconds:.2f} s, {cut.frames} frames{sound}{slates}{kept} "
+            f"-> {cut.output}",
             markup=False,
         )
     else:

@@ -11,6 +11,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from kling_pipe.takes import MAX_TAKES
+
 IDENTIFIER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 MODEL_REF_PATTERN = r"^[a-z0-9][a-z0-9_.-]*/[a-z0-9][a-z0-9_.-]*(:[0-9a-f]{8,64})?$"
 SIZE_PATTERN = r"^[1-9][0-9]*x[1-9][0-9]*$"
@@ -49,6 +51,13 @@ class Shot(_Strict):
         description="Model inputs for this shot, model-native names; they win over everything.",
     )
     model: ModelRef | None = Field(None, description="Use another model for this shot.")
+    takes: int | None = Field(
+        None,
+        ge=1,
+        le=MAX_TAKES,
+        description="Takes (generations) of each of this shot's jobs; wins over `defaults.takes` "
+        "and a matrix combination's `takes`. Default 1.",
+    )
 
 
 class Transition(_Strict):
@@ -134,7 +143,9 @@ class Manifest(_Strict):
     name: Identifier
     model: ModelRef
     defaults: dict[str, Any] = Field(
-        default_factory=dict, description="Model inputs for every shot, model-native names."
+        default_factory=dict,
+        description="Model inputs for every shot, model-native names; and `takes`, the takes "
+        "(generations) of every job (default 1).",
     )
     vars: dict[str, Any] = Field(default_factory=dict, description="Template variables.")
     markets: dict[Identifier, dict[str, Any]] = Field(

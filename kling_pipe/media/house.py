@@ -7,6 +7,7 @@ can trim video to exact frame counts and audio to exact sample counts and never 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -111,6 +112,21 @@ def house_format_for_ratio(
 def frame_count(seconds: float, fps: Fraction) -> int:
     """Frames nearest to `seconds` at `fps` (ties round to even, like ffmpeg's fps filter)."""
     return round(Fraction(seconds).limit_denominator(1_000_000) * fps)
+
+
+def shown_frame_count(last: float, end: float, fps: Fraction) -> int:
+    """Frames at `fps` that show a clip whose last frame starts at `last` and ends at `end`
+    seconds, on the clip's own timeline (from 0, where its earliest stream starts).
+
+    The length a player shows, rounded to whole frames, but never so short that the last
+    frame loses its slot: a variable-frame-rate clip whose last frame is shorter than half a
+    house frame would otherwise lose it (a frame starting exactly half-way keeps its slot only
+    if the rounding of its length gives it one, as with a 60 fps source's last frame).
+    """
+    whole = frame_count(end, fps)
+    slot = Fraction(last).limit_denominator(1_000_000) * fps
+    last_slot = math.ceil(slot - Fraction(1, 2))  # rounded half down
+    return max(whole, last_slot + 1)
 
 
 def sample_count(frames: int, fps: Fraction, sample_rate: int) -> int:

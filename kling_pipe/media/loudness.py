@@ -13,8 +13,12 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Literal
 
 from kling_pipe.errors import InputError, MediaError
+
+LoudnessMode = Literal["linear", "dynamic", "corrected"]
+"""How a cut reached its loudness target (see `LoudnessReport.mode`)."""
 
 TRUE_PEAK_DB = -1.5
 """True-peak ceiling (dBTP) for normalised output, the streaming platforms' usual."""
@@ -23,6 +27,9 @@ TOLERANCE_LU = 0.5
 
 _JSON_BLOCK = re.compile(r"\{[^{}]*\"input_i\"[^{}]*\}", re.DOTALL)
 _EBUR128_SUMMARY_I = re.compile(r"Integrated loudness:\s*\n\s*I:\s*(?P<i>-?[\d.]+|-inf) LUFS")
+_EBUR128_SUMMARY_TP = re.compile(r"True peak:\s*\n\s*Peak:\s*(?P<tp>-?[\d.]+|-inf) dBFS")
+PEAK_MARGIN_DB = 0.2
+"""Headroom below the ceiling that a correction aims at: re-encoding moves the peak a little."""
 
 
 @dataclass(frozen=True)
@@ -44,9 +51,24 @@ class LoudnessReport:
     measured: float
     """The source's integrated loudness (LUFS) before normalisation."""
     output: float
-    """loudnorm's reading of the output's integrated loudness (LUFS)."""
+    """The integrated loudness (LUFS) of the output: loudnorm's reading, then (once the cut is
+    encoded) ebur128's reading of the encoded file."""
     normalization_type: str
-    """`linear` (one gain, dynamics kept) or `dynamic` (loudnorm fell back to compressing)."""
+    """loudnorm's own: `linear` (one gain, dynamics kept) or `dynamic` (it fell back to
+    compressing, because one gain would break the true-peak ceiling or the range)."""
+    true_peak: float | None = None
+    """True peak (dBTP) of the encoded sound, read back from the file (AAC overshoots)."""
+    correction_db: float = 0.0
+    """Gain (dB, negative) applied after loudnorm so the encoded true peak keeps the ceiling."""
+
+    @property
+    def mode(self) -> LoudnessMode:
+        """How the target was reached: `linear`, `dynamic` (anything but linear counts as
+        loudnorm's fallback), or `corrected` (a gain after loudnorm brought the encoded true
+        peak back under the ceiling)."""
+        if self.correction_db:
+            return "corrected"
+        return "linear" if self.normalization_type == "linear" else "dynamic"
 
 
 def check_target(lufs: float) -> float:
@@ -133,6 +155,27 @@ def parse_integrated(stderr: str) -> float:
     if match is None:
         raise MediaError("ebur128 printed no integrated loudness")
     return float(match["i"])
+
+
+def encoded_check_filter() -> str:
+    """The filter that reads an encoded cut's integrated loudness and true peak (ebur128)."""
+    return "ebur128=peak=true"
+
+
+def parse_true_peak(stderr: str) -> float:
+    """True peak (dBTP) from the `ebur128=peak=true` filter's summary."""
+    match = _EBUR128_SUMMARY_TP.search(stderr)
+    if match is None:
+        raise MediaError("ebur128 printed no true peak")
+    return float(match["tp"])
+
+
+def peak_correction(true_peak: float) -> float:
+    """Gain (dB) that brings an encoded `true_peak` under the ceiling with a margin; 0 if it is
+    already under. The integrated loudness drops by as much: the ceiling wins over the target."""
+    if true_peak <= TRUE_PEAK_DB:
+        return 0.0
+    return round(TRUE_PEAK_DB - PEAK_MARGIN_DB - true_peak, 2)
 
 
 def _number(report: Mapping[str, str], name: str) -> float:

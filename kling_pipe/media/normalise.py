@@ -22,7 +22,7 @@ from kling_pipe.media.cards import Card, card_video
 from kling_pipe.media.ffmpeg import run_ffmpeg
 from kling_pipe.media.house import HouseFormat
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 """Bump when the normalisation changes, so cached intermediates are not reused across it."""
 
 VIDEO_ENCODING: dict[str, str | int] = {
@@ -73,11 +73,15 @@ class Segment:
         return f"{key}.k{'-'.join(str(k) for k in self.keyframes)}.mov"
 
 
-def normalise_args(segment: Segment, house: HouseFormat, out: Path) -> list[str]:
-    """The ffmpeg arguments that write `segment` to `out` in the house format (pure)."""
+def normalise_args(
+    segment: Segment, house: HouseFormat, out: Path, threads: int | None = None
+) -> list[str]:
+    """The ffmpeg arguments that write `segment` to `out` in the house format (pure); `threads`
+    caps the decoder's and encoder's threads (None: ffmpeg's choice)."""
     samples = house.samples(segment.frames)
+    threading: dict[str, int] = {} if threads is None else {"threads": threads}
     if segment.clip is not None:
-        source = ffmpeg.input(str(segment.clip))
+        source = ffmpeg.input(str(segment.clip), **threading)
         video = _fit(source.video, house)
         audio = source.audio if segment.has_audio else None
     elif segment.card is not None:
@@ -87,7 +91,11 @@ def normalise_args(segment: Segment, house: HouseFormat, out: Path) -> list[str]
         raise ValueError(f"segment {segment.label} has neither a clip nor a card")
     video = (
         video.filter("setsar", 1)
-        .filter("fps", fps=str(house.fps))
+        # The streams keep their places on the clip's timeline (ffmpeg starts it at 0 where
+        # the earliest stream starts): a picture that starts late is held on its first frame
+        # from 0, so it stays in sync with sound that starts earlier. `pass` keeps a last
+        # frame shorter than half a house frame, which rounding would drop.
+        .filter("fps", fps=str(house.fps), start_time=0, eof_action="pass")
         .filter("format", "yuv420p")
         # A clip a frame short of its nominal length is held on its last frame, never shortened.
         .filter("tpad", stop_mode="clone", stop_duration=house.seconds(segment.frames))
@@ -99,7 +107,8 @@ def normalise_args(segment: Segment, house: HouseFormat, out: Path) -> list[str]
         audio = ffmpeg.input(f"anullsrc=r={house.sample_rate}:cl=stereo", f="lavfi").audio
     else:
         audio = (
-            audio.filter("aresample", house.sample_rate)
+            # Sound that starts late is preceded by silence from 0 rather than moved to 0.
+            audio.filter("aresample", house.sample_rate, first_pts=0)
             .filter("aformat", sample_fmts="fltp", channel_layouts="stereo")
             .filter("apad")
         )
@@ -107,7 +116,14 @@ def normalise_args(segment: Segment, house: HouseFormat, out: Path) -> list[str]
     # or long per clip accumulates into visible drift over a cut.
     audio = audio.filter("atrim", end_sample=samples).filter("asetpts", "PTS-STARTPTS")
     output = ffmpeg.output(
-        video, audio, str(out), acodec="pcm_s16le", f="mov", **VIDEO_ENCODING, **_gops(segment)
+        video,
+        audio,
+        str(out),
+        acodec="pcm_s16le",
+        f="mov",
+        **VIDEO_ENCODING,
+        **_gops(segment),
+        **threading,
     ).global_args("-y")
     return [str(arg) for arg in ffmpeg.compile(output, cmd="ffmpeg")[1:]]
 
@@ -162,12 +178,12 @@ def _burn_captions(video: Any, captions: Sequence[Caption], house: HouseFormat) 
     return video
 
 
-def normalise(segment: Segment, house: HouseFormat, out: Path) -> None:
+def normalise(segment: Segment, house: HouseFormat, out: Path, threads: int | None = None) -> None:
     """Write `segment`'s intermediate to `out`, atomically (a crash leaves no partial file)."""
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(f".{out.stem}.{uuid.uuid4().hex}.partial.mov")
     try:
-        run_ffmpeg(normalise_args(segment, house, partial))
+        run_ffmpeg(normalise_args(segment, house, partial, threads))
         os.replace(partial, out)
     finally:
         partial.unlink(missing_ok=True)

@@ -63,9 +63,12 @@ def blend_args(
     kind: str,
     house: HouseFormat,
     out: Path,
+    threads: int | None = None,
 ) -> list[str]:
     """ffmpeg arguments encoding xfade of `outgoing`'s frames from `tail_start` with `incoming`'s
-    first ones, `frames` long, exactly as the whole-cut xfade chain draws that transition."""
+    first ones, `frames` long, exactly as the whole-cut xfade chain draws that transition;
+    `threads` caps the decoders' and the encoder's threads (None: ffmpeg's choice)."""
+    threading: dict[str, int] = {} if threads is None else {"threads": threads}
     # The tail starts on a keyframe. Seeking half a frame past it lands the demuxer on that
     # keyframe whatever the rounding of the timestamps, and without accurate seeking every
     # frame from there is kept: decoding starts at `tail_start`, not at an earlier keyframe.
@@ -74,12 +77,12 @@ def blend_args(
     # decoding the rest of a 1080p intermediate would cost more than the blend itself.
     read = f"{house.seconds(frames + 1):.6f}"
     tail = (
-        ffmpeg.input(str(outgoing), ss=f"{seek:.6f}", t=read, noaccurate_seek=None)
+        ffmpeg.input(str(outgoing), ss=f"{seek:.6f}", t=read, noaccurate_seek=None, **threading)
         .video.filter("trim", end_frame=frames)
         .filter("setpts", "PTS-STARTPTS")
     )
     head = (
-        ffmpeg.input(str(incoming), t=read)
+        ffmpeg.input(str(incoming), t=read, **threading)
         .video.filter("trim", end_frame=frames)
         .filter("setpts", "PTS-STARTPTS")
     )
@@ -96,7 +99,9 @@ def blend_args(
         .filter("fps", fps=str(house.fps))
         .filter("format", "yuv420p")
     )
-    output = ffmpeg.output(video, str(out), an=None, f="mp4", **VIDEO_ENCODING).global_args("-y")
+    output = ffmpeg.output(
+        video, str(out), an=None, f="mp4", **VIDEO_ENCODING, **threading
+    ).global_args("-y")
     return [str(arg) for arg in ffmpeg.compile(output, cmd="ffmpeg")[1:]]
 
 
@@ -129,12 +134,15 @@ def encode_blend(
     kind: str,
     house: HouseFormat,
     out: Path,
+    threads: int | None = None,
 ) -> Path:
     """Encode one blend piece to `out` (see `blend_args`), atomically."""
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(f".{out.stem}.{uuid.uuid4().hex}.partial{out.suffix}")
     try:
-        run_ffmpeg(blend_args(outgoing, incoming, tail_start, frames, kind, house, partial))
+        run_ffmpeg(
+            blend_args(outgoing, incoming, tail_start, frames, kind, house, partial, threads)
+        )
         os.replace(partial, out)
     finally:
         partial.unlink(missing_ok=True)

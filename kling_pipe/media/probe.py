@@ -125,6 +125,8 @@ class StreamTiming:
     packets: int
     start: float
     end: float
+    last: float = field(default=0.0, compare=False)
+    """The latest packet's pts: where the last frame a player shows starts."""
 
     @property
     def duration(self) -> float:
@@ -309,6 +311,7 @@ def parse_framecrc(text: str) -> dict[str, StreamTiming]:
     kind_of: dict[int, str] = {}
     packets: dict[int, int] = {}
     start: dict[int, int] = {}
+    last: dict[int, int] = {}
     end: dict[int, int] = {}
     for line in text.splitlines():
         if line.startswith("#tb "):
@@ -323,6 +326,7 @@ def parse_framecrc(text: str) -> dict[str, StreamTiming]:
             index, pts, duration = int(columns[0]), int(columns[2]), int(columns[3])
             packets[index] = packets.get(index, 0) + 1
             start[index] = min(start.get(index, pts), pts)
+            last[index] = max(last.get(index, pts), pts)
             end[index] = max(end.get(index, pts + duration), pts + duration)
     result: dict[str, StreamTiming] = {}
     for index in sorted(packets):
@@ -333,6 +337,7 @@ def parse_framecrc(text: str) -> dict[str, StreamTiming]:
                 packets=packets[index],
                 start=float(start[index] * tb),
                 end=float(end[index] * tb),
+                last=float(last[index] * tb),
             )
     return result
 

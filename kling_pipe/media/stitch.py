@@ -6,10 +6,14 @@ demuxer and the picture copied. For a hard cut the intermediates are joined whol
 transitions (see `splice`) the intermediates carry closed GOPs where the cut splits them, the
 stretches between transitions are copied and only the blends are encoded (cached too); when
 transitions overlap inside a short segment the picture is encoded whole as one xfade chain.
-The sound is always crossfaded and encoded whole from the intermediates' PCM, with offsets from
-the frame counts. Loudness is two-pass loudnorm over the joined audio. Cuts run in parallel up
-to the number of cores. A cut whose inputs (`cut_key`) are those of the cut already at its
-path, with that file intact, is not made again (see `cut_cache`).
+New intermediates and blends are encoded up to the number of cores at once, each blend as soon
+as its two intermediates exist. The sound is always crossfaded and encoded whole from the
+intermediates' PCM, with offsets from the frame counts. Loudness is two-pass loudnorm over the
+joined audio, then the encoded file's true peak is read back and corrected if AAC broke the
+ceiling. A clip's streams keep their places on its timeline and its length is what a player
+shows (see `normalise`). Cuts run in parallel up to the number of cores. A cut whose inputs
+(`cut_key`) are those of the cut already at its path, with that file intact, is not made again
+(see `cut_cache`).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import dataclasses
 import os
 import tempfile
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -34,8 +38,14 @@ from kling_pipe.errors import InputError, MediaError
 from kling_pipe.media import cut_cache, loudness
 from kling_pipe.media.captions import Caption, layout_captions, srt_text
 from kling_pipe.media.cards import Card
-from kling_pipe.media.ffmpeg import run_ffmpeg
-from kling_pipe.media.house import XFADE_KINDS, HouseFormat, Timeline, plan_timeline
+from kling_pipe.media.ffmpeg import run_ffmpeg, threads_per_job
+from kling_pipe.media.house import (
+    XFADE_KINDS,
+    HouseFormat,
+    Timeline,
+    plan_timeline,
+    shown_frame_count,
+)
 from kling_pipe.media.normalise import FORMAT_VERSION, VIDEO_ENCODING, Segment, normalise
 from kling_pipe.media.pieces import blend_name, encode_blend, split_video
 from kling_pipe.media.probe import probe, scan_packets
@@ -44,7 +54,7 @@ from kling_pipe.media.splice import Blend, Body, Splice, plan_splice
 AUDIO_ENCODING: dict[str, str] = {"acodec": "aac", "audio_bitrate": "192k"}
 """How a cut's sound is encoded (always re-encoded: copied AAC gains ~35 ms per join)."""
 
-CUT_RECIPE_VERSION = 2
+CUT_RECIPE_VERSION = 3
 """Bump when the way a cut is joined changes, so cuts made the old way are made again."""
 
 
@@ -165,7 +175,7 @@ def stitch_cuts(
         plans = list(pool.map(_plan_cut, [requests[index] for index in to_make]))
         inputs, needed = _intermediates(plans, cache_dir)
         reused = [sum(1 for path in paths if path not in needed) for paths in inputs]
-        list(pool.map(lambda item: normalise(item[1][0], item[1][1], item[0]), needed.items()))
+        _encode_new(needed, plans, inputs, cache_dir, workers)
         results = []
         joins = pool.map(
             lambda made: _join(made[0], made[1], cache_dir, made[2], made[3]),
@@ -177,6 +187,104 @@ def stitch_cuts(
                 on_cut(result)
             results.append(result)
         return results
+
+
+@dataclass(frozen=True)
+class _BlendJob:
+    """One transition piece to encode: from which intermediates, where, how."""
+
+    outgoing: Path
+    incoming: Path
+    tail_start: int
+    frames: int
+    kind: str
+    house: HouseFormat
+
+
+def _blend_jobs(
+    plan: _CutPlan, inputs: Sequence[Path], cache_dir: Path
+) -> list[tuple[Path, _BlendJob]]:
+    """The blends a spliced cut's picture needs, in order, each with its cached file (see
+    `blend_name`); the same transition twice in a cut is the same file."""
+    if plan.splice is None:
+        return []
+    house = plan.request.house
+    kind = plan.request.transition.kind
+    jobs: list[tuple[Path, _BlendJob]] = []
+    for piece in plan.splice.pieces:
+        if isinstance(piece, Blend):
+            outgoing, incoming = plan.segments[piece.segment], plan.segments[piece.segment + 1]
+            name = blend_name(
+                outgoing.cache_key(house),
+                incoming.cache_key(house),
+                piece.tail_start,
+                piece.frames,
+                kind,
+                house,
+            )
+            job = _BlendJob(
+                inputs[piece.segment],
+                inputs[piece.segment + 1],
+                piece.tail_start,
+                piece.frames,
+                kind,
+                house,
+            )
+            jobs.append((cache_dir / "blends" / name, job))
+    return jobs
+
+
+def _encode_new(
+    needed: Mapping[Path, tuple[Segment, HouseFormat]],
+    plans: Sequence[_CutPlan],
+    inputs: Sequence[Sequence[Path]],
+    cache_dir: Path,
+    workers: int,
+) -> None:
+    """Encode every intermediate still to be made and every blend not cached yet, `workers` at
+    a time; a blend starts as soon as its two intermediates exist, so the cores stay busy
+    while the last clips are normalised."""
+    blends: dict[Path, _BlendJob] = {}
+    for plan, paths in zip(plans, inputs, strict=True):
+        blends.update(_blend_jobs(plan, paths, cache_dir))
+    blends = {path: job for path, job in blends.items() if not path.is_file()}
+    # Blends wait for their intermediates, so a lone new clip (a re-cut) gets every core.
+    threads = threads_per_job(len(needed), workers)
+    blend_threads = threads_per_job(len(blends), workers)
+    with ThreadPoolExecutor(max_workers=workers) as encoders:
+        made = {
+            path: encoders.submit(normalise, segment, house, path, threads)
+            for path, (segment, house) in needed.items()
+        }
+        order = list(made)
+
+        def ready_at(job: _BlendJob) -> int:
+            """When a blend's inputs are done, by their place in the queue (-1: cached)."""
+            return max(order.index(p) if p in made else -1 for p in (job.outgoing, job.incoming))
+
+        def blend(out: Path, job: _BlendJob) -> None:
+            # The pool is first in, first out and every normalisation was queued before any
+            # blend, so what a blend waits for has started: this wait cannot deadlock.
+            for path in (job.outgoing, job.incoming):
+                if path in made:
+                    made[path].result()
+            encode_blend(
+                job.outgoing,
+                job.incoming,
+                job.tail_start,
+                job.frames,
+                job.kind,
+                job.house,
+                out,
+                blend_threads,
+            )
+
+        blending = [
+            encoders.submit(blend, out, job)
+            for out, job in sorted(blends.items(), key=lambda item: ready_at(item[1]))
+        ]
+        for future in [*made.values(), *blending]:
+            future.result()
 
 
 def cut_key(request: CutRequest) -> str:
@@ -329,13 +437,15 @@ def _clip_segment(clip: CutClip, house: HouseFormat) -> Segment:
     info = probe(clip.path)
     if info.video is None:
         raise MediaError(f"clip {label}: {clip.path} has no video stream")
+    # The clip's length is what a player shows: from the start of its timeline (where its
+    # earliest stream starts) to the end of its last frame, not the picture's own span.
     timing = scan_packets(clip.path)["video"]
-    available = house.frames(timing.duration)
+    available = shown_frame_count(timing.last, timing.end, house.fps)
     frames = available if clip.seconds is None else house.frames(clip.seconds)
     if frames > available + 1:
         raise InputError(
             f"clip {label}: a take of {clip.seconds} s is longer than the clip "
-            f"({timing.duration:.3f} s); shorten the take"
+            f"({timing.end:.3f} s); shorten the take"
         )
     if frames <= 0:
         raise InputError(f"clip {label}: a take of {clip.seconds} s holds no frame")
@@ -377,6 +487,7 @@ def _join(
                 report = loudness.parse_outcome(
                     stderr.decode("utf-8", "replace"), request.loudness_lufs, measured
                 )
+                report = _keep_peak_ceiling(plan, inputs, listing, loudnorm, report, partial)
         _check_length(partial, plan)
         srt_path = out.with_suffix(".srt")
         write_atomically(srt_path, srt_text(plan.captions).encode("utf-8"))
@@ -408,6 +519,49 @@ def _join(
     )
     cut_cache.save_record(cache_dir, out, srt_path, key, _result_data(result))
     return result
+
+
+def _keep_peak_ceiling(
+    plan: _CutPlan,
+    inputs: Sequence[Path],
+    listing: Path,
+    loudnorm: dict[str, str] | None,
+    report: loudness.LoudnessReport,
+    partial: Path,
+) -> loudness.LoudnessReport:
+    """Read the encoded cut's true peak back and, while it breaks the ceiling (AAC overshoots
+    what loudnorm limited, most in its dynamic mode), encode the sound again with a gain after
+    loudnorm (the picture is copied). The report says what the file holds."""
+    correction = 0.0
+    for _ in range(3):
+        stderr = run_ffmpeg(
+            [
+                "-i",
+                partial,
+                "-map",
+                "0:a",
+                "-af",
+                loudness.encoded_check_filter(),
+                "-f",
+                "null",
+                "-",
+            ]
+        ).stderr.decode("utf-8", "replace")
+        integrated = loudness.parse_integrated(stderr)
+        peak = loudness.parse_true_peak(stderr)
+        step = loudness.peak_correction(peak)
+        if step == 0.0:
+            return dataclasses.replace(
+                report, output=integrated, true_peak=peak, correction_db=correction
+            )
+        correction = round(correction + step, 2)
+        args = _join_args(plan, inputs, listing, loudnorm, gain_db=correction)
+        run_ffmpeg([*args, "-movflags", "+faststart", "-f", "mp4", "-y", partial])
+    raise MediaError(
+        f"{plan.request.out_path.name}: the encoded sound still peaks at {peak:.1f} dBTP after "
+        f"a {correction:.1f} dB correction, above the {loudness.TRUE_PEAK_DB} dBTP ceiling; "
+        "this is a bug in kling-pipe's stitching"
+    )
 
 
 def _result_data(result: CutResult) -> dict[str, Any]:
@@ -445,6 +599,7 @@ def _join_args(
     loudnorm: dict[str, str] | None,
     *,
     audio_only: bool = False,
+    gain_db: float = 0.0,
 ) -> list[str]:
     """Arguments (without the output) joining `inputs`: concat + copy, or an xfade chain."""
     house = plan.request.house
@@ -461,6 +616,8 @@ def _join_args(
         encoding = dict(VIDEO_ENCODING)
     if loudnorm is not None:
         audio = audio.filter("loudnorm", **loudnorm).filter("aresample", house.sample_rate)
+        if gain_db:
+            audio = audio.filter("volume", f"{gain_db:g}dB")
     if audio_only:
         output = ffmpeg.output(audio, "OUT", f="null")
     else:
@@ -534,24 +691,13 @@ def _make_pieces(
     """The spliced cut's pieces in order: bodies split off the intermediates (into `folder`),
     blends encoded (cached in `cache_dir`, so a re-cut encodes only those beside a change)."""
     assert plan.splice is not None
-    house = plan.request.house
-    kind = plan.request.transition.kind
-    blends = {
-        piece.segment: cache_dir
-        / "blends"
-        / blend_name(
-            plan.segments[piece.segment].cache_key(house),
-            plan.segments[piece.segment + 1].cache_key(house),
-            piece.tail_start,
-            piece.frames,
-            kind,
-            house,
-        )
-        for piece in plan.splice.pieces
-        if isinstance(piece, Blend)
-    }
+    blends = _blend_jobs(plan, inputs, cache_dir)
+    # Normally every blend is made already (see `_encode_new`); make any that is not.
+    missing = {path: job for path, job in blends if not path.is_file()}
+    workers = max(1, os.cpu_count() or 1)
+    threads = threads_per_job(len(missing), workers)
     # Each piece is its own short ffmpeg run: run them side by side.
-    with ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1)) as pool:
+    with ThreadPoolExecutor(max_workers=workers) as pool:
         splitting = [
             pool.submit(split_video, path, segment.keyframes, folder, f"segment{index}")
             for index, (path, segment) in enumerate(zip(inputs, plan.segments, strict=True))
@@ -559,20 +705,21 @@ def _make_pieces(
         blending = [
             pool.submit(
                 encode_blend,
-                inputs[piece.segment],
-                inputs[piece.segment + 1],
-                piece.tail_start,
-                piece.frames,
-                kind,
-                house,
-                blends[piece.segment],
+                job.outgoing,
+                job.incoming,
+                job.tail_start,
+                job.frames,
+                job.kind,
+                job.house,
+                path,
+                threads,
             )
-            for piece in plan.splice.pieces
-            if isinstance(piece, Blend) and not blends[piece.segment].is_file()
+            for path, job in missing.items()
         ]
         splits = [future.result() for future in splitting]
         for future in blending:
             future.result()
+    blend_files = [path for path, _ in blends]
     files: list[Path] = []
     for piece in plan.splice.pieces:
         if isinstance(piece, Body):
@@ -580,5 +727,5 @@ def _make_pieces(
             starts = (0, *plan.segments[piece.segment].keyframes)
             files.append(splits[piece.segment][starts.index(piece.start)])
         else:
-            files.append(blends[piece.segment])
+            files.append(blend_files.pop(0))
     return files

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from kling_pipe.errors import Problem
-from kling_pipe.lock import LockEntry, LockFile
+from kling_pipe.lock import LockedOutput, LockEntry, LockFile
 from kling_pipe.planning.jobs import Job
 
 Status = Literal["new", "changed", "unchanged", "lost"]
@@ -16,17 +16,24 @@ Status = Literal["new", "changed", "unchanged", "lost"]
 
 @dataclass(frozen=True)
 class PlannedJob:
-    """A job, whether it needs generating, why, and what that would cost."""
+    """A take of a job (take 1: the job itself), whether it needs generating, why, and what
+    that would cost. `job.take` says which take; `job.key` is the take's key."""
 
     job: Job
     status: Status
     reason: str
     cost_usd: float  # to spend: zero unless this job is the one that generates its key
     generates: bool = False
-    lost: LockEntry | None = None
-    """For a `lost` job: the lock entry of the output that was paid for and no store holds."""
+    lost: LockedOutput | None = None
+    """For a `lost` job: the lock's record of the output that was paid for and no store
+    holds."""
     reuses: str | None = None
-    """For a new or changed job: the job whose locked, stored output has the same key."""
+    """For a new or changed job: the take (id) whose locked, stored output has the same key."""
+
+    @property
+    def take_id(self) -> str:
+        """The planned take's id (`hero/jp/9x16`, or `hero/jp/9x16#2` for take 2)."""
+        return self.job.take_id
 
 
 @dataclass(frozen=True)
@@ -43,6 +50,39 @@ class PlanSummary:
     lost: int = 0
     lost_cost_usd: float = 0.0
     """What generating the lost outputs again would cost (only with `--regenerate-lost`)."""
+    takes: int = 0
+    """Takes planned: `jobs` when every job has one take; new, changed, unchanged and lost
+    count takes."""
+    picks: int = 0
+    """Jobs whose cuts will use another take than they were made with (`Plan.picks`)."""
+
+
+@dataclass(frozen=True)
+class PickChange:
+    """A job whose cuts will use another take than the cuts made so far: a pick, an unpick or a
+    rejection changed it. Re-cuts `cuts`; generates nothing."""
+
+    job_id: str
+    before: int | None
+    """The take the cuts were made with (None: not in a cut yet)."""
+    after: int | None
+    """The take they will use (None: no take to use)."""
+    cuts: tuple[str, ...]
+    """Ids of the cuts made with the job (`spot/jp/9x16`), which are made again."""
+
+    def describe(self) -> str:
+        """`pick hero/jp/9x16: take 1 → 3 re-cuts spot/jp/9x16`."""
+
+        def name(take: int | None) -> str:
+            return "none" if take is None else f"take {take}"
+
+        after = (
+            name(self.after).removeprefix("take ")
+            if self.before and self.after
+            else (name(self.after))
+        )
+        recuts = f" re-cuts {', '.join(self.cuts)}" if self.cuts else ""
+        return f"pick {self.job_id}: {name(self.before)} → {after}{recuts}"
 
 
 @dataclass(frozen=True)
@@ -53,6 +93,8 @@ class Plan:
     jobs: tuple[PlannedJob, ...]
     removed: tuple[str, ...]
     warnings: tuple[Problem, ...] = ()
+    picks: tuple[PickChange, ...] = ()
+    """Jobs whose cuts will use another take (set by `current_plan`, which knows the cuts)."""
 
     def to_generate(self) -> list[PlannedJob]:
         """The jobs a run would generate: one per distinct key without an output yet."""
@@ -63,10 +105,18 @@ class Plan:
         carries the cost of making it again)."""
         return [p for p in self.jobs if p.status == "lost" and p.cost_usd > 0]
 
+    def with_picks(self, picks: Sequence[PickChange]) -> Plan:
+        """The same plan with `picks` (those of its jobs), which only the caller that knows
+        the cuts made so far can tell."""
+        ids = {p.job.id for p in self.jobs}
+        mine = tuple(p for p in picks if p.job_id in ids)
+        return Plan(self.manifest, self.jobs, self.removed, self.warnings, mine)
+
     def select(self, job_ids: set[str]) -> Plan:
         """The same plan limited to some jobs."""
         jobs = tuple(p for p in self.jobs if p.job.id in job_ids)
-        return Plan(self.manifest, jobs, self.removed, self.warnings)
+        picks = tuple(p for p in self.picks if p.job_id in job_ids)
+        return Plan(self.manifest, jobs, self.removed, self.warnings, picks)
 
     @property
     def summary(self) -> PlanSummary:
@@ -79,7 +129,9 @@ class Plan:
         return PlanSummary(
             lost=counts["lost"],
             lost_cost_usd=round(sum(p.cost_usd for p in self.lost()), 4),
-            jobs=len(self.jobs),
+            jobs=len({p.job.id for p in self.jobs}),
+            takes=len(self.jobs),
+            picks=len(self.picks),
             new=counts["new"],
             changed=counts["changed"],
             unchanged=counts["unchanged"],
@@ -134,54 +186,54 @@ def diff_plan(
     (an earlier run ended before writing the lock): a run records them at no cost.
     """
     selected = [j for j in jobs if only is None or fnmatch.fnmatchcase(j.id, only)]
+    recorded = lock.outputs()
     held_keys: dict[str, str] = {}
-    lost_keys: dict[str, tuple[str, LockEntry]] = {}
-    for job_id, recorded in sorted(lock.jobs.items()):
-        sha = recorded.output_sha256
+    lost_keys: dict[str, tuple[str, LockedOutput]] = {}
+    for made_as, output in sorted(recorded.items()):
+        sha = output.output_sha256
         if held is None or sha is None or held(sha):
-            held_keys.setdefault(recorded.key, job_id)
+            held_keys.setdefault(output.key, made_as)
         else:
-            lost_keys.setdefault(recorded.key, (job_id, recorded))
+            lost_keys.setdefault(output.key, (made_as, output))
     first_with_key: dict[str, str] = {}
     planned: list[PlannedJob] = []
-    for job in selected:
-        entry = lock.jobs.get(job.id)
-        same_key = entry is not None and entry.key == job.key
-        if same_key and job.key in held_keys:
-            planned.append(PlannedJob(job, "unchanged", "", 0.0))
-            continue
-        if job.key not in held_keys and job.key in lost_keys:
-            made_by, paid = lost_keys[job.key]
-            cost = 0.0 if job.key in first_with_key else job.cost_usd
-            first_with_key.setdefault(job.key, job.id)
-            planned.append(
-                PlannedJob(job, "lost", _lost_reason(paid, made_by, job.id), cost, False, paid)
+    for base in selected:
+        entry = lock.jobs.get(base.id)
+        for take in range(1, base.takes + (entry.rerolls if entry else 0) + 1):
+            job = base.for_take(take)
+            out = recorded.get(job.take_id)
+            if out is not None and out.key == job.key and job.key in held_keys:
+                planned.append(PlannedJob(job, "unchanged", "", 0.0))
+                continue
+            if job.key not in held_keys and job.key in lost_keys:
+                made_by, paid = lost_keys[job.key]
+                cost = 0.0 if job.key in first_with_key else job.cost_usd
+                first_with_key.setdefault(job.key, job.take_id)
+                planned.append(
+                    PlannedJob(
+                        job, "lost", _lost_reason(paid, made_by, job.take_id), cost, False, paid
+                    )
+                )
+                continue
+            status, reason = _why(job, entry, out)
+            cost = job.cost_usd
+            if job.key in held_keys:
+                reason += f"; same output as {held_keys[job.key]} in the lock, reused at no cost"
+                cost = 0.0
+            elif job.key in first_with_key:
+                reason += f"; same key as {first_with_key[job.key]}, generated once"
+                cost = 0.0
+            elif job.key in stored_keys:
+                reason += "; already in the store from an earlier run, recorded at no cost"
+                cost = 0.0
+            generates = (
+                job.key not in held_keys
+                and job.key not in first_with_key
+                and job.key not in stored_keys
             )
-            continue
-        status: Status = "new" if entry is None else "changed"
-        reason = (
-            "not in the lock"
-            if entry is None
-            else ", ".join(change_reasons(entry.material, job.key_material())) or "key changed"
-        )
-        cost = job.cost_usd
-        if job.key in held_keys:
-            reason += f"; same output as {held_keys[job.key]} in the lock, reused at no cost"
-            cost = 0.0
-        elif job.key in first_with_key:
-            reason += f"; same key as {first_with_key[job.key]}, generated once"
-            cost = 0.0
-        elif job.key in stored_keys:
-            reason += "; already in the store from an earlier run, recorded at no cost"
-            cost = 0.0
-        generates = (
-            job.key not in held_keys
-            and job.key not in first_with_key
-            and job.key not in stored_keys
-        )
-        first_with_key.setdefault(job.key, job.id)
-        reuses = held_keys.get(job.key)
-        planned.append(PlannedJob(job, status, reason, cost, generates, reuses=reuses))
+            first_with_key.setdefault(job.key, job.take_id)
+            reuses = held_keys.get(job.key)
+            planned.append(PlannedJob(job, status, reason, cost, generates, reuses=reuses))
     current = {j.id for j in jobs}
     removed = tuple(
         sorted(
@@ -193,7 +245,21 @@ def diff_plan(
     return Plan(manifest, tuple(planned), removed, tuple(warnings))
 
 
-def _lost_reason(entry: LockEntry, made_by: str, job_id: str) -> str:
+def _why(job: Job, entry: LockEntry | None, out: LockedOutput | None) -> tuple[Status, str]:
+    """Whether a take that is not unchanged is new or changed, and why, in words."""
+    if entry is None:
+        return "new", "not in the lock"
+    if entry.key != job.job_key:
+        reasons = change_reasons(entry.material, job.key_material())
+        return "changed", ", ".join(reasons) or "key changed"
+    if out is not None:  # recorded under another key: a lock edited by hand
+        return "changed", "key changed"
+    if job.take > job.takes:
+        return "new", f"take {job.take}: asked for by a reroll"
+    return "new", f"take {job.take} not made yet"
+
+
+def _lost_reason(entry: LockedOutput, made_by: str, job_id: str) -> str:
     where = [f"prediction {entry.prediction_id}" if entry.prediction_id else "a prediction"]
     if entry.completed_at or entry.created_at:
         where.append(f"on {entry.completed_at or entry.created_at}")

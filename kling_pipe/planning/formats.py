@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from kling_pipe.planning.diff import Plan
+from kling_pipe.lock import LockedOutput
+from kling_pipe.planning.diff import PickChange, Plan
 
 
 def plan_json(the_plan: Plan) -> dict[str, Any]:
@@ -16,6 +17,7 @@ def plan_json(the_plan: Plan) -> dict[str, Any]:
         "jobs": [
             {
                 "id": p.job.id,
+                "take": p.job.take,
                 "key": p.job.key,
                 "shot": p.job.shot,
                 "values": dict(p.job.values),
@@ -25,13 +27,19 @@ def plan_json(the_plan: Plan) -> dict[str, Any]:
                 "reason": p.reason,
                 "cost_usd": p.job.cost_usd,
                 "generates": p.generates,
-                **({"lost": p.lost.model_dump(mode="json", exclude_none=True)} if p.lost else {}),
+                **({"lost": _lost_json(p.lost)} if p.lost else {}),
             }
             for p in the_plan.jobs
         ],
         "removed": list(the_plan.removed),
+        "picks": [
+            {"job": p.job_id, "before": p.before, "after": p.after, "cuts": list(p.cuts)}
+            for p in the_plan.picks
+        ],
         "summary": {
             "jobs": summary.jobs,
+            "takes": summary.takes,
+            "picks": summary.picks,
             "new": summary.new,
             "changed": summary.changed,
             "unchanged": summary.unchanged,
@@ -44,12 +52,21 @@ def plan_json(the_plan: Plan) -> dict[str, Any]:
     }
 
 
+def _lost_json(lost: LockedOutput) -> dict[str, Any]:
+    """What was paid for: the output fields (and take 1's key material), no decisions."""
+    data = lost.model_dump(mode="json", exclude_none=True)
+    return {k: v for k, v in data.items() if k in LockedOutput.model_fields or k == "material"}
+
+
 def plan_summary_line(the_plan: Plan) -> str:
     s = the_plan.summary
     lost = f", {s.lost} lost (${s.lost_cost_usd:.2f} to generate again)" if s.lost else ""
+    takes = f" ({s.takes} takes)" if s.takes != s.jobs else ""
+    picks = f"; {s.picks} pick(s) changed, re-cut" if s.picks else ""
     return (
-        f"{s.jobs} jobs: {s.new} new, {s.changed} changed, {s.unchanged} unchanged{lost}, "
-        f"{s.removed} removed; {s.generations} generations, estimated ${s.cost_usd:.2f}"
+        f"{s.jobs} jobs{takes}: {s.new} new, {s.changed} changed, {s.unchanged} unchanged"
+        f"{lost}, {s.removed} removed; {s.generations} generations, estimated "
+        f"${s.cost_usd:.2f}{picks}"
     )
 
 
@@ -61,10 +78,21 @@ def plan_markdown(the_plan: Plan) -> str:
         lines += ["| job | status | reason | est. cost |", "|---|---|---|---:|"]
         for p in todo:
             reason = p.reason.replace("|", "\\|")
-            lines.append(f"| `{p.job.id}` | {p.status} | {reason} | ${p.cost_usd:.2f} |")
+            lines.append(f"| `{p.take_id}` | {p.status} | {reason} | ${p.cost_usd:.2f} |")
         for removed in the_plan.removed:
             lines.append(f"| `{removed}` | removed | gone from the manifest | $0.00 |")
     else:
         lines.append("Nothing to generate: every job is unchanged.")
+    if the_plan.picks:
+        lines += ["", "Picks (re-cut, nothing generated):", ""]
+        lines += [f"- {_pick_markdown(p)}" for p in the_plan.picks]
     lines += ["", f"**{plan_summary_line(the_plan)}**"]
     return "\n".join(lines)
+
+
+def _pick_markdown(change: PickChange) -> str:
+    """`pick `hero/jp/9x16`: take 1 → 3, re-cuts `spot/jp/9x16``."""
+    text = change.describe().replace(change.job_id, f"`{change.job_id}`", 1)
+    for cut in change.cuts:
+        text = text.replace(f" {cut}", f" `{cut}`")
+    return text

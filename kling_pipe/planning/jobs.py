@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from kling_pipe.canonical import canonical_hash
@@ -34,6 +34,10 @@ from kling_pipe.planning.templates import (
     ratio_slug,
 )
 from kling_pipe.spelling import did_you_mean
+from kling_pipe.takes import MAX_TAKES, take_id, take_key
+
+TAKES = "takes"
+"""Not a model input: how many takes of each job (in `defaults`, a combination, a shot)."""
 
 _REMOTE = re.compile(r"^(https?|data):", re.IGNORECASE)
 _WARNING_KINDS = {"length", "deprecated"}
@@ -70,6 +74,34 @@ class Job:
     key: str
     cost_usd: float
     salt: str = ""
+    takes: int = 1
+    """Takes the manifest asks of this job (`takes:`); rerolls in the lock add more."""
+    take: int = 1
+    """Which take this is: 1 for the job itself; `for_take` makes the others."""
+    take_one_key: str | None = None
+    """For take k > 1: the job's own key (take 1's), from which this take's key is derived."""
+
+    @property
+    def take_id(self) -> str:
+        """The take's id: the job id for take 1, `job#k` for take k (see `kling_pipe.takes`)."""
+        return take_id(self.id, self.take)
+
+    def for_take(self, take: int) -> Job:
+        """Take `take` of this job: the same job with the take's own key."""
+        if take == self.take:
+            return self
+        job_key = self.job_key
+        return replace(
+            self,
+            take=take,
+            key=take_key(job_key, take),
+            take_one_key=None if take == 1 else job_key,
+        )
+
+    @property
+    def job_key(self) -> str:
+        """The job's own key (take 1's), whichever take this is."""
+        return self.take_one_key or self.key
 
     @property
     def market(self) -> str | None:
@@ -293,6 +325,15 @@ class _Planner:
         axes = [k for k in self.m.matrix if k not in RESERVED]
         jobs: list[Job] = []
         ids: dict[str, Mapping[str, Any]] = {}
+        if TAKES in axes:
+            self.report(
+                ("matrix", TAKES),
+                "takes is not a matrix axis: set it for some combinations with "
+                f"`include: [{{market: jp, {TAKES}: 3}}]`, for all in `defaults`",
+                "",
+                key=True,
+            )
+            raise ManifestError(self.errors)
         for shot_index in range(len(self.m.shots)):
             for combination in combinations:
                 job = self.plan_job(shot_index, combination, axes)
@@ -351,6 +392,8 @@ class _Planner:
         self, shot_index: int, combination: Mapping[str, Any], axes: Sequence[str]
     ) -> Job | None:
         shot = self.m.shots[shot_index]
+        takes = self.takes_of(shot_index, combination)
+        combination = {k: v for k, v in combination.items() if k != TAKES}
         jid = job_id(shot.id, combination)
         shot_path: Path_ = ("shots", shot_index)
         model_path: Path_ = (*shot_path, "model") if shot.model else ("model",)
@@ -366,6 +409,8 @@ class _Planner:
         origin: dict[str, Path_] = {}
         inputs: dict[str, Any] = dict(self.defaults_of(spec))
         for name, value in self.m.defaults.items():
+            if name == TAKES:
+                continue
             inputs[name] = value
             origin[name] = ("defaults", name)
         for name, value in combination.items():
@@ -373,6 +418,15 @@ class _Planner:
                 inputs[name] = value
                 origin[name] = self.matrix_origin(name, value, axes)
         for name, value in shot.inputs.items():
+            if name == TAKES:
+                self.report(
+                    (*shot_path, "inputs", TAKES),
+                    "takes is not a model input: write it on the shot (`takes: 3`, beside "
+                    "`inputs:`), or in defaults for every shot",
+                    jid,
+                    key=True,
+                )
+                continue
             inputs[name] = value
             origin[name] = (*shot_path, "inputs", name)
 
@@ -421,7 +475,31 @@ class _Planner:
             key=key,
             cost_usd=estimate_cost(spec, rendered),
             salt=self.m.salt,
+            takes=takes or 1,
         )
+
+    def takes_of(self, shot_index: int, combination: Mapping[str, Any]) -> int | None:
+        """The takes a job asks for: the shot's, else its combination's, else `defaults`';
+        None (and an error) when the value given is not a whole number in range."""
+        shot = self.m.shots[shot_index]
+        if shot.takes is not None:
+            return shot.takes
+        if TAKES in combination:
+            value = combination[TAKES]
+            where: Path_ = self.matrix_origin(TAKES, value, ())
+        elif TAKES in self.m.defaults:
+            value, where = self.m.defaults[TAKES], ("defaults", TAKES)
+        else:
+            return 1
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_TAKES:
+            self.report(
+                where,
+                f"takes must be a whole number from 1 to {MAX_TAKES}; "
+                "use `kling-pipe reroll` for one more take of a job",
+                job_id(shot.id, {k: v for k, v in combination.items() if k != TAKES}),
+            )
+            return None
+        return value
 
     def matrix_origin(self, name: str, value: Any, axes: Sequence[str]) -> Path_:
         """Where a combination's value is written: its axis entry, or the include that set it."""

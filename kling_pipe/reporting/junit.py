@@ -19,6 +19,7 @@ from typing import Any
 
 from kling_pipe.durable import write_atomically
 from kling_pipe.running.record import JobRun, RunRecord
+from kling_pipe.takes import take_id
 
 # XML 1.0 cannot carry most control characters, and a server's error text may contain them.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
@@ -145,7 +146,12 @@ def junit_xml(record: RunRecord, *, timestamp: datetime, hostname: str = "localh
             name="jobs",
             package=record.manifest,
             cases=[
-                (f"{record.manifest}.{job.id.split('/')[0]}", job.id, job.seconds, job_verdict(job))
+                (
+                    f"{record.manifest}.{job.id.split('/')[0]}",
+                    take_id(job.id, job.take),
+                    job.seconds,
+                    job_verdict(job),
+                )
                 for job in record.jobs
             ],
             seconds=s.seconds,

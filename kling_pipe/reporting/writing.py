@@ -28,6 +28,7 @@ from kling_pipe.reporting.contents import (
 )
 from kling_pipe.reporting.gallery import render_gallery
 from kling_pipe.running.record import RunRecord
+from kling_pipe.running.store import open_store
 
 
 def read_run_json(path: Path) -> tuple[RunRecord | None, list[Mapping[str, Any]] | None]:
@@ -89,7 +90,7 @@ def write_report(campaign: Campaign, *, plan: Plan | None = None) -> Path:
     """
     workspace = campaign.workspace
     output_dir = workspace.output_dir
-    the_plan = plan if plan is not None else campaign.plan()
+    the_plan = plan if plan is not None else campaign.plan(held=open_store(workspace).holds)
     record, cut_entries = read_run_json(workspace.run_json)
     clips = {
         p.job.id: workspace.clip_path(p.job.id)

@@ -16,8 +16,12 @@ import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
-from kling_pipe.lock import LockEntry, update_lock
+from kling_pipe.lock import LockedOutput, record_take
+
+TakeOutputs = Mapping[tuple[str, int], tuple[str, Mapping[str, Any], LockedOutput]]
+"""What `record_take` records: (job id, take) → (job key, job key material, the output)."""
 
 _SPACING = 10.0
 """A batch waits at least this many times as long as the last write took."""
@@ -32,7 +36,7 @@ class LockWriter:
         self._manifest = manifest
         self._every = every
         self._interval = every
-        self._pending: dict[str, LockEntry] = {}
+        self._pending: dict[tuple[str, int], tuple[str, Mapping[str, Any], LockedOutput]] = {}
         self._mutex = threading.Lock()  # guards `_pending`
         self._writing = threading.Lock()  # one write at a time, batches in order
         self._closing = threading.Event()
@@ -57,10 +61,10 @@ class LockWriter:
         """Write what was added so far, now."""
         self._write()
 
-    def add(self, entries: Mapping[str, LockEntry]) -> None:
-        """Entries to write with the next batch (a later entry for a job id wins)."""
+    def add(self, outputs: TakeOutputs) -> None:
+        """Takes to record with the next batch (a later output for a take wins)."""
         with self._mutex:
-            self._pending.update(entries)
+            self._pending.update(outputs)
 
     def _work(self) -> None:
         while not self._closing.wait(self._interval):
@@ -75,7 +79,7 @@ class LockWriter:
             if not batch:
                 return
             try:
-                update_lock(self._path, self._manifest, batch)
+                record_take(self._path, self._manifest, batch)
                 self.writes += 1
             except BaseException as exc:  # kept for the exit to raise; tried again later
                 with self._mutex:

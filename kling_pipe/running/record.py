@@ -26,6 +26,8 @@ class JobRun(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: str
+    take: int = 1
+    """Which take of the job (`kling_pipe.takes`); `key` is the take's."""
     key: str
     status: Literal["done", "cached", "failed", "refused", "canceled"]
     prediction_id: str | None = None
@@ -46,21 +48,34 @@ class CutRun(BaseModel):
     """The cut and its combination, as in its path: `spot/us/16x9`."""
     cut: str
     values: dict[str, Any] = {}
-    status: Literal["done", "missing", "failed"]
+    status: Literal["done", "missing", "unpicked", "failed"]
+    """unpicked: `stitch --picked-only` refused it, a job in it has no pick (`unpicked`)."""
     output: str | None = None
     srt: str | None = None
     frames: int = 0
     seconds: float = 0.0
     clips: list[str] = []
     """The job ids stitched, in order."""
+    takes: list[int] = []
+    """The take of each clip stitched (`clips`' order; a slate's is 0); empty in records made
+    before takes."""
     slates: list[str] = []
     """Job ids whose clip was missing and replaced by a slate (`--allow-missing`)."""
     missing: list[str] = []
     """Job ids without a clip, which kept the cut from being made."""
+    unpicked: list[str] = []
+    """Job ids without a pick, which kept `stitch --picked-only` from making the cut."""
     reused_segments: int = 0
     """Segments taken from the cache of normalised clips rather than encoded again."""
     reused: bool = False
     """The cut file already was this cut (same clips, options and recipe; file intact): kept."""
+    loudness_mode: Literal["linear", "dynamic", "corrected"] | None = None
+    """How a loudness target was reached: one `linear` gain, loudnorm's `dynamic` fallback, or
+    `corrected` (a gain after loudnorm kept the encoded true peak under the ceiling)."""
+    integrated_lufs: float | None = None
+    """The encoded cut's integrated loudness, read back from the file (a loudness target)."""
+    true_peak_dbtp: float | None = None
+    """The encoded cut's true peak, read back from the file (a loudness target)."""
     error: str | None = None
 
 
@@ -130,12 +145,12 @@ def write_record(path: Path, record: RunRecord, current: Sequence[Job]) -> RunRe
     Returns what was written."""
     previous = read_record(path)
     if previous is not None and previous.manifest == record.manifest:
-        touched = {j.id for j in record.jobs}
+        touched = {(j.id, j.take) for j in record.jobs}
         wanted = {j.id for j in current}
-        kept = [j for j in previous.jobs if j.id not in touched and j.id in wanted]
+        kept = [j for j in previous.jobs if (j.id, j.take) not in touched and j.id in wanted]
         record = record.model_copy(
             update={
-                "jobs": sorted([*kept, *record.jobs], key=lambda j: j.id),
+                "jobs": sorted([*kept, *record.jobs], key=lambda j: (j.id, j.take)),
                 "cuts": record.cuts or previous.cuts,
             }
         )

@@ -19,18 +19,22 @@ from kling_pipe.campaign import Campaign
 from kling_pipe.errors import BudgetError, KlingPipeError, LostOutputsError
 from kling_pipe.planning.diff import Plan, PlannedJob
 from kling_pipe.planning.jobs import Job
+from kling_pipe.planning.shards import Shard
+from kling_pipe.running.decisions import pick_changes
 from kling_pipe.running.journal import Journal, OutputRecord
 from kling_pipe.running.selection import check_glob
-from kling_pipe.running.store import ObjectStore
+from kling_pipe.running.store import Store, open_store
+from kling_pipe.takes import take_key
 
 
 @dataclass(frozen=True)
 class Unit:
-    """One generation: a key, the request, and the job ids that share it."""
+    """One generation: a key, the request, and the takes that share it."""
 
     key: str
     request: Request
     job_ids: tuple[str, ...]
+    """Take ids (`kling_pipe.takes`): the job id for take 1, `job#k` for take k."""
     cost_usd: float
     aspect_ratio: str | None  # None: the shape comes from a start image
     has_audio: bool
@@ -63,6 +67,8 @@ class RunOptions:
     webhook_url: str | None = None
     webhook_listen: tuple[str, int] | None = None
     preview_height: int = 360
+    shard: Shard | None = None
+    """Only this shard's share of the jobs (`--shard K/N`): the lock records only those."""
 
 
 @dataclass(frozen=True)
@@ -117,11 +123,17 @@ def current_plan(campaign: Campaign, only: str | None = None, backend: str = "re
     `backend` would see them: what `plan` shows. InputError if `only` selects nothing."""
     check_glob(campaign, only, "--only")
     facts = describe_backend(backend)
-    store = ObjectStore(campaign.workspace)
-    stored = (
-        _stored_outputs(campaign, store, facts.name) if campaign.workspace.journal.is_file() else {}
+    store = open_store(campaign.workspace)
+    store.holds_all(
+        {
+            out.output_sha256
+            for out in campaign.lock().outputs().values()
+            if out.output_sha256 is not None
+        }
     )
-    return campaign.plan(only, stored_keys=stored.keys(), held=store.holds)
+    stored = stored_outputs(campaign, store, facts.name)
+    plan = campaign.plan(only, stored_keys=stored.keys(), held=store.holds)
+    return plan.with_picks(pick_changes(campaign))
 
 
 def prepare_run(campaign: Campaign, options: RunOptions) -> RunPlan:
@@ -139,7 +151,10 @@ def prepare_run(campaign: Campaign, options: RunOptions) -> RunPlan:
     gone: list[PlannedJob] = []
     to_run: list[PlannedJob] = []
     now = datetime.now(UTC)
+    shard = options.shard
     for planned in plan.jobs:
+        if shard is not None and not shard.takes(planned.job.job_key):
+            continue
         if not backend.records_to_lock or planned.job.id in forced:
             to_run.append(planned)
         elif planned.status == "unchanged" or planned.reuses is not None:
@@ -176,20 +191,39 @@ def prepare_run(campaign: Campaign, options: RunOptions) -> RunPlan:
     )
 
 
-def _stored_outputs(
-    campaign: Campaign, store: ObjectStore, backend: str
-) -> dict[str, OutputRecord]:
-    """Outputs of `backend` in the store by key, for the campaign's jobs."""
-    journal = Journal(campaign.workspace.journal)
-    try:
-        found: dict[str, OutputRecord] = {}
-        for job in campaign.job_plan.jobs:
-            record = journal.output(job.key, backend)
-            if record is not None and store.holds(record.sha256):
-                found[job.key] = record
-        return found
-    finally:
-        journal.close()
+def _wanted_keys(campaign: Campaign) -> dict[str, str]:
+    """Every take key the campaign's jobs ask for (the manifest's takes and the lock's
+    rerolls), each with the id of the job it belongs to."""
+    lock = campaign.lock()
+    wanted: dict[str, str] = {}
+    for job in campaign.job_plan.jobs:
+        entry = lock.jobs.get(job.id)
+        for take in range(1, job.takes + (entry.rerolls if entry else 0) + 1):
+            wanted[take_key(job.key, take)] = job.id
+    return wanted
+
+
+def stored_outputs(campaign: Campaign, store: Store, backend: str) -> dict[str, OutputRecord]:
+    """Outputs of `backend` in the store by key, for the campaign's takes: the local journal's,
+    then (a bucket store) those other machines recorded in the bucket."""
+    wanted = _wanted_keys(campaign)
+    found: dict[str, OutputRecord] = {}
+    if campaign.workspace.journal.is_file():
+        journal = Journal(campaign.workspace.journal)
+        try:
+            for key in wanted:
+                record = journal.output(key, backend)
+                if record is not None and store.holds(record.sha256):
+                    found[key] = record
+        finally:
+            journal.close()
+    # Only keys the lock does not already answer for: a no-op re-run reads no record.
+    locked = campaign.lock().keys()
+    missing = set(wanted) - locked - found.keys()
+    for key, record in store.recorded_outputs(missing, backend).items():
+        if store.holds(record.sha256):
+            found[key] = record
+    return found
 
 
 def _still_served(planned: PlannedJob, now: datetime, kept_for: timedelta | None) -> bool:
@@ -250,7 +284,7 @@ def _units(
                     local_files=_local_files(campaign, job),
                     duration=job.duration,
                 ),
-                job_ids=tuple(p.job.id for p in group),
+                job_ids=tuple(p.take_id for p in group),
                 cost_usd=0.0 if free else job.cost_usd,  # what a create costs
                 aspect_ratio=job.aspect_ratio if has_ratio and not shaped_by_image else None,
                 has_audio=job.has_audio,

@@ -10,12 +10,13 @@ because the run executes exactly the `RunPlan` it was given.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import anyio
 
@@ -23,15 +24,17 @@ from kling_pipe.backends import make_backend
 from kling_pipe.backends.protocol import Backend
 from kling_pipe.campaign import Campaign
 from kling_pipe.errors import InputError
-from kling_pipe.lock import LockEntry
+from kling_pipe.lock import LockedOutput, keep_only
 from kling_pipe.planning.jobs import Job
+from kling_pipe.running.claims import ClaimCoordinator
 from kling_pipe.running.events import Notice, RunEvent, RunFinished, RunStarted, UnitFinished
 from kling_pipe.running.journal import Journal, OutputRecord
 from kling_pipe.running.lock_writer import LockWriter
 from kling_pipe.running.record import JobRun, RunRecord, RunSummary, write_record
 from kling_pipe.running.run_plan import RunOptions, RunPlan, prepare_run
 from kling_pipe.running.scheduler import Scheduler, SchedulerOptions, UnitResult
-from kling_pipe.running.store import ObjectStore, StoreClaim
+from kling_pipe.running.store import ObjectStore, Store, StoreClaim, open_store
+from kling_pipe.takes import split_take_id
 
 
 @dataclass
@@ -88,7 +91,7 @@ async def run_campaign(
         deadline_seconds=options.deadline_seconds,
         manifest=campaign.name,
     )
-    jobs_by_id = {p.job.id: p.job for p in run_plan.plan.jobs}
+    takes_by_id = {p.take_id: p.job for p in run_plan.plan.jobs}
     warnings = [str(w) for w in run_plan.plan.warnings]
 
     def notice(message: str) -> None:
@@ -96,13 +99,23 @@ async def run_campaign(
         emit(Notice(message))
 
     with StoreClaim(workspace.run_lock, f"kling-pipe run {workspace.manifest_path}"):
-        store = ObjectStore(workspace)
+        store = open_store(workspace)
         store.clean_tmp()
         journal = Journal(workspace.journal)
-        lock = campaign.lock()
+        if options.shard is not None and backend.records_to_lock:
+            # A shard's lock is a fragment naming its share only (`kling-pipe lock merge`).
+            shard = options.shard
+            mine = [job.id for job in campaign.job_plan.jobs if shard.takes(job.key)]
+            keep_only(workspace.lock_path, campaign.name, mine)
+        recorded = campaign.lock().outputs()
         lock_writer = LockWriter(workspace.lock_path, campaign.name)
         try:
             lock_writer.start()
+            # What other machines sharing the store made is taken, not made again.
+            keys = {unit.key for unit in run_plan.units}
+            for key, shared in store.recorded_outputs(keys, backend.name).items():
+                if journal.output(key, backend.name) is None:
+                    journal.record_output(shared)
             dangling = journal.dangling_intents(backend.name)
             if dangling:
                 notice(
@@ -111,13 +124,13 @@ async def run_campaign(
                     "adopted rather than created again"
                 )
             for planned in run_plan.reuse:
-                made = lock.jobs.get(planned.reuses or planned.job.id)
+                made = recorded.get(planned.reuses or planned.take_id)
                 if made is None or made.output_sha256 is None:
                     continue
-                store.materialise(made.output_sha256, workspace.clip_path(planned.job.id))
-                if planned.reuses is not None:  # same key as a locked job: record it too
-                    entry = made.model_copy(update={"material": planned.job.key_material()})
-                    lock_writer.add({planned.job.id: entry})
+                store.materialise(made.output_sha256, workspace.clip_path(planned.take_id))
+                if planned.reuses is not None:  # same key as a locked take: record it too
+                    job = planned.job
+                    lock_writer.add({(job.id, job.take): (job.job_key, job.key_material(), made)})
 
             def on_scheduler_event(event: RunEvent) -> None:
                 if isinstance(event, UnitFinished):
@@ -129,7 +142,7 @@ async def run_campaign(
                 if output is None or result.status not in ("done", "cached"):
                     return
                 if backend.records_to_lock:  # with the next batch (the journal holds it now)
-                    lock_writer.add(_entries(result, output, jobs_by_id))
+                    lock_writer.add(_entries(result, output, takes_by_id))
                 for job_id in result.unit.job_ids:
                     try:
                         store.materialise(output.sha256, workspace.clip_path(job_id))
@@ -149,9 +162,17 @@ async def run_campaign(
                     free=run_plan.free,
                 )
             )
-            scheduler = Scheduler(backend, store, journal, sched_options, on_scheduler_event)
+            coordinator = _coordinator(store, backend.name, notice)
+            scheduler = Scheduler(
+                backend,
+                store,
+                journal,
+                sched_options,
+                on_scheduler_event,
+                coordinator=coordinator,
+            )
             try:
-                async with backend:
+                async with backend, coordinator or contextlib.nullcontext():
                     await scheduler.run(run_plan.units)
             finally:
                 with anyio.CancelScope(shield=True):
@@ -168,6 +189,19 @@ async def run_campaign(
     return RunResult(record, workspace.run_json, workspace.output_dir, warnings)
 
 
+def _coordinator(
+    store: Store, backend: str, notice: Callable[[str], None]
+) -> ClaimCoordinator | None:
+    """Claims in the bucket when other machines may share the store; none for a folder (its
+    run.lock keeps a second run out)."""
+    if isinstance(store, ObjectStore):
+        return None
+    from kling_pipe.running.remote_store import BucketStore
+
+    assert isinstance(store, BucketStore)
+    return ClaimCoordinator(store, backend, on_notice=notice)
+
+
 def _check_writable(places: Sequence[Path]) -> None:
     """Every place the run writes must be writable before the first create is paid for."""
     for place in places:
@@ -180,23 +214,23 @@ def _check_writable(places: Sequence[Path]) -> None:
 
 
 def _entries(
-    result: UnitResult, output: OutputRecord, jobs_by_id: dict[str, Job]
-) -> dict[str, LockEntry]:
+    result: UnitResult, output: OutputRecord, takes_by_id: dict[str, Job]
+) -> dict[tuple[str, int], tuple[str, dict[str, Any], LockedOutput]]:
+    made = LockedOutput(
+        key=result.unit.key,
+        output_sha256=output.sha256,
+        bytes=output.bytes,
+        duration=round(output.duration, 3),
+        prediction_id=output.prediction_id,
+        model_version=output.model_version,
+        cost_usd=output.cost_usd,
+        created_at=output.created_at,
+        completed_at=output.completed_at,
+    )
     entries = {}
-    for job_id in result.unit.job_ids:
-        job = jobs_by_id[job_id]
-        entries[job_id] = LockEntry(
-            key=job.key,
-            material=job.key_material(),
-            output_sha256=output.sha256,
-            bytes=output.bytes,
-            duration=round(output.duration, 3),
-            prediction_id=output.prediction_id,
-            model_version=output.model_version,
-            cost_usd=output.cost_usd,
-            created_at=output.created_at,
-            completed_at=output.completed_at,
-        )
+    for take_id in result.unit.job_ids:
+        job = takes_by_id[take_id]
+        entries[(job.id, job.take)] = (job.job_key, job.key_material(), made)
     return entries
 
 
@@ -213,9 +247,10 @@ def _record(
         jobs.append(
             JobRun(
                 id=planned.job.id,
+                take=planned.job.take,
                 key=planned.job.key,
                 status="cached",
-                output=_relative(workspace.clip_path(planned.job.id), workspace.output_dir),
+                output=_relative(workspace.clip_path(planned.take_id), workspace.output_dir),
                 notes=[
                     f"same output as {planned.reuses}: placed from the store"
                     if planned.reuses
@@ -225,24 +260,26 @@ def _record(
         )
     results = scheduler.results
     for result in results:
-        for job_id in result.unit.job_ids:
+        for take_id in result.unit.job_ids:
+            job_id, take = split_take_id(take_id)
             jobs.append(
                 JobRun(
                     id=job_id,
+                    take=take,
                     key=result.unit.key,
                     status=result.status,
                     prediction_id=result.prediction_id,
                     attempts=result.attempts,
                     seconds=round(result.seconds, 3),
-                    cost_usd=result.cost_usd if job_id == result.unit.job_ids[0] else 0.0,
-                    output=_relative(workspace.clip_path(job_id), workspace.output_dir)
+                    cost_usd=result.cost_usd if take_id == result.unit.job_ids[0] else 0.0,
+                    output=_relative(workspace.clip_path(take_id), workspace.output_dir)
                     if result.output
                     else None,
                     error=result.error if result.status != "done" else None,
                     notes=result.notes,
                 )
             )
-    jobs.sort(key=lambda j: j.id)
+    jobs.sort(key=lambda j: (j.id, j.take))
     count = {
         s: sum(1 for j in jobs if j.status == s)
         for s in ("done", "cached", "failed", "refused", "canceled")

@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import fnmatch
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
-from kling_pipe.backends import made_for_free
 from kling_pipe.campaign import Campaign
 from kling_pipe.errors import InputError, KlingPipeError
 from kling_pipe.manifest.schema import Cut
@@ -20,10 +19,13 @@ from kling_pipe.media.cards import Card
 from kling_pipe.media.house import HouseFormat, house_format_for_ratio
 from kling_pipe.media.stitch import CutClip, CutRequest, CutResult, Transition, stitch_cuts
 from kling_pipe.planning.cuts import CardText, PlannedCut
-from kling_pipe.running.journal import Journal, OutputRecord
+from kling_pipe.planning.picks import ReviewState
+from kling_pipe.planning.shards import Shard
+from kling_pipe.running.decisions import chosen_takes, review_states, take_objects
+from kling_pipe.running.journal import Journal
 from kling_pipe.running.record import CutRun, write_cuts
 from kling_pipe.running.selection import check_cut_glob
-from kling_pipe.running.store import ObjectStore
+from kling_pipe.running.store import Store, open_store
 
 SLATE_BACKGROUND = "#5a1e1e"
 
@@ -41,6 +43,11 @@ class StitchOptions:
     backend: str | None = None
     """Whose clips: `replicate`, `preview`, or None for real generations first, else previews."""
     workers: int | None = None
+    picked_only: bool = False
+    """Make only cuts whose every job has a picked take (finals); list the others' unpicked
+    jobs."""
+    shard: Shard | None = None
+    """Only the cuts of this shard (`stitch --shard K/N`)."""
 
 
 @dataclass
@@ -81,17 +88,6 @@ def select_cuts(
     return chosen
 
 
-def choose_output(records: Sequence[OutputRecord], backend: str | None) -> OutputRecord | None:
-    """The stored output to cut with: the named backend's (`replicate` covers every Replicate
-    endpoint), else the newest real generation, else the newest preview. Records newest first."""
-    if backend is not None:
-        mine = [r for r in records if r.backend == backend or r.backend.startswith(f"{backend}@")]
-        return mine[0] if mine else None
-    real = [r for r in records if not made_for_free(r.backend)]
-    newest = real or list(records)
-    return newest[0] if newest else None
-
-
 def house_format(cut: Cut, ratio: str) -> HouseFormat:
     """The cut's house format at `ratio`: its own size for the ratio, else the default."""
     size = next((s for r, s in cut.sizes.items() if r == ratio), None)
@@ -106,17 +102,30 @@ def build_request(
     planned: PlannedCut,
     clips: Mapping[str, Path],
     allow_missing: bool,
+    takes: Mapping[str, int] | None = None,
+    unpicked: Collection[str] = (),
 ) -> tuple[CutRequest | None, CutRun]:
-    """The stitch request for a planned cut, given the clip file of each job id that has one;
-    None (and a `missing` record) when clips are missing and slates are not allowed."""
+    """The stitch request for a planned cut, given the clip file of each job id that has one
+    (and the take it is, `takes`); None (and a `missing` record) when clips are missing and
+    slates are not allowed, or (an `unpicked` record) when a job of it is in `unpicked`."""
     cut = planned.cut
+    takes = takes or {}
     record = CutRun(
         id=cut_id(planned),
         cut=cut.id,
         values={k: v for k, v in planned.values.items()},
         status="done",
         clips=[c.job.id for c in planned.clips],
+        takes=[takes.get(c.job.id, 0) if c.job.id in clips else 0 for c in planned.clips],
     )
+    not_picked = [c.job.id for c in planned.clips if c.job.id in unpicked]
+    if not_picked:
+        record.status = "unpicked"
+        record.unpicked = not_picked
+        record.error = (
+            f"--picked-only: no pick for {', '.join(not_picked)} (`kling-pipe pick JOB TAKE`)"
+        )
+        return None, record
     missing = [c.job.id for c in planned.clips if c.job.id not in clips]
     if missing and not allow_missing:
         record.status = "missing"
@@ -158,35 +167,28 @@ def _card(campaign: Campaign, card: CardText | None) -> Card | None:
     return Card(card.text, spec.seconds, spec.background, spec.color, image)
 
 
-def stored_clips(
+def chosen_clips(
     campaign: Campaign,
     journal: Journal | None,
-    store: ObjectStore,
+    store: Store,
     planned: Sequence[PlannedCut],
     backend: str | None,
-) -> dict[str, Path]:
-    """The store object of each job id in `planned` that has one: the lock's output first
-    (what was paid for), else the journal's newest (previews, rehearsals)."""
+) -> tuple[dict[str, Path], dict[str, int], list[ReviewState]]:
+    """Per job id in `planned`: a verified local file of the take its cuts use (the picked
+    one, else the first not rejected that has an output: the lock's first, what was paid for,
+    else the journal's newest, previews and rehearsals), and that take; and the jobs' review
+    states. From a bucket, only these clips are fetched (once: they are cached)."""
+    wanted = {clip.job.id for cut in planned for clip in cut.clips}
     lock = campaign.lock()
-    clips: dict[str, Path] = {}
-    for cut in planned:
-        for clip in cut.clips:
-            entry = lock.jobs.get(clip.job.id)
-            if (
-                backend in (None, "replicate")
-                and entry is not None
-                and entry.key == clip.job.key
-                and entry.output_sha256 is not None
-                and store.holds(entry.output_sha256)
-            ):
-                clips[clip.job.id] = store.path_for(entry.output_sha256)
-                continue
-            if journal is None:
-                continue
-            output = choose_output(journal.outputs_for(clip.job.key), backend)
-            if output is not None and store.holds(output.sha256):
-                clips[clip.job.id] = store.path_for(output.sha256)
-    return clips
+    states = [s for s in review_states(campaign, lock) if s.job.id in wanted]
+    objects = take_objects(campaign, states, store, backend, journal)
+    chosen = chosen_takes(states, objects)
+    files: dict[str, Path] = {}
+    for job_id, take in chosen.items():
+        path = store.local_copy(objects[(job_id, take)])
+        if path is not None:
+            files[job_id] = path
+    return files, {job_id: chosen[job_id] for job_id in files}, states
 
 
 def stitch_campaign(
@@ -199,23 +201,29 @@ def stitch_campaign(
     cut_plan = campaign.cut_plan()
     warnings = [str(w) for w in cut_plan.warnings]
     chosen = select_cuts(cut_plan.cuts, options.cut, options.only)
+    if options.shard is not None:
+        shard = options.shard
+        chosen = [p for p in chosen if shard.takes_cut(cut_id(p))]
     workspace = campaign.workspace
     run_json = workspace.run_json
     if not chosen:
         return StitchResult([], run_json, warnings)
-    store = ObjectStore(workspace)
+    store = open_store(workspace)
     journal = Journal(workspace.journal) if workspace.journal.is_file() else None
     try:
-        clips = stored_clips(campaign, journal, store, chosen, options.backend)
+        clips, takes, states = chosen_clips(campaign, journal, store, chosen, options.backend)
     finally:
         if journal is not None:
             journal.close()
+    unpicked = {s.job.id for s in states if s.picked is None} if options.picked_only else set()
 
     records: list[CutRun] = []
     requests: list[CutRequest] = []
     pending: list[CutRun] = []
     for planned in chosen:
-        request, record = build_request(campaign, planned, clips, options.allow_missing)
+        request, record = build_request(
+            campaign, planned, clips, options.allow_missing, takes, unpicked
+        )
         records.append(record)
         if request is None:
             if on_cut is not None:
@@ -236,6 +244,10 @@ def stitch_campaign(
         record.seconds = round(result.seconds, 3)
         record.reused_segments = result.reused_intermediates
         record.reused = result.reused
+        if result.loudness is not None:
+            record.loudness_mode = result.loudness.mode
+            record.integrated_lufs = result.loudness.output
+            record.true_peak_dbtp = result.loudness.true_peak
         if on_cut is not None:
             on_cut(record)
 

@@ -1,5 +1,10 @@
 """The object store: outputs by content hash (where: `kling_pipe.workspace`), and the claim
-that keeps two runs apart."""
+that keeps two runs on one machine apart.
+
+`Store` is what the rest of kling-pipe asks of a store; `ObjectStore` keeps the objects in a
+local folder, `kling_pipe.running.remote_store.BucketStore` in a bucket (through fsspec).
+`open_store(workspace)` gives the one the workspace names.
+"""
 
 from __future__ import annotations
 
@@ -10,13 +15,67 @@ import shutil
 import socket
 import time
 import uuid
+from collections.abc import Collection
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Self
+from typing import IO, Protocol, Self
 
 from kling_pipe.canonical import file_sha256
 from kling_pipe.errors import StoreLockedError
+from kling_pipe.running.journal import OutputRecord
 from kling_pipe.workspace import Workspace
+
+
+class Store(Protocol):
+    """Outputs by sha256: what runs, plans and cuts need of a store, wherever it keeps them."""
+
+    workspace: Workspace
+
+    def holds(self, sha256: str) -> bool:
+        """Whether the store holds the object (a folder: verified; a bucket: it exists there,
+        and it is verified when read)."""
+        ...
+
+    def holds_all(self, hashes: Collection[str]) -> set[str]:
+        """The hashes of `hashes` the store holds (`holds` for each; a bucket asks at once)."""
+        ...
+
+    def put(self, source: Path, sha256: str) -> object:
+        """Store a verified file under its hash (`source` is consumed); readable under its
+        final name only once complete."""
+        ...
+
+    def local_copy(self, sha256: str) -> Path | None:
+        """A local file with the object's verified bytes (read-only: never write to it), or
+        None when the store does not hold it intact."""
+        ...
+
+    def materialise(self, sha256: str, destination: Path) -> Path:
+        """Place a copy of the object at `destination`; OSError if it cannot."""
+        ...
+
+    def temp_path(self, suffix: str = ".part") -> Path:
+        """A fresh local path for a download in progress."""
+        ...
+
+    def clean_tmp(self) -> int:
+        """Remove what a killed run left half-written (call while holding the run's claim)."""
+        ...
+
+    def recorded_outputs(self, keys: Collection[str], backend: str) -> dict[str, OutputRecord]:
+        """Outputs other machines recorded in the store for `keys` on `backend` (a folder
+        store has none: its journal, beside it, knows them all)."""
+        ...
+
+
+def open_store(workspace: Workspace) -> Store:
+    """The store the workspace names: its bucket when it has one, else its folder."""
+    if workspace.store_url is None:
+        return ObjectStore(workspace)
+    # Imported here: fsspec and its protocol's client are paid for only by bucket stores.
+    from kling_pipe.running.remote_store import BucketStore
+
+    return BucketStore(workspace)
 
 
 class ObjectStore:
@@ -45,10 +104,10 @@ class ObjectStore:
             stat = path.stat()
         except (FileNotFoundError, NotADirectoryError):
             return False
-        if stat.st_mtime_ns == _sealed_mtime(sha256):
+        if stat.st_mtime_ns == sealed_mtime(sha256):
             return True
         if file_sha256(path) == sha256:
-            os.utime(path, ns=(stat.st_atime_ns, _sealed_mtime(sha256)))
+            os.utime(path, ns=(stat.st_atime_ns, sealed_mtime(sha256)))
             return True
         self.quarantine(sha256)
         return False
@@ -76,6 +135,18 @@ class ObjectStore:
                 removed += 1
         return removed
 
+    def recorded_outputs(self, keys: Collection[str], backend: str) -> dict[str, OutputRecord]:
+        """None: the journal beside a folder store knows every output in it."""
+        return {}
+
+    def holds_all(self, hashes: Collection[str]) -> set[str]:
+        """The hashes of `hashes` the store holds intact."""
+        return {sha256 for sha256 in hashes if self.holds(sha256)}
+
+    def local_copy(self, sha256: str) -> Path | None:
+        """The object's file when the store holds it intact, else None."""
+        return self.path_for(sha256) if self.holds(sha256) else None
+
     def put(self, source: Path, sha256: str) -> Path:
         """Move a verified file into the store under its hash (`source` is consumed)."""
         target = self.path_for(sha256)
@@ -84,34 +155,39 @@ class ObjectStore:
             source.unlink(missing_ok=True)
         else:
             source.chmod(0o444)
-            os.utime(source, ns=(time.time_ns(), _sealed_mtime(sha256)))
+            os.utime(source, ns=(time.time_ns(), sealed_mtime(sha256)))
             os.replace(source, target)
         return target
 
     def materialise(self, sha256: str, destination: Path) -> Path:
         """Place a copy of the object at `destination` (a reflink where the filesystem offers
         one). Never a hard link: an editor writing through it would damage the store."""
-        source = self.path_for(sha256)
-        stat = source.stat()
-        try:
-            there = destination.stat()
-        except FileNotFoundError:
-            pass
-        else:
-            if there.st_size == stat.st_size and there.st_mtime_ns == stat.st_mtime_ns:
-                return destination
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        staging = destination.with_name(f".{destination.name}.{uuid.uuid4().hex[:8]}")
-        try:
-            _clone(source, staging)
-            os.utime(staging, ns=(stat.st_atime_ns, stat.st_mtime_ns))
-            os.replace(staging, destination)
-        finally:
-            staging.unlink(missing_ok=True)
-        return destination
+        return place_copy(self.path_for(sha256), destination)
 
 
-def _sealed_mtime(sha256: str) -> int:
+def place_copy(source: Path, destination: Path) -> Path:
+    """Copy `source` to `destination` atomically (a reflink where the filesystem offers one),
+    with its modification time, unless an identical-looking copy is already there."""
+    stat = source.stat()
+    try:
+        there = destination.stat()
+    except FileNotFoundError:
+        pass
+    else:
+        if there.st_size == stat.st_size and there.st_mtime_ns == stat.st_mtime_ns:
+            return destination
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    staging = destination.with_name(f".{destination.name}.{uuid.uuid4().hex[:8]}")
+    try:
+        _clone(source, staging)
+        os.utime(staging, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+        os.replace(staging, destination)
+    finally:
+        staging.unlink(missing_ok=True)
+    return destination
+
+
+def sealed_mtime(sha256: str) -> int:
     """The modification time an untouched object has: within 2001-2033, from its hash."""
     return (1_000_000_000 + int(sha256[:8], 16) % 1_000_000_000) * 1_000_000_000
 

@@ -40,8 +40,14 @@ COMMANDS = [
     "stitch",
     "run",
     "status",
+    "pick",
+    "reject",
+    "unpick",
+    "reroll",
     "emulate",
     "models",
+    "store",
+    "lock",
 ]
 
 

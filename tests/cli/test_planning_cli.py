@@ -76,10 +76,14 @@ def test_plan_json_has_the_documented_shape() -> None:
         "cost_usd",
         "lost",
         "lost_cost_usd",
+        "takes",
+        "picks",
     }
+    assert data["picks"] == []
     job = data["jobs"][0]
     assert {
         "id",
+        "take",
         "key",
         "shot",
         "values",
@@ -91,7 +95,7 @@ def test_plan_json_has_the_documented_shape() -> None:
     } <= set(job)
     assert job["values"] == {"market": "us", "aspect_ratio": "16:9"}
     assert len(job["key"]) == 64
-    assert data["summary"]["jobs"] == len(data["jobs"]) == 24
+    assert data["summary"]["jobs"] == data["summary"]["takes"] == len(data["jobs"]) == 24
 
 
 def test_plan_only_filters_by_glob() -> None:

@@ -188,3 +188,22 @@ def test_an_unknown_cut_is_refused_naming_the_cuts_there_are(project: Path) -> N
     result = kling("stitch", "campaign.yaml", "--only", "spot/fr/*", cwd=project)
     assert result.returncode == 2
     assert "matches no cut" in result.stderr and "spot/us/16x9" in result.stderr
+
+
+def test_stitch_reports_how_each_cut_reached_its_loudness_target(project: Path) -> None:
+    manifest = project / "campaign.yaml"
+    manifest.write_text(
+        MANIFEST.lstrip().replace("    fps: 12\n", "    fps: 12\n    loudness_lufs: -16\n"), "utf-8"
+    )
+    preview_run(project, "--only", "*/us/16x9")
+    result = kling("stitch", "campaign.yaml", "--only", "spot/us/16x9", cwd=project)
+    assert result.returncode == 0, result.stderr
+    cut = cuts_in_run_json(project)["spot/us/16x9"]
+    assert cut["loudness_mode"] in ("linear", "dynamic", "corrected")
+    assert cut["true_peak_dbtp"] <= -1.5
+    assert f"LUFS, peak {cut['true_peak_dbtp']:.1f} dBTP ({cut['loudness_mode']})" in result.stdout
+    # A cut kept unchanged still says how its sound was made.
+    again = kling("stitch", "campaign.yaml", "--only", "spot/us/16x9", cwd=project)
+    assert f"({cut['loudness_mode']})" in again.stdout and "unchanged, kept" in again.stdout
+    kept = cuts_in_run_json(project)["spot/us/16x9"]
+    assert kept["reused"] and kept["loudness_mode"] == cut["loudness_mode"]

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
-from kling_pipe.lock import LockEntry, read_lock, update_lock
+from kling_pipe.lock import LockedOutput, read_lock, record_take
 from kling_pipe.running.lock_writer import LockWriter
 
 
-def entry(i: int) -> LockEntry:
-    return LockEntry(key=f"key-{i}", material={"prompt": f"take {i}"}, output_sha256=f"{i:064x}")
+def landed(job_id: str, i: int) -> dict[tuple[str, int], tuple[str, dict[str, Any], LockedOutput]]:
+    output = LockedOutput(key=f"key-{i}", output_sha256=f"{i:064x}")
+    return {(job_id, 1): (f"key-{i}", {"prompt": f"take {i}"}, output)}
 
 
 def test_a_thousand_landed_clips_are_written_in_a_few_batches_and_all_kept(tmp_path: Path) -> None:
@@ -18,7 +20,7 @@ def test_a_thousand_landed_clips_are_written_in_a_few_batches_and_all_kept(tmp_p
     writer = LockWriter(path, "demo", every=3600.0)
     writer.start()
     for i in range(1000):
-        writer.add({f"shot/{i:04d}": entry(i)})
+        writer.add(landed(f"shot/{i:04d}", i))
     writer.close()
     assert writer.writes == 1
     assert sorted(read_lock(path, "demo").jobs) == [f"shot/{i:04d}" for i in range(1000)]
@@ -28,8 +30,8 @@ def test_entries_another_run_wrote_meanwhile_are_kept(tmp_path: Path) -> None:
     path = tmp_path / "campaign.lock.json"
     writer = LockWriter(path, "demo", every=3600.0)
     writer.start()
-    writer.add({"shot/mine": entry(1)})
-    update_lock(path, "demo", {"shot/theirs": entry(2)})
+    writer.add(landed("shot/mine", 1))
+    record_take(path, "demo", landed("shot/theirs", 2))
     writer.close()
     assert sorted(json.loads(path.read_text())["jobs"]) == ["shot/mine", "shot/theirs"]
 
@@ -41,7 +43,7 @@ def test_a_write_that_fails_is_raised_when_closing_and_its_entries_are_not_dropp
     path.mkdir()  # something in the way: the lock cannot be read or replaced
     writer = LockWriter(path, "demo", every=3600.0)
     writer.start()
-    writer.add({"shot/a": entry(1)})
+    writer.add(landed("shot/a", 1))
     try:
         writer.close()
     except OSError:

@@ -638,3 +638,23 @@ def test_in_a_storm_of_faults_nothing_is_paid_twice_and_spend_matches_the_bill(r
     billed = [p for p in run.backend.predictions.values() if p.outcome.status == "succeeded"]
     assert run.spent == pytest.approx(COST * len(billed))
     assert sum(r.cost_usd for r in results) == pytest.approx(run.spent)
+
+
+def test_the_budget_reserves_every_take_of_a_job(run: Run, tmp_path: Path) -> None:
+    from kling_pipe.campaign import Campaign
+    from kling_pipe.running.run_plan import RunOptions, prepare_run
+
+    (tmp_path / ".git").mkdir()
+    manifest = tmp_path / "takes.yaml"
+    manifest.write_text(
+        "version: 1\nname: takes\nmodel: kwaivgi/kling-v2.6\n"
+        "defaults: {duration: 5, takes: 3}\nshots:\n  - id: hero\n    prompt: A kettle.\n",
+        "utf-8",
+    )
+    units = prepare_run(Campaign.open(manifest), RunOptions()).units
+    assert [u.job_ids for u in units] == [("hero",), ("hero#2",), ("hero#3",)]
+    assert len({u.key for u in units}) == 3
+    cost = units[0].cost_usd
+    results = run(*units, budget_usd=2.5 * cost, concurrency=3)
+    assert sorted(r.status for r in results) == ["done", "done", "refused"]
+    assert run.backend.submits == 2 and run.spent <= 2.5 * cost

@@ -1,0 +1,69 @@
+"""Shards: `--shard K/N` takes a deterministic share of the keys, the same whatever the order of
+the manifest."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from kling_pipe.errors import InputError
+from kling_pipe.lock import LockEntry, LockFile, lock_bytes, merge_locks
+from kling_pipe.planning.shards import Shard
+
+KEYS = [hashlib.sha256(str(n).encode()).hexdigest() for n in range(300)]
+
+
+@pytest.mark.parametrize("text", ["0/3", "4/3", "1/0", "3", "a/b", "1/3/2", "-1/3", ""])
+def test_a_shard_that_is_not_k_of_n_is_a_usage_error_saying_the_form(text: str) -> None:
+    with pytest.raises(InputError, match="expected K/N"):
+        Shard.parse(text)
+
+
+@given(st.integers(min_value=1, max_value=7))
+def test_every_key_is_in_exactly_one_shard(count: int) -> None:
+    shards = [Shard(k, count) for k in range(1, count + 1)]
+    assert all(sum(s.takes(key) for s in shards) == 1 for key in KEYS)
+
+
+def test_shares_are_even_enough_to_split_a_campaign() -> None:
+    sizes = [sum(Shard(k, 3).takes(key) for key in KEYS) for k in (1, 2, 3)]
+    assert min(sizes) > 70  # of 300: no shard idles while another does all the work
+
+
+@given(st.permutations(KEYS[:40]))
+def test_a_share_does_not_depend_on_the_order_of_the_jobs(order: list[str]) -> None:
+    shard = Shard.parse("2/3")
+    assert {k for k in order if shard.takes(k)} == {k for k in KEYS[:40] if shard.takes(k)}
+
+
+def test_cuts_split_by_their_id_the_same_on_every_machine() -> None:
+    ids = [f"spot/{m}/{r}" for m in ("us", "jp", "de") for r in ("16x9", "9x16", "1x1")]
+    shares = [[i for i in ids if Shard(k, 2).takes_cut(i)] for k in (1, 2)]
+    assert sorted(shares[0] + shares[1]) == sorted(ids)
+    assert shares == [[i for i in ids if Shard(k, 2).takes_cut(i)] for k in (1, 2)]
+
+
+def entry(key: str, sha: str = "b" * 64) -> LockEntry:
+    return LockEntry(key=key, material={"prompt": key[:4]}, output_sha256=sha)
+
+
+def test_merged_fragments_are_byte_stable_whatever_their_order() -> None:
+    one = LockFile(manifest="demo", jobs={"a": entry(KEYS[0]), "c": entry(KEYS[2])})
+    two = LockFile(manifest="demo", jobs={"b": entry(KEYS[1])})
+    forward = lock_bytes(merge_locks([("1", one), ("2", two)]))
+    backward = lock_bytes(merge_locks([("2", two), ("1", one)]))
+    whole = LockFile(manifest="demo", jobs={**one.jobs, **two.jobs})
+    assert forward == backward == lock_bytes(whole)
+
+
+def test_merging_fragments_of_two_manifests_is_refused() -> None:
+    with pytest.raises(InputError, match="merge the fragments of one manifest"):
+        merge_locks([("1", LockFile(manifest="demo")), ("2", LockFile(manifest="other"))])
+
+
+def test_the_same_entry_in_two_fragments_is_no_conflict() -> None:
+    same = LockFile(manifest="demo", jobs={"a": entry(KEYS[0])})
+    assert merge_locks([("1", same), ("2", same)]).jobs == same.jobs
