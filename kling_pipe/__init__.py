@@ -54,6 +54,8 @@ if TYPE_CHECKING:
     from kling_pipe.planning.matrix import expand_matrix
     from kling_pipe.planning.picks import ReviewState, TakeState
     from kling_pipe.planning.shards import Shard
+    from kling_pipe.review.server import start_review
+    from kling_pipe.review.session import ReviewSession
     from kling_pipe.running.decisions import (
         annotate,
         job_review,
@@ -62,6 +64,7 @@ if TYPE_CHECKING:
         reroll,
         review_states,
         unpick,
+        unreject,
     )
     from kling_pipe.running.events import (
         Notice,
@@ -158,6 +161,9 @@ _EXPORTS = {
     "stitch_sync": "kling_pipe.api",
     "take_key": "kling_pipe.takes",
     "unpick": "kling_pipe.running.decisions",
+    "unreject": "kling_pipe.running.decisions",
+    "start_review": "kling_pipe.review.server",
+    "ReviewSession": "kling_pipe.review.session",
     "write_lock": "kling_pipe.lock",
 }
 
@@ -192,6 +198,7 @@ __all__ = [
     "PredictionCreated",
     "Problem",
     "ProgressChanged",
+    "ReviewSession",
     "ReviewState",
     "RunEvent",
     "RunFinished",
@@ -231,12 +238,14 @@ __all__ = [
     "run",
     "run_campaign",
     "run_sync",
+    "start_review",
     "status",
     "status_sync",
     "stitch",
     "stitch_sync",
     "take_key",
     "unpick",
+    "unreject",
     "write_lock",
 ]
 

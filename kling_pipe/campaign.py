@@ -60,7 +60,13 @@ class Campaign:
         )
         registry = registry or local_registry(workspace.models)
         sources = DiskSources(loaded)
-        return cls(loaded, registry, plan_jobs(loaded, registry, sources), sources, workspace)
+        picks = {
+            job_id: (entry.picked.take, entry.picked.key)
+            for job_id, entry in read_lock(workspace.lock_path, manifest.name).jobs.items()
+            if entry.picked is not None
+        }
+        job_plan = plan_jobs(loaded, registry, sources, picks)
+        return cls(loaded, registry, job_plan, sources, workspace)
 
     @property
     def name(self) -> str:

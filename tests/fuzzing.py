@@ -84,7 +84,11 @@ matrix:
 shots:
   - id: kitchen
     prompt: '{{ who }} turns and says "Dinner is ready." Take {{ take }}.'
-    inputs: {end_image: assets/kettle_1x1.png, generate_audio: true, duration: 8}
+    inputs:
+      start_image: assets/kettle_9x16.png
+      end_image: assets/kettle_1x1.png
+      generate_audio: true
+      duration: 8
   - id: close
     model: kwaivgi/kling-v2.1
     prompt: "{% include 'tagline.j2' %} {{ who }}"

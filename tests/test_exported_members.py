@@ -19,7 +19,9 @@ PUBLIC = {
     "StitchOptions", "StitchResult", "Shard", "merge_locks",
     # takes and review decisions (in the lock)
     "pick", "reject", "unpick", "annotate", "reroll", "review_states", "job_review",
-    "ReviewState", "TakeState", "PickChange", "Decision", "take_key",
+    "ReviewState", "TakeState", "PickChange", "Decision", "take_key", "unreject",
+    # the review app
+    "ReviewSession", "start_review",
     # run events
     "RunEvent", "RunStarted", "PredictionCreated", "Throttled", "UnitFinished",
     "ProgressChanged", "RunProgress", "Notice", "RunFinished",

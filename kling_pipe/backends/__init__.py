@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from kling_pipe.backends.protocol import Backend, FailureKind, Fetched, Prediction, Request
 from kling_pipe.errors import InputError
+from kling_pipe.models.spec import ModelRegistry
 from kling_pipe.spelling import did_you_mean
 
 BACKEND_NAMES = ("replicate", "preview")
@@ -77,14 +78,16 @@ def make_backend(
     preview_height: int = 360,
     webhook_url: str | None = None,
     webhook_listen: tuple[str, int] | None = None,
+    registry: ModelRegistry | None = None,
 ) -> Backend:
     """The backend called `name`: `replicate` (token from REPLICATE_API_TOKEN, else
     `MissingTokenError`; webhooks when `webhook_url` is given) or `preview` (renders into
-    `previews` at `preview_height` pixels). An unknown name raises `InputError`."""
+    `previews` at `preview_height` pixels, each model's kind of preview as `registry`, by
+    default the bundled models, describes it). An unknown name raises `InputError`."""
     if name == "preview":
         from kling_pipe.backends.preview import PreviewBackend
 
-        return PreviewBackend(previews, height=preview_height)
+        return PreviewBackend(previews, height=preview_height, registry=registry)
     if name == "replicate":
         from kling_pipe.backends.replicate import ReplicateBackend
 

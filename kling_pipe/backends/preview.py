@@ -1,7 +1,9 @@
 """The `preview` backend: a local animatic per job, rendered with ffmpeg. Free and offline.
 
 A "prediction" is a render in a worker thread; it is done when `submit` returns. Renders are
-deterministic per key, so a preview lost in a crash is simply rendered again.
+deterministic per key, so a preview lost in a crash is simply rendered again. Each model gets
+its kind of preview (`render_model_preview`): an animatic, a storyboard's cut, a lip-sync over
+its input clip, or a still PNG for a model that makes images.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ import anyio
 
 from kling_pipe.backends.protocol import Fetched, Prediction, Request
 from kling_pipe.canonical import file_sha256
-from kling_pipe.errors import InvalidInputError, MediaError, TransientError
+from kling_pipe.errors import InputError, InvalidInputError, MediaError, TransientError
+from kling_pipe.models.spec import ModelRegistry
 
 
 class PreviewBackend:
@@ -27,9 +30,21 @@ class PreviewBackend:
     records_to_lock = False
     hold_limit = 0.0
 
-    def __init__(self, work_dir: Path, *, height: int = 360, workers: int | None = None) -> None:
+    def __init__(
+        self,
+        work_dir: Path,
+        *,
+        height: int = 360,
+        workers: int | None = None,
+        registry: ModelRegistry | None = None,
+    ) -> None:
         self._dir = work_dir
         self._height = height
+        if registry is None:
+            from kling_pipe.models.catalogue import bundled_registry
+
+            registry = bundled_registry()
+        self._registry = registry
         self._limiter = anyio.CapacityLimiter(workers or os.cpu_count() or 2)
 
     async def __aenter__(self) -> Self:
@@ -63,24 +78,46 @@ class PreviewBackend:
         return None
 
     def _path(self, prediction_id: str) -> Path:
+        for suffix in (".mp4", ".png"):
+            path = self._dir / f"{prediction_id}{suffix}"
+            if path.is_file():
+                return path
         return self._dir / f"{prediction_id}.mp4"
 
     async def submit(self, request: Request, *, hold: float = 0.0) -> Prediction:
         """Render the preview; the returned prediction has already succeeded."""
-        from kling_pipe.media.preview import render_preview
+        from kling_pipe.media.preview import (
+            preview_suffix,
+            render_model_preview,
+            render_preview,
+        )
 
         prediction_id = f"preview-{request.key[:24]}"
-        out = self._path(prediction_id)
+        spec = self._registry.get(request.model)
+        suffix = preview_suffix(spec) if spec is not None else ".mp4"
+        out = self._dir / f"{prediction_id}{suffix}"
         start_image = request.local_files.get("start_image")
         if start_image is not None:
             await anyio.to_thread.run_sync(_check_start_image, start_image)
-        try:
-            await anyio.to_thread.run_sync(
-                lambda: render_preview(
+
+        def render() -> Path:
+            if spec is None:
+                return render_preview(
                     request.inputs, request.key, out, height=self._height, start_image=start_image
-                ),
-                limiter=self._limiter,
+                )
+            return render_model_preview(
+                spec,
+                request.inputs,
+                request.key,
+                out,
+                height=self._height,
+                files=request.local_files,
             )
+
+        try:
+            await anyio.to_thread.run_sync(render, limiter=self._limiter)
+        except InputError as exc:
+            raise InvalidInputError(str(exc)) from None
         except MediaError as exc:
             # Renders are deterministic, but ffmpeg can fail for passing reasons (a full disk,
             # too many processes): tried again like any transient failure.

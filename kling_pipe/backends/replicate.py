@@ -127,6 +127,7 @@ class ReplicateBackend:
         self._plain: httpx.AsyncClient | None = None
         self._client: Any = None
         self._uploads: dict[Path, str] = {}
+        self._upload_locks: dict[Path, anyio.Lock] = {}
         self._file_hashes: dict[Path, str] = {}
         self._rng = random.Random()
         self._held = 0
@@ -191,6 +192,14 @@ class ReplicateBackend:
 
     async def model_input_schema(self, ref: str) -> tuple[str | None, dict[str, Any]]:
         """(version id, `Input` schema) of a model's latest version, or of the pinned one."""
+        version, input_schema, _ = await self.model_schemas(ref)
+        return version, input_schema
+
+    async def model_schemas(
+        self, ref: str
+    ) -> tuple[str | None, dict[str, Any], dict[str, Any] | None]:
+        """(version id, `Input` schema, `Output` schema or None) of a model's latest version,
+        or of the pinned one."""
         model_ref, version = split_model_ref(ref)
         model = await self._call(self._client.models.async_get(model_ref))
         if version:
@@ -202,12 +211,16 @@ class ReplicateBackend:
         schemas = found.openapi_schema.get("components", {}).get("schemas", {})
         if "Input" not in schemas:
             raise JobRejectedError(f"{ref}'s schema has no Input")
-        return found.id, dict(schemas["Input"])
+        output = schemas.get("Output")
+        return found.id, dict(schemas["Input"]), dict(output) if isinstance(output, dict) else None
 
     async def _upload(self, path: Path) -> str:
-        if path not in self._uploads:
-            uploaded = await self._call(self._client.files.async_create(path))
-            self._uploads[path] = str(uploaded.urls["get"])
+        # One upload per file even when several jobs take it at once (a master feeding every
+        # market's lip-sync).
+        async with self._upload_locks.setdefault(path, anyio.Lock()):
+            if path not in self._uploads:
+                uploaded = await self._call(self._client.files.async_create(path))
+                self._uploads[path] = str(uploaded.urls["get"])
         return self._uploads[path]
 
     async def submit(self, request: Request, *, hold: float = 0.0) -> Prediction:

@@ -23,6 +23,7 @@ _COMMAND_MODULES = {
     "schema": "planning",
     "init": "planning",
     "report": "reporting",
+    "review": "reviewing",
     "stitch": "stitching",
     "run": "running",
     "status": "running",

@@ -53,6 +53,13 @@ def emulate(
         float, typer.Option(help="Share of predictions that fail as flagged content (E005).")
     ] = 0.0,
     aborted: Annotated[float, typer.Option(help="Share of predictions aborted.")] = 0.0,
+    failing_model: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Every prediction of this model (owner/name) fails with a model error: a "
+            "stage of a graph failing. Repeatable."
+        ),
+    ] = None,
     truncated_downloads: Annotated[
         float, typer.Option(help="Share of output downloads cut short.")
     ] = 0.0,
@@ -94,6 +101,7 @@ def emulate(
                 truncated_downloads=truncated_downloads,
                 lost_create_responses=lost_create_responses,
                 download_bytes_per_s=download_rate,
+                failing_models=tuple(failing_model or ()),
             ),
             seed=seed,
             data_dir=data_dir,

@@ -18,8 +18,9 @@ from kling_pipe.campaign import Campaign
 from kling_pipe.cli.app import LockOption, OutOption, StoreOption, app, err, out, user_errors
 from kling_pipe.errors import InputError, Problem
 from kling_pipe.manifest.schema import manifest_json_schema
+from kling_pipe.planning.cuts import CutChange, cut_changes
 from kling_pipe.planning.diff import Plan
-from kling_pipe.planning.formats import plan_json, plan_markdown, plan_summary_line
+from kling_pipe.planning.formats import plan_json, plan_markdown, plan_summary_line, prices_note
 from kling_pipe.running.run_plan import current_plan
 
 Strict = Annotated[bool, typer.Option("--strict", help="Treat warnings as errors (exit 2).")]
@@ -105,13 +106,23 @@ def plan(
                 raise InputError(f"--since {since}: no such lock file")
             old = read_lock(since, campaign.name)
             the_plan = the_plan.with_picks(pick_changes_since(campaign, old))
+    cuts: list[CutChange] = []
+    if only is None and campaign.loaded.manifest.cuts:
+        statuses = {p.job.id: p.status for p in the_plan.jobs if p.job.take == 1}
+        cuts = cut_changes(campaign.cut_plan().cuts, statuses)
     if json_output or output_format is PlanFormat.json:
         # Machine output bypasses rich: its JSON highlighter was 95% of `plan --json` at 10k jobs.
-        sys.stdout.write(json.dumps(plan_json(the_plan), indent=2, ensure_ascii=False) + "\n")
+        sys.stdout.write(json.dumps(plan_json(the_plan, cuts), indent=2, ensure_ascii=False) + "\n")
     elif output_format is PlanFormat.markdown:
         sys.stdout.write(plan_markdown(the_plan) + "\n")
     else:
         print_plan_table(the_plan)
+        remade = [c for c in cuts if c.status != "unchanged"]
+        if remade:
+            out.print(
+                f"{len(remade)} cut(s) to make again: {', '.join(c.id for c in remade)}",
+                markup=False,
+            )
 
 
 def print_plan_table(the_plan: Plan) -> None:
@@ -147,6 +158,8 @@ def print_plan_table(the_plan: Plan) -> None:
     for change in the_plan.picks:
         out.print(change.describe(), markup=False)
     out.print(plan_summary_line(the_plan), markup=False)
+    if note := prices_note(the_plan):
+        out.print(note, markup=False, style="dim")
 
 
 @app.command()

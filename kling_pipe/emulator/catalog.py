@@ -67,7 +67,7 @@ def version_payload(spec: ModelSpec) -> dict[str, Any]:
             "components": {
                 "schemas": {
                     "Input": spec.to_openapi(),
-                    "Output": {"type": "string", "title": "Output", "format": "uri"},
+                    "Output": spec.output_openapi(),
                 }
             },
         },

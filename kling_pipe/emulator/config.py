@@ -68,6 +68,11 @@ class Faults:
     abort (it never starts), an interruption (failed with "please retry (code: PA)", a
     transient failure) or a success, by the shares `model_errors`, `content_policy_errors`,
     `aborted` and `interrupted`. `out_of_credit` answers every create with Replicate's 402.
+
+    Aimed at one stage of a graph: every prediction of a model in `failing_models` ends as a
+    model error; a create for a model in `held_models` is held open, making nothing, until a
+    reconfiguration lifts the hold (then it goes on, unless its client has gone: a run killed
+    while it waited).
     """
 
     server_errors: Mapping[str, float] = field(default_factory=lambda: _frozen({}))
@@ -80,6 +85,8 @@ class Faults:
     truncated_downloads: float = 0.0
     lost_create_responses: float = 0.0  # the prediction is created, then the answer is cut
     download_bytes_per_s: float | None = None
+    failing_models: tuple[str, ...] = ()
+    held_models: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "server_errors", _frozen(self.server_errors))

@@ -44,6 +44,8 @@ class Schedule:
     finish: float
     outcome: Outcome
     deadline: float | None = None
+    error: str | None = None
+    """The failure's message when the outcome is one, if not the outcome's usual one."""
 
     @classmethod
     def plan(
@@ -127,7 +129,7 @@ def advance(
                 state = replace(state, status="succeeded", completed_at=done)
                 events.extend(("output", "completed"))
             else:
-                error = FAILURE_ERRORS[schedule.outcome]
+                error = schedule.error or FAILURE_ERRORS[schedule.outcome]
                 state = replace(state, status="failed", completed_at=done, error=error)
                 events.append("completed")
     if (

@@ -54,7 +54,7 @@ def prediction_payload(
     state: PredictionState,
     clock: WallClock,
     base_url: str,
-    output_url: str | None,
+    output_url: str | list[str] | None,
 ) -> dict[str, Any]:
     """The prediction object of `GET /v1/predictions/{id}` and every create and cancel."""
     api = f"{base_url}/v1/predictions/{request.id}"

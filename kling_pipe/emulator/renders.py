@@ -1,12 +1,15 @@
-"""Output videos: preview renders cached by what shapes the picture, made off the event loop.
+"""Outputs: preview renders cached by what shapes the picture, made off the event loop.
 
-A render is keyed on the model and the inputs that shape the clip (ratio, duration, audio, mode,
-start image), not on the prompt, so thousands of predictions cost a handful of renders.
+A render is keyed on the model and the inputs that shape the output (ratio, duration, audio,
+mode, storyboard, input files), not on the prompt, so thousands of predictions cost a handful of
+renders. A video model's output is an animatic (a storyboard's cut between its shots); a
+lip-sync is its input video re-voiced with a tone; an image model's is a PNG.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -19,30 +22,39 @@ from kling_pipe.canonical import canonical_hash, file_sha256
 from kling_pipe.emulator.stats import Stats
 from kling_pipe.models.spec import ModelSpec
 
-PICTURE_INPUTS = ("aspect_ratio", "duration", "generate_audio", "mode")
+PICTURE_INPUTS = ("aspect_ratio", "duration", "generate_audio", "mode", "multi_prompt")
+SPOKEN_INPUTS = ("text", "voice_id", "voice_speed")
+"""What a lip-sync render shows on screen, beside its input files."""
 
 
 class Renderer(Protocol):
-    """The preview renderer's signature (`kling_pipe.media.preview.render_preview`)."""
+    """The renderer's signature (`kling_pipe.media.preview.render_model_preview`)."""
 
     def __call__(
         self,
+        spec: ModelSpec,
         inputs: Mapping[str, Any],
         key: str,
         out_path: Path,
         *,
         height: int = ...,
-        start_image: Path | None = ...,
+        files: Mapping[str, Path] | None = ...,
     ) -> Path: ...
 
 
 @dataclass(frozen=True)
 class RenderJob:
-    """One render: its cache key and the inputs handed to the renderer."""
+    """One render: its cache key, the model, the inputs and files handed to the renderer."""
 
     key: str
+    spec: ModelSpec
     inputs: Mapping[str, Any]
-    start_image: Path | None
+    files: Mapping[str, Path]
+
+    @property
+    def suffix(self) -> str:
+        """The output file's extension: `.png` for an image model, else `.mp4`."""
+        return ".png" if self.spec.output_kind == "image" else ".mp4"
 
 
 @dataclass(frozen=True)
@@ -53,26 +65,47 @@ class Render:
     ready_at: float
 
 
-def render_job(spec: ModelSpec, inputs: Mapping[str, Any], start_image: Path | None) -> RenderJob:
-    """The render a prediction of `spec` with `inputs` needs (defaults applied)."""
+def render_job(spec: ModelSpec, inputs: Mapping[str, Any], files: Mapping[str, Path]) -> RenderJob:
+    """The render a prediction of `spec` with `inputs` needs (defaults applied); `files` are
+    the local copies of its uploaded input files (start image, video to lip-sync, audio)."""
     effective = {**spec.defaults(), **inputs}
     picture = {k: effective[k] for k in PICTURE_INPUTS if k in effective}
+    if "multi_prompt" in picture:
+        picture["multi_prompt"] = _board_shape(picture["multi_prompt"])
+    if spec.input_video is not None:
+        picture.update({k: effective[k] for k in SPOKEN_INPUTS if k in effective})
+    start_image = files.get("start_image")
     if spec.ignores_aspect_ratio_with_start_image and start_image is not None:
         picture.pop("aspect_ratio", None)
-    image_hash = file_sha256(start_image) if start_image is not None else None
-    key = canonical_hash({"model": spec.ref, "picture": picture, "start_image": image_hash})
+    hashes = {name: file_sha256(path) for name, path in sorted(files.items())}
+    key = canonical_hash({"model": spec.ref, "picture": picture, "files": hashes})
     label = f"{spec.ref} · {picture.get('aspect_ratio', 'image')} · {picture.get('duration', 5)}s"
     # The preview renderer voices quoted dialogue; a clip asked to have audio gets a line.
     prompt = (
         f'{label}. The narrator says "emulated take"' if picture.get("generate_audio") else label
     )
-    return RenderJob(key=key, inputs={**picture, "prompt": prompt}, start_image=start_image)
+    return RenderJob(key=key, spec=spec, inputs={**picture, "prompt": prompt}, files=dict(files))
+
+
+def _board_shape(value: Any) -> Any:
+    """A storyboard reduced to what shapes the clip, its shots' durations, so that storyboards
+    differing only in their prompts share one render (as plain prompts do)."""
+    try:
+        board = json.loads(value) if isinstance(value, str) else None
+    except json.JSONDecodeError:
+        return value
+    if not isinstance(board, list) or not all(isinstance(s, dict) for s in board):
+        return value
+    shots = [
+        {"prompt": f"shot {i + 1}", "duration": s.get("duration")} for i, s in enumerate(board)
+    ]
+    return json.dumps(shots, separators=(",", ":"))
 
 
 def _preview_renderer() -> Renderer:
-    from kling_pipe.media.preview import render_preview
+    from kling_pipe.media.preview import render_model_preview
 
-    return render_preview
+    return render_model_preview
 
 
 class RenderCache:
@@ -108,7 +141,7 @@ class RenderCache:
         if existing is not None and not (existing.done() and existing.exception()):
             return existing
         loop = asyncio.get_running_loop()
-        path = self._directory / f"{job.key}-{self._height}p.mp4"
+        path = self._directory / f"{job.key}-{self._height}p{job.suffix}"
         future: asyncio.Future[Render]
         if path.exists():
             future = loop.create_future()
@@ -120,8 +153,8 @@ class RenderCache:
 
     def _render(self, job: RenderJob, path: Path, height: int) -> Render:
         renderer = self._renderer or _preview_renderer()
-        partial = path.with_name(f"{path.stem}.{os.getpid()}.{id(job)}.partial.mp4")
-        renderer(job.inputs, job.key, partial, height=height, start_image=job.start_image)
+        partial = path.with_name(f"{path.stem}.{os.getpid()}.{id(job)}.partial{job.suffix}")
+        renderer(job.spec, job.inputs, job.key, partial, height=height, files=job.files)
         os.replace(partial, path)
         self._stats.count("renders")
         return Render(path, self._clock())

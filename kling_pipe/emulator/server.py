@@ -43,10 +43,11 @@ from kling_pipe.emulator.signing import WEBHOOK_EVENTS, secret_from_bytes, wante
 from kling_pipe.emulator.stats import Stats
 from kling_pipe.emulator.throttle import CreateBucket
 from kling_pipe.emulator.webhooks import WebhookSender
-from kling_pipe.errors import InputError
+from kling_pipe.errors import InputError, MediaError
+from kling_pipe.media.probe import probe
 from kling_pipe.models.catalogue import bundled_registry
-from kling_pipe.models.checks import check_inputs
-from kling_pipe.models.spec import ModelRegistry
+from kling_pipe.models.checks import check_inputs, check_rules
+from kling_pipe.models.spec import ModelRegistry, ModelSpec
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -107,6 +108,7 @@ class EmulatorServer:
         self._wall = WallClock(clock(), time.time())
         self._catalog = Catalog(registry or bundled_registry())
         self._dice = FaultDice(config.seed)
+        self._hold_changed = asyncio.Event()
         self._bucket = self._new_bucket(config)
         self._secret = config.webhook_secret or secret_from_bytes(secrets.token_bytes(24))
         self.stats = Stats()
@@ -145,6 +147,8 @@ class EmulatorServer:
     def reconfigure(self, config: EmulatorConfig) -> None:
         """Apply `config` from now on (call on the loop); host and port cannot change."""
         old = self._config
+        self._hold_changed.set()  # held creates look again at what is held
+        self._hold_changed = asyncio.Event()
         if (config.host, config.port) != (old.host, old.port) and self._runner is not None:
             bound = self.base_url
             if config.port != 0 or config.host != old.host:
@@ -287,6 +291,9 @@ class EmulatorServer:
         versioned: bool,
         body: dict[str, Any] | None = None,
     ) -> web.StreamResponse:
+        held = await self._hold(request, choice.spec.ref)
+        if held is not None:
+            return held
         config = self._config
         if config.faults.out_of_credit:
             return _json(problems.insufficient_credit(), 402)
@@ -311,18 +318,34 @@ class EmulatorServer:
         except ValueError as exc:
             return _json(problems.problem(400, "Invalid header", str(exc)), 400)
         inputs: dict[str, Any] = body["input"]
-        start_image = self._start_image(inputs.get("start_image"))
-        if isinstance(start_image, problems.InvalidField):
-            return _json(problems.validation_failed([start_image]), 422)
+        files: dict[str, Path] = {}
+        unreadable: list[str] = []
+        for name, ispec in choice.spec.inputs.items():
+            if ispec.type != "uri" or not isinstance(inputs.get(name), str):
+                continue
+            found = self._input_file(name, inputs[name])
+            if isinstance(found, problems.InvalidField):
+                return _json(problems.validation_failed([found]), 422)
+            if found is not None:
+                files[name] = found
+            elif name == (choice.spec.input_video.input if choice.spec.input_video else None):
+                unreadable.append(f"could not download {name} {inputs[name]!r}")
+        # The model's own checks, beyond the schema: Kling fails the prediction (it was created).
+        refused = unreadable + await self._model_refusals(choice.spec, inputs, files)
 
         now = self._clock()
-        outcome = self._dice.outcome(config.faults)
-        schedule = Schedule.plan(
-            created=now,
-            latency_s=self._dice.latency(config.latency, config.time_scale),
-            queue_share=config.queue_share,
-            outcome=outcome,
-            deadline=None if cancel_after is None else now + self._scaled(cancel_after),
+        outcome = "model_error" if refused else self._dice.outcome(config.faults)
+        if choice.spec.ref in config.faults.failing_models:
+            outcome = "model_error"
+        schedule = replace(
+            Schedule.plan(
+                created=now,
+                latency_s=self._dice.latency(config.latency, config.time_scale),
+                queue_share=config.queue_share,
+                outcome=outcome,
+                deadline=None if cancel_after is None else now + self._scaled(cancel_after),
+            ),
+            error=f"Invalid input: {'; '.join(refused)}" if refused else None,
         )
         events_filter = body.get("webhook_events_filter")
         prediction = _Prediction(
@@ -343,7 +366,7 @@ class EmulatorServer:
         self._predictions[prediction.request.id] = prediction
         self.stats.create(choice.spec.ref, inputs)
         if outcome == "succeeded":
-            job = render_job(choice.spec, inputs, start_image)
+            job = render_job(choice.spec, inputs, files)
             prediction.render = self._renders.get(job)
             prediction.render.add_done_callback(lambda f: self._rendered(prediction, f))
         driver = asyncio.get_running_loop().create_task(self._drive(prediction))
@@ -357,6 +380,19 @@ class EmulatorServer:
             ended.cancel()
         self._refresh(prediction)
         return _json(self._payload(prediction), 201)
+
+    async def _hold(self, request: web.Request, model: str) -> web.StreamResponse | None:
+        """Hold a create for a held model until the hold is lifted; a create whose client went
+        away meanwhile makes nothing (answered for the record, read by no one)."""
+        if model not in self._config.faults.held_models:
+            return None
+        self.stats.count("held_creates")
+        while model in self._config.faults.held_models:
+            await self._hold_changed.wait()
+        if request.transport is None or request.transport.is_closing():
+            self.stats.count("abandoned_creates")
+            return _json(problems.problem(499, "Client closed request", "Nothing created."), 499)
+        return None
 
     def _check_create(
         self, body: Mapping[str, Any], choice: ModelChoice, versioned: bool
@@ -379,7 +415,7 @@ class EmulatorServer:
         issues = [
             issue
             for issue in check_inputs(choice.spec, inputs)
-            if issue.kind != "deprecated"
+            if issue.kind not in ("deprecated", "rule")
             and (issue.kind != "unknown" or self._config.reject_unknown_inputs)
         ]
         invalid.extend(problems.input_fields(choice.spec, issues, inputs))
@@ -412,25 +448,30 @@ class EmulatorServer:
         match = re.match(r"https?://(\[[^\]]+\]|[^:/]+)", url)
         return match is not None and match.group(1).strip("[]") in self._config.webhook_hosts
 
-    def _start_image(self, value: Any) -> Path | problems.InvalidField | None:
-        """The local file a `start_image` URL names: an upload, or a data URL."""
-        if not isinstance(value, str):
-            return None
+    def _input_file(self, name: str, value: str) -> Path | problems.InvalidField | None:
+        """The local file an input URL names: an upload, a data URL, or an output this
+        emulator served; None for a URL it cannot reach (it serves loopback only)."""
+        field_name = f"input.{name}"
         prefix = f"{self.base_url}/v1/files/"
         if value.startswith(prefix):
             upload = self._uploads.get(value[len(prefix) :].split("/")[0])
             if upload is None:
                 return problems.InvalidField(
-                    "invalid_file", "input.start_image", "no file with that URL was uploaded"
+                    "invalid_file", field_name, "no file with that URL was uploaded"
                 )
             return upload.path
+        outputs = f"{self.base_url}/files/"
+        if value.startswith(outputs):
+            prediction = self._predictions.get(value[len(outputs) :].split("/")[0])
+            path = prediction.output_path if prediction else None
+            return path if path is not None and path.exists() else None
         if value.startswith("data:"):
             header, _, data = value.partition(",")
             try:
                 content = base64.b64decode(data) if header.endswith(";base64") else unquote(data)
             except binascii.Error:
                 return problems.InvalidField(
-                    "invalid_file", "input.start_image", "the data URL is not valid base64"
+                    "invalid_file", field_name, "the data URL is not valid base64"
                 )
             raw = content if isinstance(content, bytes) else content.encode()
             mime = header[5:].split(";")[0] or "application/octet-stream"
@@ -439,6 +480,29 @@ class EmulatorServer:
             path.write_bytes(raw)
             return path
         return None
+
+    async def _model_refusals(
+        self, spec: ModelSpec, inputs: Mapping[str, Any], files: Mapping[str, Path]
+    ) -> list[str]:
+        """What the model itself refuses in `inputs`: its rules, and an input video it cannot
+        use. Only the video's length is checked: the emulator's own renders are smaller than
+        the 720p a real lip-sync needs, and they stand in for real clips."""
+        refused = [f"{issue.field} {issue.message}" for issue in check_rules(spec, inputs)]
+        rule = spec.input_video
+        video = files.get(rule.input) if rule is not None else None
+        if rule is not None and video is not None:
+            try:
+                info = await asyncio.to_thread(probe, video)
+            except MediaError as exc:
+                return [*refused, f"{rule.input} is not a video ({exc})"]
+            if info.video is None:
+                refused.append(f"{rule.input} has no picture in it")
+            elif not rule.min_seconds <= info.duration <= rule.max_seconds:
+                refused.append(
+                    f"{rule.input} lasts {info.duration:.2f} s; {spec.ref} takes "
+                    f"{rule.min_seconds:g}–{rule.max_seconds:g} s"
+                )
+        return refused
 
     def _rendered(self, prediction: _Prediction, future: asyncio.Future[Render]) -> None:
         if future.cancelled():
@@ -504,7 +568,8 @@ class EmulatorServer:
         render = prediction.render
         if render is None or not render.done() or render.exception() is not None:
             return None
-        target = self._data_dir / "outputs" / prediction.request.id / "output.mp4"
+        name = f"output{render.result().path.suffix or '.mp4'}"
+        target = self._data_dir / "outputs" / prediction.request.id / name
         target.parent.mkdir(parents=True, exist_ok=True)
         try:
             target.hardlink_to(render.result().path)
@@ -519,11 +584,15 @@ class EmulatorServer:
         self.stats.count("removed")
 
     def _payload(self, prediction: _Prediction) -> dict[str, Any]:
-        output_url = None
+        output: str | list[str] | None = None
         if prediction.output_path is not None:
-            output_url = f"{self.base_url}/files/{prediction.request.id}/output.mp4"
+            path = prediction.output_path
+            output = f"{self.base_url}/files/{prediction.request.id}/{path.name}"
+            spec = self._catalog.model(*prediction.request.model.split("/", 1))
+            if spec is not None and spec.output_kind == "image":
+                output = [output]  # image models publish a list of URIs
         return prediction_payload(
-            prediction.request, prediction.state, self._wall, self.base_url, output_url
+            prediction.request, prediction.state, self._wall, self.base_url, output
         )
 
     def _known(self, request: web.Request) -> _Prediction | web.Response:
@@ -636,6 +705,7 @@ class EmulatorServer:
         now = self._wall.instant(self._clock())
         stamp = "%Y-%m-%dT%H:%M:%S.%fZ"
         digest = sha256_hex(raw)
+        self.stats.uploaded(digest)
         payload = {
             "id": file_id,
             "name": filename,
@@ -673,7 +743,8 @@ class EmulatorServer:
         start = _range_start(request.headers.get("Range"), len(data))
         size = len(data) - start
         cut = start + (size if plan.truncate_at is None else int(size * plan.truncate_at))
-        headers = {"Content-Type": "video/mp4", "Accept-Ranges": "bytes"}
+        kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        headers = {"Content-Type": kind, "Accept-Ranges": "bytes"}
         status = 200
         if start:
             status = 206

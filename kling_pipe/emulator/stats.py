@@ -24,6 +24,7 @@ class Stats:
         self._statuses: Counter[str] = Counter()
         self._create_counts: Counter[str] = Counter()
         self._counters: Counter[str] = Counter()
+        self._uploads: list[str] = []
 
     def request(self, route: str) -> None:
         """Count one request to `route`, whatever its answer."""
@@ -43,6 +44,11 @@ class Stats:
                 self._counters["duplicate_creates"] += 1
             self._create_counts[key] += 1
             self._counters["creates"] += 1
+
+    def uploaded(self, sha256: str) -> None:
+        """Record the sha256 of the bytes one file upload delivered."""
+        with self._lock:
+            self._uploads.append(sha256)
 
     def count(self, name: str, by: int = 1) -> None:
         """Add to a named counter (`throttled`, `canceled`, `webhooks`, `renders`, ...)."""
@@ -82,4 +88,7 @@ class Stats:
                 "finished": dict(sorted(self._statuses.items())),
                 "faults": dict(sorted(self._faults.items())),
                 "create_counts": dict(sorted(self._create_counts.items())),
+                "held_creates": counters["held_creates"],
+                "abandoned_creates": counters["abandoned_creates"],
+                "uploads": list(self._uploads),
             }

@@ -25,6 +25,7 @@ from kling_pipe.manifest.schema import (
     Manifest,
     Price,
     Shot,
+    StoryboardShot,
     Transition,
 )
 from kling_pipe.manifest.yaml_source import MAX_DOCUMENT_BYTES, Path_, YamlDocument, parse_yaml
@@ -33,7 +34,7 @@ from kling_pipe.spelling import did_you_mean
 _KNOWN_FIELDS = sorted(
     {
         name
-        for model in (Manifest, Shot, Cut, Card, Transition, Limits, Price)
+        for model in (Manifest, Shot, StoryboardShot, Cut, Card, Transition, Limits, Price)
         for name in model.model_fields
     }
 )
@@ -320,6 +321,12 @@ def _cross_field_problems(loaded: LoadedManifest) -> list[Problem]:
                 f"duplicate shot id {shot.id!r} (also shots[{shot_ids[shot.id]}])",
             )
         shot_ids.setdefault(shot.id, i)
+        if shot.storyboard is not None and "multi_prompt" in shot.inputs:
+            at(
+                ("shots", i, "inputs", "multi_prompt"),
+                "the shot has a storyboard, which becomes multi_prompt: remove multi_prompt",
+                key=True,
+            )
         for name in ("prompt", "negative_prompt"):
             if name in shot.inputs:
                 at(

@@ -40,17 +40,42 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class StoryboardShot(_Strict):
+    """One shot of a multi-shot storyboard: what it shows and how long it lasts."""
+
+    prompt: str = Field(min_length=1, description="Jinja2 template of this shot's prompt.")
+    duration: int = Field(ge=1, strict=True, description="Whole seconds, at least 1.")
+
+
 class Shot(_Strict):
     """One shot: a prompt template and its inputs, generated for every matrix combination."""
 
     id: Identifier
-    prompt: str = Field(min_length=1, description="Jinja2 template of the prompt.")
+    prompt: str | None = Field(
+        None,
+        min_length=1,
+        description="Jinja2 template of the prompt; required by models that take one "
+        "(a lip-sync shot has none: it speaks `text` or `audio_file`).",
+    )
     negative_prompt: str | None = Field(None, description="Jinja2 template; overrides defaults.")
     inputs: dict[str, Any] = Field(
         default_factory=dict,
-        description="Model inputs for this shot, model-native names; they win over everything.",
+        description="Model inputs for this shot, model-native names; they win over everything. "
+        "`{from: SHOT}` (optionally `take: N`) is the output of SHOT's job for the same values "
+        "of the axes they share.",
     )
     model: ModelRef | None = Field(None, description="Use another model for this shot.")
+    per: list[str] | None = Field(
+        None,
+        description="Matrix axes the shot spans, one job per combination of their values shared "
+        "by every other axis (a master per aspect_ratio); default: every axis.",
+    )
+    storyboard: list[StoryboardShot] | None = Field(
+        None,
+        min_length=1,
+        description="A multi-shot storyboard for models that take one (Kling v3's "
+        "multi_prompt): up to six shots whose durations add up to the job's duration.",
+    )
     takes: int | None = Field(
         None,
         ge=1,

@@ -1,7 +1,8 @@
 """Model schemas pulled from the API and kept in the store, so a new model version validates
 without a new release of kling-pipe.
 
-    <models>/<owner>__<name>.json   {"ref", "version", "input_schema", "price_per_second", …}
+    <models>/<owner>__<name>.json   {"ref", "version", "input_schema", "output_schema",
+                                     "price_per_second", "price_per_image", "prices_as_of", …}
 
 where <models> is the store's models folder (`Workspace.models`).
 """
@@ -9,6 +10,7 @@ where <models> is the store's models folder (`Workspace.models`).
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +31,10 @@ def save_pulled_model(
     input_schema: dict[str, Any],
     price_per_second: float,
     price_per_second_with_audio: float | None,
+    *,
+    output_schema: dict[str, Any] | None = None,
+    price_per_image: float | None = None,
+    prices_as_of: str | None = None,
 ) -> Path:
     """Write a pulled schema into the store's models `folder`."""
     path = _file_for(folder, ref)
@@ -39,6 +45,9 @@ def save_pulled_model(
         "input_schema": input_schema,
         "price_per_second": price_per_second,
         "price_per_second_with_audio": price_per_second_with_audio,
+        "output_schema": output_schema,
+        "price_per_image": price_per_image,
+        "prices_as_of": prices_as_of,
     }
     path.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n", "utf-8")
     return path
@@ -59,19 +68,20 @@ def local_registry(folder: Path) -> ModelRegistry:
                 doc["input_schema"],
                 float(doc["price_per_second"]),
                 doc.get("price_per_second_with_audio"),
+                output_schema=doc.get("output_schema"),
+                price_per_image=doc.get("price_per_image"),
+                prices_as_of=doc.get("prices_as_of"),
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise InputError(f"{path}: not a pulled model schema ({exc}); delete it") from None
         known = bundled.get(pulled.ref)
         if known is not None:  # keep what the API does not publish
-            pulled = ModelSpec(
-                ref=pulled.ref,
+            pulled = replace(
+                known,
                 inputs=pulled.inputs,
                 price_per_second=pulled.price_per_second,
                 price_per_second_with_audio=pulled.price_per_second_with_audio,
-                mode_prices=known.mode_prices,
-                ignores_aspect_ratio_with_start_image=known.ignores_aspect_ratio_with_start_image,
-                summary=known.summary,
+                prices_as_of=pulled.prices_as_of or known.prices_as_of,
             )
         specs.append(pulled)
     return bundled.with_specs(specs)

@@ -84,11 +84,27 @@ def plan_cuts(loaded: LoadedManifest, jobs: Sequence[Job], reader: TemplateReade
     warnings: list[Problem] = []
     for index, cut in enumerate(m.cuts):
         per = per_axes(cut, axes)
+        members = [job for job in jobs if job.shot in cut.shots]
+        # A shot that spans fewer axes (a master per ratio) joins every cut that agrees with
+        # it on the axes it spans; the cuts are those of the shots that span them all.
+        per = tuple(a for a in per if any(a in job.values for job in members))
         groups: dict[tuple[Any, ...], dict[str, list[Job]]] = {}
-        for job in jobs:
-            if job.shot in cut.shots:
-                group = tuple(_hashable(job.values.get(a)) for a in per)
-                groups.setdefault(group, {}).setdefault(job.shot, []).append(job)
+        for job in members:
+            if all(a in job.values for a in per):
+                groups.setdefault(tuple(_hashable(job.values[a]) for a in per), {})
+        agreeing: dict[tuple[Any, ...], list[tuple[Any, ...]]] = {}
+        for job in members:
+            spanned = tuple(i for i, a in enumerate(per) if a in job.values)
+            mine = tuple(_hashable(job.values[per[i]]) for i in spanned)
+            if len(spanned) == len(per):
+                groups[mine].setdefault(job.shot, []).append(job)
+                continue
+            if (spanned, mine) not in agreeing:
+                agreeing[(spanned, mine)] = [
+                    g for g in groups if tuple(g[i] for i in spanned) == mine
+                ]
+            for group in agreeing[(spanned, mine)]:
+                groups[group].setdefault(job.shot, []).append(job)
         where = loaded.location(("cuts", index))
         for group, by_shot in groups.items():
             values = dict(zip(per, group, strict=True))
@@ -160,3 +176,36 @@ def _card(
         )
         return None
     return CardText(card, text)
+
+
+@dataclass(frozen=True)
+class CutChange:
+    """Whether a cut is made again by the plan's generations, and which clips make it so."""
+
+    cut: PlannedCut
+    status: str  # "new", "changed" or "unchanged", as the worst of its clips
+    reason: str
+
+    @property
+    def id(self) -> str:
+        """`spot/de/16x9`: the cut and its combination."""
+        return str(self.cut.output.with_suffix(""))[len("cuts/") :]
+
+
+def cut_changes(cuts: Sequence[PlannedCut], statuses: Mapping[str, str]) -> list[CutChange]:
+    """Each cut's status from its clips' plan statuses (job id → status): changed when a clip
+    is changed or lost (its upstream changed, say), new when a clip is new."""
+    changes = []
+    for cut in cuts:
+        touched = {
+            clip.job.id: statuses.get(clip.job.id, "unchanged")
+            for clip in cut.clips
+            if statuses.get(clip.job.id, "unchanged") != "unchanged"
+        }
+        if not touched:
+            changes.append(CutChange(cut, "unchanged", ""))
+            continue
+        status = "new" if all(s == "new" for s in touched.values()) else "changed"
+        reason = ", ".join(f"{job} {s}" for job, s in touched.items())
+        changes.append(CutChange(cut, status, reason))
+    return changes

@@ -146,8 +146,13 @@ def _short(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "…'"
 
 
-def change_reasons(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
-    """Why two key materials differ, in words: model, each input or file, the salt."""
+def change_reasons(
+    old: Mapping[str, Any], new: Mapping[str, Any], upstream: Mapping[str, str] | None = None
+) -> list[str]:
+    """Why two key materials differ, in words: model, each input or file, the salt.
+
+    `upstream` names the job feeding each input taken from another shot, for the words
+    `upstream master/16x9 changed`."""
     reasons: list[str] = []
     if old.get("model") != new.get("model"):
         reasons.append(f"model {old.get('model')} → {new.get('model')}")
@@ -157,7 +162,14 @@ def change_reasons(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
         before, after = old_inputs.get(name), new_inputs.get(name)
         if before == after:
             continue
-        if any(isinstance(v, str) and v.startswith("sha256:") for v in (before, after)):
+        if isinstance(after, Mapping) and "upstream" in after:
+            source = (upstream or {}).get(name, "job")
+            if isinstance(before, Mapping) and before.get("upstream") == after["upstream"]:
+                before_take, after_take = before.get("take", 1), after.get("take", 1)
+                reasons.append(f"upstream {source} take {before_take} → {after_take}")
+            else:
+                reasons.append(f"upstream {source} changed")
+        elif any(isinstance(v, str) and v.startswith("sha256:") for v in (before, after)):
             reasons.append(f"file {name} changed")
         elif name in ("prompt", "negative_prompt") and before is not None and after is not None:
             reasons.append(f"{name} changed")
@@ -250,7 +262,8 @@ def _why(job: Job, entry: LockEntry | None, out: LockedOutput | None) -> tuple[S
     if entry is None:
         return "new", "not in the lock"
     if entry.key != job.job_key:
-        reasons = change_reasons(entry.material, job.key_material())
+        upstream = {name: source.job_id for name, source in job.upstream.items()}
+        reasons = change_reasons(entry.material, job.key_material(), upstream)
         return "changed", ", ".join(reasons) or "key changed"
     if out is not None:  # recorded under another key: a lock edited by hand
         return "changed", "key changed"

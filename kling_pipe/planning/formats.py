@@ -3,15 +3,20 @@ request comments, a one-line summary. These are contracts: CI parses them."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from kling_pipe.lock import LockedOutput
+from kling_pipe.planning.cuts import CutChange
 from kling_pipe.planning.diff import PickChange, Plan
 
 
-def plan_json(the_plan: Plan) -> dict[str, Any]:
-    """The plan as the documented `plan --json` object."""
+def plan_json(the_plan: Plan, cuts: Sequence[CutChange] = ()) -> dict[str, Any]:
+    """The plan as the documented `plan --json` object; `cuts` adds each cut's status."""
     summary = the_plan.summary
+    cut_entries = [
+        {"id": c.id, "cut": c.cut.cut.id, "status": c.status, "reason": c.reason} for c in cuts
+    ]
     return {
         "manifest": the_plan.manifest,
         "jobs": [
@@ -32,6 +37,7 @@ def plan_json(the_plan: Plan) -> dict[str, Any]:
             for p in the_plan.jobs
         ],
         "removed": list(the_plan.removed),
+        **({"cuts": cut_entries} if cut_entries else {}),
         "picks": [
             {"job": p.job_id, "before": p.before, "after": p.after, "cuts": list(p.cuts)}
             for p in the_plan.picks
@@ -48,6 +54,7 @@ def plan_json(the_plan: Plan) -> dict[str, Any]:
             "cost_usd": summary.cost_usd,
             "lost": summary.lost,
             "lost_cost_usd": summary.lost_cost_usd,
+            "prices_as_of": prices_as_of(the_plan),
         },
     }
 
@@ -56,6 +63,16 @@ def _lost_json(lost: LockedOutput) -> dict[str, Any]:
     """What was paid for: the output fields (and take 1's key material), no decisions."""
     data = lost.model_dump(mode="json", exclude_none=True)
     return {k: v for k, v in data.items() if k in LockedOutput.model_fields or k == "material"}
+
+
+def prices_as_of(the_plan: Plan) -> str | None:
+    """The date of the oldest price table the plan's estimate uses (the manifest's own
+    `prices:` read as "manifest"), or None when it uses none."""
+    dates = {p.job.prices_as_of for p in the_plan.jobs if p.job.prices_as_of}
+    if not dates:
+        return None
+    days = sorted(d for d in dates if d != "manifest")
+    return days[0] if days else "manifest"
 
 
 def plan_summary_line(the_plan: Plan) -> str:
@@ -68,6 +85,16 @@ def plan_summary_line(the_plan: Plan) -> str:
         f"{lost}, {s.removed} removed; {s.generations} generations, estimated "
         f"${s.cost_usd:.2f}{picks}"
     )
+
+
+def prices_note(the_plan: Plan) -> str:
+    """Where the estimate's prices come from, for people: "prices as of 2026-03-13", or ""."""
+    dated = prices_as_of(the_plan)
+    if dated is None:
+        return ""
+    if dated == "manifest":
+        return "prices from the manifest's `prices:`"
+    return f"prices as of {dated}; `kling-pipe models list` shows them"
 
 
 def plan_markdown(the_plan: Plan) -> str:
@@ -83,6 +110,8 @@ def plan_markdown(the_plan: Plan) -> str:
             lines.append(f"| `{removed}` | removed | gone from the manifest | $0.00 |")
     else:
         lines.append("Nothing to generate: every job is unchanged.")
+    if note := prices_note(the_plan):
+        lines += ["", f"_{note}_"]
     if the_plan.picks:
         lines += ["", "Picks (re-cut, nothing generated):", ""]
         lines += [f"- {_pick_markdown(p)}" for p in the_plan.picks]

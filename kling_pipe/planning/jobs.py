@@ -6,6 +6,7 @@ never touches the disk, the network or the clock itself.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -18,9 +19,28 @@ from kling_pipe.manifest.loader import LoadedManifest, dotted
 from kling_pipe.manifest.matrix import RESERVED
 from kling_pipe.manifest.schema import Manifest
 from kling_pipe.manifest.yaml_source import Path_
-from kling_pipe.models.checks import InputIssue, check_inputs
+from kling_pipe.models.checks import (
+    InputIssue,
+    check_inputs,
+    reference_problems,
+    storyboard_problems,
+)
 from kling_pipe.models.pricing import duration_seconds, estimate_cost
-from kling_pipe.models.spec import ModelRegistry, ModelSpec, split_model_ref
+from kling_pipe.models.spec import (
+    InputSpec,
+    ModelRegistry,
+    ModelSpec,
+    PromptReferences,
+    split_model_ref,
+)
+from kling_pipe.planning.graph import (
+    InputSource,
+    StageGraph,
+    input_kind,
+    output_kind,
+    stage_graph,
+    voices,
+)
 from kling_pipe.planning.matrix import (
     Combination,
     combination_bound,
@@ -62,8 +82,36 @@ class PlanSources(Protocol):
 
 
 @dataclass(frozen=True)
+class Upstream:
+    """The job (and take) whose output feeds one of a job's inputs (`{from: SHOT}`)."""
+
+    job_id: str
+    job_key: str
+    take: int = 1
+    picked: bool = False
+    """The take is the reviewed pick (no `take:` was written)."""
+
+    @property
+    def key(self) -> str:
+        """The key of the take whose output is the input."""
+        return take_key(self.job_key, self.take)
+
+    @property
+    def take_id(self) -> str:
+        """`master/16x9`, or `master/16x9#2` for a later take."""
+        return take_id(self.job_id, self.take)
+
+    def key_material(self) -> dict[str, Any]:
+        """What enters the downstream key in place of the input's value."""
+        material: dict[str, Any] = {"upstream": self.job_key}
+        if self.take > 1:
+            material["take"] = self.take
+        return material
+
+
+@dataclass(frozen=True)
 class Job:
-    """One generation: a shot for one matrix combination."""
+    """One generation: a shot for one combination of the matrix axes it spans."""
 
     id: str
     shot: str
@@ -74,12 +122,21 @@ class Job:
     key: str
     cost_usd: float
     salt: str = ""
+    upstream: Mapping[str, Upstream] = field(default_factory=dict)
+    """Input name → the job whose output it takes."""
+    seconds: float | None = None
+    """Seconds of video when no `duration` input says it (a lip-sync lasts as its video)."""
+    voiced: bool = False
+    """Its model gives the clip a voice whatever `generate_audio` says (lip-sync)."""
     takes: int = 1
     """Takes the manifest asks of this job (`takes:`); rerolls in the lock add more."""
     take: int = 1
     """Which take this is: 1 for the job itself; `for_take` makes the others."""
     take_one_key: str | None = None
     """For take k > 1: the job's own key (take 1's), from which this take's key is derived."""
+    prices_as_of: str | None = None
+    """The date of the price table `cost_usd` comes from ("manifest" for the manifest's
+    `prices:`); not part of the key."""
 
     @property
     def take_id(self) -> str:
@@ -112,30 +169,39 @@ class Job:
     @property
     def aspect_ratio(self) -> str:
         """The aspect ratio the clip is generated at."""
-        return str(self.inputs.get("aspect_ratio", "16:9"))
+        return str(self.inputs.get("aspect_ratio", self.values.get("aspect_ratio", "16:9")))
 
     @property
     def duration(self) -> float:
         """Seconds of video the job produces."""
+        if "duration" not in self.inputs and self.seconds is not None:
+            return self.seconds
         return float(self.inputs.get("duration", 5))
 
     @property
     def has_audio(self) -> bool:
         """Whether the clip is generated with sound."""
-        return self.inputs.get("generate_audio") is True
+        return self.voiced or self.inputs.get("generate_audio") is True
 
     def key_material(self) -> dict[str, Any]:
         """Everything that determines the output; its canonical hash is the key."""
-        return key_material(self.model, self.inputs, self.files, self.salt)
+        return key_material(self.model, self.inputs, self.files, self.salt, self.upstream)
 
 
 def key_material(
-    model: str, inputs: Mapping[str, Any], files: Mapping[str, str], salt: str
+    model: str,
+    inputs: Mapping[str, Any],
+    files: Mapping[str, str],
+    salt: str,
+    upstream: Mapping[str, Upstream] | None = None,
 ) -> dict[str, Any]:
-    """Model, inputs with local paths replaced by their content hash, and the salt."""
+    """Model, inputs with local paths replaced by their content hash and inputs from other
+    shots by their upstream job's key (and take), and the salt."""
     keyed = dict(inputs)
     for name, digest in files.items():
         keyed[name] = f"sha256:{digest}"
+    for name, source in (upstream or {}).items():
+        keyed[name] = source.key_material()
     material: dict[str, Any] = {"model": model, "inputs": keyed}
     if salt:
         material["salt"] = salt
@@ -181,13 +247,28 @@ def template_context(manifest: Manifest, combination: Mapping[str, Any]) -> dict
     return context
 
 
+def storyboard_json(shots: Sequence[tuple[str, int]]) -> str:
+    """A storyboard as Kling v3's `multi_prompt` takes it: a compact JSON array of
+    `{"prompt": ..., "duration": N}` objects, as in Replicate's example
+    `[{"prompt":"A cat jumps","duration":3},{"prompt":"It lands","duration":2}]`."""
+    board = [{"prompt": prompt, "duration": seconds} for prompt, seconds in shots]
+    return json.dumps(board, ensure_ascii=False, separators=(",", ":"))
+
+
 def job_id(shot: str, combination: Mapping[str, Any]) -> str:
     """A readable, stable, path-safe id: the shot, then each combination value (`hero/jp/9x16`)."""
     return "/".join([shot, *(_slug(v) for v in combination.values())])
 
 
 class _Planner:
-    def __init__(self, loaded: LoadedManifest, registry: ModelRegistry, sources: PlanSources):
+    def __init__(
+        self,
+        loaded: LoadedManifest,
+        registry: ModelRegistry,
+        sources: PlanSources,
+        picks: Mapping[str, tuple[int, str]],
+    ):
+        self.picks = picks
         self.loaded = loaded
         self.m = loaded.manifest
         self.registry = registry
@@ -198,6 +279,11 @@ class _Planner:
         self._reported: set[tuple[str, str, str]] = set()
         self._specs: dict[str, ModelSpec] = {}
         self._defaults: dict[str, Mapping[str, Any]] = {}
+        self.graph: StageGraph | None = None
+        self._planned: dict[tuple[str, tuple[Any, ...]], Job] = {}
+        self._by_id: dict[str, Job] = {}
+        self._markets: dict[str, str] = {}
+        self._varying: dict[str, set[str]] = {}
 
     # -- problems -----------------------------------------------------------------------
     def report(
@@ -226,15 +312,17 @@ class _Planner:
             return None
         price = self.m.prices.get(split_model_ref(ref)[0])
         if price is not None:
-            spec = ModelSpec(
-                ref=spec.ref,
-                inputs=spec.inputs,
+            spec = replace(
+                spec,
                 price_per_second=price.per_second,
                 price_per_second_with_audio=price.per_second_with_audio
                 if price.per_second_with_audio is not None
                 else spec.price_per_second_with_audio,
-                ignores_aspect_ratio_with_start_image=spec.ignores_aspect_ratio_with_start_image,
-                summary=spec.summary,
+                # an override is one rate for every mode
+                mode_prices={},
+                mode_prices_with_audio={},
+                price_per_image=price.per_second if spec.output_kind == "image" else None,
+                prices_as_of="manifest",
             )
         self._specs[ref] = spec
         return spec
@@ -323,6 +411,7 @@ class _Planner:
             raise ManifestError(self.errors)
         self.templates.allow_for(len(combinations) * len(self.m.shots))
         axes = [k for k in self.m.matrix if k not in RESERVED]
+        self.graph = graph = stage_graph(self.loaded)
         jobs: list[Job] = []
         ids: dict[str, Mapping[str, Any]] = {}
         if TAKES in axes:
@@ -334,11 +423,23 @@ class _Planner:
                 key=True,
             )
             raise ManifestError(self.errors)
-        for shot_index in range(len(self.m.shots)):
-            for combination in combinations:
+        for shot_index in graph.order:
+            shot = self.m.shots[shot_index]
+            spans = graph.axes[shot.id]
+            seen: set[tuple[Any, ...]] = set()
+            for full in combinations:
+                combination = full
+                if shot.per is not None:
+                    combination = {k: v for k, v in full.items() if k in spans}
+                    if (values := _values_key(combination)) in seen:
+                        continue
+                    seen.add(values)
                 job = self.plan_job(shot_index, combination, axes)
                 if job is None:
                     continue
+                if graph.sources:  # only a graph looks its upstream jobs up
+                    self._planned[(job.shot, _values_key(job.values))] = job
+                    self._by_id[job.id] = job
                 if job.id in ids:
                     self.report(
                         ("matrix",),
@@ -395,6 +496,8 @@ class _Planner:
         takes = self.takes_of(shot_index, combination)
         combination = {k: v for k, v in combination.items() if k != TAKES}
         jid = job_id(shot.id, combination)
+        if isinstance(combination.get("market"), str):
+            self._markets[jid] = combination["market"]
         shot_path: Path_ = ("shots", shot_index)
         model_path: Path_ = (*shot_path, "model") if shot.model else ("model",)
         model = shot.model or self.m.model
@@ -408,9 +511,15 @@ class _Planner:
         # Where each input's value came from, lowest precedence first, for error locations.
         origin: dict[str, Path_] = {}
         inputs: dict[str, Any] = dict(self.defaults_of(spec))
+        own_model = (
+            shot.model is not None
+            and split_model_ref(shot.model)[0] != split_model_ref(self.m.model)[0]
+        )
         for name, value in self.m.defaults.items():
             if name == TAKES:
                 continue
+            if own_model and name not in spec.inputs:
+                continue  # defaults are the manifest model's; a shot of another takes what fits
             inputs[name] = value
             origin[name] = ("defaults", name)
         for name, value in combination.items():
@@ -430,6 +539,16 @@ class _Planner:
             inputs[name] = value
             origin[name] = (*shot_path, "inputs", name)
 
+        # Inputs whose value depends on the combination: templates, and matrix values.
+        varying = {
+            name
+            for name, value in inputs.items()
+            if (isinstance(value, str) and ("{{" in value or "{%" in value))
+            or (name in origin and origin[name][0] == "matrix")
+        }
+        if shot.prompt is not None and ("{{" in shot.prompt or "{%" in shot.prompt):
+            varying.add("prompt")
+        self._varying[jid] = varying
         rendered: dict[str, Any] = {}
         failed = False
         for name, value in inputs.items():
@@ -437,13 +556,29 @@ class _Planner:
             if isinstance(value, str) and path is not None and path[0] != "matrix" and value:
                 out = self.render(value, context, path, jid)
                 failed |= out is None
+                if out == "":
+                    continue  # a template that renders to nothing leaves the input out
                 rendered[name] = out
             else:
                 rendered[name] = value
-        prompt = self.render(shot.prompt, context, (*shot_path, "prompt"), jid)
-        failed |= prompt is None
-        rendered["prompt"] = prompt
-        origin["prompt"] = (*shot_path, "prompt")
+        if shot.prompt is not None and "prompt" not in spec.inputs:
+            self.report(
+                (*shot_path, "prompt"),
+                f"{spec.ref} takes no prompt: remove it (its inputs: {', '.join(spec.inputs)})",
+                jid,
+                key=True,
+            )
+            failed = True
+        elif shot.prompt is not None:
+            prompt = self.render(shot.prompt, context, (*shot_path, "prompt"), jid)
+            failed |= prompt is None
+            rendered["prompt"] = prompt
+            origin["prompt"] = (*shot_path, "prompt")
+        elif "prompt" in spec.inputs and spec.inputs["prompt"].required:
+            self.report(
+                (*shot_path, "id"), f"the shot needs a prompt: {spec.ref} requires one", jid
+            )
+            failed = True
         if shot.negative_prompt is not None:
             negative = self.render(
                 shot.negative_prompt, context, (*shot_path, "negative_prompt"), jid
@@ -451,20 +586,34 @@ class _Planner:
             failed |= negative is None
             rendered["negative_prompt"] = negative
             origin["negative_prompt"] = (*shot_path, "negative_prompt")
+        board_failed = False
+        if shot.storyboard is not None and not failed:
+            board = self.render_storyboard(spec, shot_index, context, rendered, jid)
+            board_failed = board is None
+            if board is not None:
+                rendered["multi_prompt"] = board
+                origin["multi_prompt"] = (*shot_path, "storyboard")
         if failed:
             return None
 
-        issues = _one_issue_per_misspelling(check_inputs(spec, rendered))
+        upstream = self.upstream_of(shot_index, combination, spec, rendered, jid)
+        if upstream is None:
+            return None
+        checked = {**rendered, **{name: f"from:{u.job_id}" for name, u in upstream.items()}}
+        issues = _one_issue_per_misspelling(check_inputs(spec, checked))
+        if shot.storyboard is not None:  # checked entry by entry in render_storyboard
+            issues = [issue for issue in issues if issue.field != "multi_prompt"]
         for issue in issues:
             self.report_input(issue, origin, shot_path, model_path, jid)
-        if any(issue.kind == "type" for issue in issues):
+        if board_failed or any(issue.kind == "type" for issue in issues):
             return None  # files, warnings and price read the values as the types they must be
         files = self.hash_files(spec, rendered, origin, jid)
         if files is None:
             return None
         self.check_warnings(spec, rendered, origin, shot_path, jid)
 
-        key = canonical_hash(key_material(model, rendered, files, self.m.salt))
+        seconds = self.inherited_seconds(spec, upstream)
+        key = canonical_hash(key_material(model, rendered, files, self.m.salt, upstream))
         return Job(
             id=jid,
             shot=shot.id,
@@ -473,9 +622,13 @@ class _Planner:
             inputs=rendered,
             files=files,
             key=key,
-            cost_usd=estimate_cost(spec, rendered),
+            cost_usd=estimate_cost(spec, rendered, input_seconds=seconds),
             salt=self.m.salt,
             takes=takes or 1,
+            upstream=upstream,
+            seconds=seconds,
+            voiced=voices(spec),
+            prices_as_of=spec.prices_as_of,
         )
 
     def takes_of(self, shot_index: int, combination: Mapping[str, Any]) -> int | None:
@@ -501,6 +654,167 @@ class _Planner:
             return None
         return value
 
+    def upstream_of(
+        self,
+        shot_index: int,
+        combination: Mapping[str, Any],
+        spec: ModelSpec,
+        rendered: dict[str, Any],
+        jid: str,
+    ) -> dict[str, Upstream] | None:
+        """The job feeding each `{from: SHOT}` input, with the input's value made readable
+        (`{from: master/16x9}`); None (and errors) where one cannot feed it."""
+        assert self.graph is not None
+        shot = self.m.shots[shot_index]
+        found: dict[str, Upstream] = {}
+        ok = True
+        for source in self.graph.sources.get(shot.id, ()):
+            spans = self.graph.axes[source.shot]
+            values = {k: v for k, v in combination.items() if k in spans}
+            job = self._planned.get((source.shot, _values_key(values)))
+            if job is None:
+                ok = False  # its own planning failed and said why, or it has no such job:
+                if not any((p.job or "").startswith(f"{source.shot}/") for p in self.errors):
+                    self.report(
+                        (*source.path, "from"),
+                        f"{source.shot} has no job for {dict(values)}, which {jid} needs "
+                        "(excluded from the matrix?)",
+                        jid,
+                    )
+                continue
+            ispec = spec.inputs.get(source.input)
+            if ispec is not None and not self.feeds(ispec, job, source, spec, jid):
+                ok = False
+                continue
+            take, picked = source.take or 1, False
+            pick = self.picks.get(job.id)
+            if source.take is None and pick is not None and take_key(job.key, pick[0]) == pick[1]:
+                take, picked = pick[0], True
+            if take > job.takes:
+                self.report(
+                    (*source.path, "take"),
+                    f"{job.id} has {job.takes} take(s), not {take}: raise `takes:` on "
+                    f"{source.shot}",
+                    jid,
+                )
+                ok = False
+                continue
+            found[source.input] = Upstream(job.id, job.key, take, picked)
+            shown: dict[str, Any] = {"from": job.id}
+            if take > 1 or picked:
+                shown["take"] = take
+            rendered[source.input] = shown
+        return found if ok else None
+
+    def feeds(
+        self, ispec: InputSpec, upstream: Job, source: InputSource, spec: ModelSpec, jid: str
+    ) -> bool:
+        """Whether `upstream`'s output can be `ispec`'s value; an error at the `from` if not."""
+        made = output_kind(self._specs[upstream.model])
+        wanted = input_kind(ispec)
+        if ispec.type == "uri" and (wanted is None or wanted == made):
+            limits = spec.input_video
+            if limits is None or limits.input != source.input:
+                return True
+            if limits.min_seconds <= upstream.duration <= limits.max_seconds:
+                return True
+            self.report(
+                (*source.path, "from"),
+                f"{source.shot}'s clips last {upstream.duration:g} s, but {spec.ref}'s "
+                f"{source.input} takes {limits.min_seconds:g}–{limits.max_seconds:g} s: "
+                f"give {source.shot} a duration in that range",
+                jid,
+            )
+            return False
+        takes = (
+            f"a list of {wanted or 'file'}s"
+            if ispec.type == "uri_list"
+            else f"an {wanted}"
+            if wanted == "image" or wanted == "audio"
+            else f"a {wanted}"
+            if wanted
+            else f"a {ispec.type}"
+        )
+        self.report(
+            (*source.path, "from"),
+            f"{source.shot} makes {'an' if made == 'image' else 'a'} {made} "
+            f"({upstream.model}), but {spec.ref}'s {source.input} takes {takes}: "
+            f"feed it to an input that takes {'an' if made == 'image' else 'a'} {made}",
+            jid,
+        )
+        return False
+
+    def inherited_seconds(self, spec: ModelSpec, upstream: Mapping[str, Upstream]) -> float | None:
+        """A model whose output lasts as its input video (lip-sync) lasts as its upstream."""
+        if spec.seconds_from is None or spec.seconds_from not in upstream:
+            return None
+        job = self._by_id.get(upstream[spec.seconds_from].job_id)
+        return job.duration if job is not None else None
+
+    def render_storyboard(
+        self,
+        spec: ModelSpec,
+        shot_index: int,
+        context: Mapping[str, Any],
+        inputs: Mapping[str, Any],
+        jid: str,
+    ) -> str | None:
+        """The shot's storyboard as the model's `multi_prompt` JSON, or None (and errors at the
+        offending entries)."""
+        shot = self.m.shots[shot_index]
+        assert shot.storyboard is not None
+        board_path: Path_ = ("shots", shot_index, "storyboard")
+        rule = spec.storyboard
+        if rule is None:
+            takers = [
+                ref
+                for ref in self.registry.refs()
+                if (other := self.registry.get(ref)) is not None and other.storyboard is not None
+            ]
+            self.report(
+                board_path,
+                f"{spec.ref} takes no storyboard; models that do: {', '.join(takers)}",
+                jid,
+                key=True,
+            )
+            return None
+        shots: list[tuple[Any, Any]] = []
+        for j, entry in enumerate(shot.storyboard):
+            prompt = self.render(entry.prompt, context, (*board_path, j, "prompt"), jid)
+            if prompt is None:
+                return None
+            shots.append((prompt, entry.duration))
+        problems = storyboard_problems(spec, rule, shots, inputs.get("duration"))
+        references = spec.rule(PromptReferences)
+        for j, (prompt, _) in enumerate(shots):
+            if isinstance(references, PromptReferences):
+                found = reference_problems(spec, references, prompt, inputs)
+                problems += [(j, f"shot {j + 1}: {message}") for message in found]
+        for index, message in problems:
+            if index is None:
+                where = board_path
+                if "duration" in inputs:
+                    message += f" (duration is set at {self.duration_location(shot_index)})"
+                self.report(where, message, jid, key=True)
+            elif "duration" in message and index < len(shot.storyboard):
+                self.report((*board_path, index, "duration"), message, jid)
+            else:
+                self.report((*board_path, index), message, jid)
+        if problems:
+            return None
+        return storyboard_json(shots)
+
+    def duration_location(self, shot_index: int) -> str:
+        """Where the job's duration is written, for a storyboard that does not add up to it."""
+        shot = self.m.shots[shot_index]
+        if "duration" in shot.inputs:
+            return str(self.loaded.location(("shots", shot_index, "inputs", "duration")))
+        if "duration" in self.m.defaults:
+            return str(self.loaded.location(("defaults", "duration")))
+        if "duration" in self.m.matrix:
+            return str(self.loaded.location(("matrix", "duration")))
+        return "the model's default"
+
     def matrix_origin(self, name: str, value: Any, axes: Sequence[str]) -> Path_:
         """Where a combination's value is written: its axis entry, or the include that set it."""
         if name in axes:
@@ -523,7 +837,15 @@ class _Planner:
         if path is None:  # a required input nobody set: blame the shot's inputs
             path = (*shot_path, "inputs", issue.field)
         warning = issue.kind in _WARNING_KINDS
-        self.report(path, issue.message, jid, warning=warning, key=issue.kind == "unknown")
+        message = issue.message
+        market = self.market_of(jid)
+        if market is not None and issue.kind == "rule" and issue.field in self._varying[jid]:
+            message += f" (market {market})"
+        self.report(path, message, jid, warning=warning, key=issue.kind == "unknown")
+
+    def market_of(self, jid: str) -> str | None:
+        """The market of the job being planned, when the matrix has one."""
+        return self._markets.get(jid)
 
     def hash_files(
         self, spec: ModelSpec, inputs: Mapping[str, Any], origin: Mapping[str, Path_], jid: str
@@ -569,7 +891,7 @@ class _Planner:
     ) -> None:
         prompt = str(inputs.get("prompt") or "")
         lines = extract_dialogue(prompt)
-        if not lines:
+        if not lines or "prompt" not in origin:
             return
         prompt_path = origin["prompt"]
         if not spec.has_audio or inputs.get("generate_audio") is not True:
@@ -593,6 +915,15 @@ class _Planner:
             )
 
 
+def _values_key(values: Mapping[str, Any]) -> tuple[Any, ...]:
+    return tuple(
+        sorted(
+            (k, type(v).__name__, v if isinstance(v, str | int | float) else canonical_hash(v))
+            for k, v in values.items()
+        )
+    )
+
+
 def _one_issue_per_misspelling(issues: Sequence[InputIssue]) -> list[InputIssue]:
     """Drop each missing required input that a close unknown input is the misspelling of.
 
@@ -606,6 +937,15 @@ def _one_issue_per_misspelling(issues: Sequence[InputIssue]) -> list[InputIssue]
     ]
 
 
-def plan_jobs(loaded: LoadedManifest, registry: ModelRegistry, sources: PlanSources) -> JobPlan:
-    """Expand a manifest into its jobs; ManifestError lists every problem with its location."""
-    return _Planner(loaded, registry, sources).plan()
+def plan_jobs(
+    loaded: LoadedManifest,
+    registry: ModelRegistry,
+    sources: PlanSources,
+    picks: Mapping[str, tuple[int, str]] | None = None,
+) -> JobPlan:
+    """Expand a manifest into its jobs; ManifestError lists every problem with its location.
+
+    `picks` are the reviewed picks of the lock (job id → (take, the take's key when picked)):
+    a `{from: SHOT}` without `take:` takes the upstream job's pick while it is still valid for
+    the job's key, else its first take."""
+    return _Planner(loaded, registry, sources, picks or {}).plan()

@@ -37,6 +37,34 @@ class Media:
 
 
 @dataclass(frozen=True)
+class UpstreamClip:
+    """The clip a downstream job was made from (`{from: SHOT}`), shown beside it."""
+
+    input: str
+    job_id: str
+    media: Media
+
+
+@dataclass(frozen=True)
+class TakeCard:
+    """One take of a job as the report shows it: its media and what the review decided."""
+
+    number: int
+    media: Media
+    picked: bool = False
+    rejected: bool = False
+
+
+@dataclass(frozen=True)
+class JobReview:
+    """A job's takes and the review's decisions, as read from the lock."""
+
+    takes: tuple[TakeCard, ...]
+    status: str  # picked, rejected, rerolled, unreviewed; "" when nothing was decided
+    note: str = ""
+
+
+@dataclass(frozen=True)
 class ClipCard:
     """One job: its clip, what it was asked for, what happened and what it cost."""
 
@@ -58,6 +86,13 @@ class ClipCard:
     error: str | None
     attempts: int
     media: Media
+    upstream: tuple[UpstreamClip, ...] = ()
+    line: str = ""  # the market's localized line
+    locale: str = ""
+    axes: tuple[tuple[str, str], ...] = ()  # matrix values beyond market and ratio, as titles
+    takes: tuple[TakeCard, ...] = ()  # every take (take 1's media is `media`)
+    note: str = ""
+    review: str = ""  # picked, rejected, unreviewed; "" when nothing was reviewed
 
 
 @dataclass(frozen=True)
@@ -121,16 +156,33 @@ class Gallery:
         """The jobs that did not produce a clip in the run, with their reasons."""
         return tuple(c for c in self.cards if c.status in ("failed", "refused", "canceled"))
 
+    def axes(self) -> dict[str, tuple[str, ...]]:
+        """Matrix axes beyond market and ratio whose values differ (a previs `variant`), with
+        their values in order: the page filters by them too."""
+        values: dict[str, list[str]] = {}
+        for card in self.cards:
+            for axis, value in card.axes:
+                seen = values.setdefault(axis, [])
+                if value not in seen:
+                    seen.append(value)
+        return {axis: tuple(v) for axis, v in values.items() if len(v) > 1}
+
     def choices(self, facet: str) -> tuple[str, ...]:
-        """The distinct values of `market`, `ratio` or `status` across cards and cuts."""
+        """The distinct values of `market`, `ratio` or `status` across cards and cuts, or of
+        `review` (picked, rejected, …) across cards."""
         seen: list[str] = []
         items: list[str | None] = []
-        for card in self.cards:
-            items.append(
-                {"market": card.market, "ratio": card.aspect_ratio}.get(facet, card.status)
-            )
-        for cut in self.cuts:
-            items.append({"market": cut.market, "ratio": cut.aspect_ratio}.get(facet, cut.status))
+        if facet == "review":
+            items += [card.review or None for card in self.cards]
+        else:
+            for card in self.cards:
+                items.append(
+                    {"market": card.market, "ratio": card.aspect_ratio}.get(facet, card.status)
+                )
+            for cut in self.cuts:
+                items.append(
+                    {"market": cut.market, "ratio": cut.aspect_ratio}.get(facet, cut.status)
+                )
         for item in items:
             if item is not None and item not in seen:
                 seen.append(item)
@@ -179,9 +231,17 @@ def distinguishing_captions(jobs: Sequence[PlannedJob]) -> dict[str, Caption | N
 
 
 def _card(
-    planned: PlannedJob, run: JobRun | None, caption: Caption | None, media: Media
+    planned: PlannedJob,
+    run: JobRun | None,
+    caption: Caption | None,
+    media: Mapping[str, Media],
+    markets: Mapping[str, Mapping[str, Any]],
+    review: JobReview | None = None,
 ) -> ClipCard:
     job = planned.job
+    own = media.get(job.id, Media())
+    market_values = markets.get(job.market or "", {})
+    line, locale = market_values.get("line", ""), market_values.get("locale", "")
     return ClipCard(
         job_id=job.id,
         shot=job.shot,
@@ -200,7 +260,21 @@ def _card(
         prediction_id=run.prediction_id if run is not None else None,
         error=run.error if run is not None else None,
         attempts=run.attempts if run is not None else 0,
-        media=media,
+        media=own,
+        upstream=tuple(
+            UpstreamClip(name, source.job_id, media.get(source.job_id, Media()))
+            for name, source in sorted(job.upstream.items())
+        ),
+        line=line if isinstance(line, str) else "",
+        locale=locale if isinstance(locale, str) else "",
+        axes=tuple(
+            (axis, describe_value(value).title)
+            for axis, value in job.values.items()
+            if axis not in GRID_AXES
+        ),
+        takes=review.takes if review is not None else (TakeCard(1, own),),
+        note=review.note if review is not None else "",
+        review=review.status if review is not None else "",
     )
 
 
@@ -209,17 +283,29 @@ def _ordered(values: Sequence[Any]) -> tuple[Any, ...]:
 
 
 def shot_grids(
-    plan: Plan, record: RunRecord | None, media: Mapping[str, Media]
+    plan: Plan,
+    record: RunRecord | None,
+    media: Mapping[str, Media],
+    markets: Mapping[str, Mapping[str, Any]] | None = None,
+    reviews: Mapping[str, JobReview] | None = None,
 ) -> tuple[ShotGrid, ...]:
     """Cards for every planned job, grouped by shot in manifest order."""
     runs = {j.id: j for j in record.jobs} if record is not None else {}
     shots = _ordered([p.job.shot for p in plan.jobs])
     grids: list[ShotGrid] = []
     for shot in shots:
-        jobs = [p for p in plan.jobs if p.job.shot == shot]
+        # One card per job; its other takes are on the card (`reviews`).
+        jobs = [p for p in plan.jobs if p.job.shot == shot and p.job.take == 1]
         captions = distinguishing_captions(jobs)
         cards = tuple(
-            _card(p, runs.get(p.job.id), captions[p.job.id], media.get(p.job.id, Media()))
+            _card(
+                p,
+                runs.get(p.job.id),
+                captions[p.job.id],
+                media,
+                markets or {},
+                (reviews or {}).get(p.job.id),
+            )
             for p in jobs
         )
         grids.append(
@@ -307,13 +393,17 @@ def build_gallery(
     record: RunRecord | None,
     clip_media: Mapping[str, Media],
     cuts: Sequence[CutCard] = (),
+    markets: Mapping[str, Mapping[str, Any]] | None = None,
+    reviews: Mapping[str, JobReview] | None = None,
 ) -> Gallery:
-    """The whole report from the plan, the run (None when not run yet) and the media found."""
+    """The whole report from the plan, the run (None when not run yet) and the media found;
+    `markets` (the manifest's) gives each card its market's localized `line`, `reviews` its
+    takes and the decisions about them."""
     return Gallery(
         manifest=plan.manifest,
         run=run_facts(record) if record is not None else None,
         plan_summary=plan_summary(plan),
-        shots=shot_grids(plan, record, clip_media),
+        shots=shot_grids(plan, record, clip_media, markets, reviews),
         cuts=tuple(cuts),
         removed=plan.removed,
     )

@@ -19,9 +19,12 @@ from kling_pipe.errors import InputError
 from kling_pipe.lock import read_lock
 from kling_pipe.media.poster import poster_frames
 from kling_pipe.planning.diff import Plan, diff_plan
+from kling_pipe.planning.picks import review_state
 from kling_pipe.reporting.contents import (
     CutCard,
+    JobReview,
     Media,
+    TakeCard,
     build_gallery,
     cut_card,
     cut_entry_from_path,
@@ -29,6 +32,7 @@ from kling_pipe.reporting.contents import (
 from kling_pipe.reporting.gallery import render_gallery
 from kling_pipe.running.record import RunRecord
 from kling_pipe.running.store import open_store
+from kling_pipe.takes import take_id
 
 
 def read_run_json(path: Path) -> tuple[RunRecord | None, list[Mapping[str, Any]] | None]:
@@ -107,7 +111,26 @@ def write_report(campaign: Campaign, *, plan: Plan | None = None) -> Path:
         for entry in cut_entries
         if (found := locate(entry.get("output"), output_dir)) is not None
     }
-    posters = poster_frames([*clips.values(), *cut_files.values()], workspace.posters)
+    lock = campaign.lock()
+    takes_of: dict[str, list[int]] = {}
+    for planned in the_plan.jobs:
+        takes_of.setdefault(planned.job.id, []).append(planned.job.take)
+    states = {
+        p.job.id: review_state(p.job, lock.jobs[p.job.id])
+        for p in the_plan.jobs
+        if p.job.take == 1 and p.job.id in lock.jobs
+    }
+    for job_id, state in states.items():
+        takes_of[job_id] = sorted({*takes_of[job_id], *(t.take for t in state.takes)})
+    take_files = {
+        (job_id, take): path
+        for job_id, numbers in takes_of.items()
+        for take in numbers
+        if take > 1 and (path := workspace.clip_path(take_id(job_id, take))).is_file()
+    }
+    posters = poster_frames(
+        [*clips.values(), *take_files.values(), *cut_files.values()], workspace.posters
+    )
 
     def media(path: Path) -> Media:
         poster = posters.get(path)
@@ -127,8 +150,35 @@ def write_report(campaign: Campaign, *, plan: Plan | None = None) -> Path:
                 media(found) if found is not None else Media(),
             )
         )
+    reviews: dict[str, JobReview] = {}
+    for job_id, numbers in takes_of.items():
+        decided = states.get(job_id)
+        takes = []
+        for take in numbers:
+            file = clips.get(job_id) if take == 1 else take_files.get((job_id, take))
+            takes.append(
+                TakeCard(
+                    take,
+                    media(file) if file is not None else Media(),
+                    picked=decided is not None and decided.picked == take,
+                    rejected=decided is not None and take in decided.rejected,
+                )
+            )
+        reviewed = decided is not None and bool(
+            decided.picked is not None or decided.rejected or decided.rerolls or decided.note
+        )
+        reviews[job_id] = JobReview(
+            takes=tuple(takes),
+            status=decided.status if decided is not None and reviewed else "",
+            note=(decided.note or "") if decided is not None else "",
+        )
     gallery = build_gallery(
-        the_plan, record, {job_id: media(path) for job_id, path in clips.items()}, cuts
+        the_plan,
+        record,
+        {job_id: media(path) for job_id, path in clips.items()},
+        cuts,
+        campaign.loaded.manifest.markets,
+        reviews,
     )
     target = workspace.report
     write_atomically(target, render_gallery(gallery).encode("utf-8"))

@@ -82,6 +82,18 @@ def reject(campaign: Campaign, job_id: str, take: int, note: str | None = None) 
     return _edit(campaign, job, change)
 
 
+def unreject(campaign: Campaign, job_id: str, take: int) -> ReviewState:
+    """Withdraw the rejection of one take (the other decisions stay)."""
+    job = _job(campaign, job_id)
+    return _edit(
+        campaign,
+        job,
+        lambda entry: entry.model_copy(
+            update={"rejected": tuple(d for d in entry.rejected if d.take != take)}
+        ),
+    )
+
+
 def unpick(campaign: Campaign, job_id: str) -> ReviewState:
     """Withdraw a job's pick (and its rejections): its cuts go back to the first take made."""
     job = _job(campaign, job_id)

@@ -28,6 +28,17 @@ from kling_pipe.takes import take_key
 
 
 @dataclass(frozen=True)
+class UpstreamInput:
+    """An input a unit takes from another job's output, uploaded once that output is stored."""
+
+    input: str
+    job_id: str
+    key: str
+    sha256: str | None = None
+    """The output the lock records for that key, when it does (a job this run reuses)."""
+
+
+@dataclass(frozen=True)
 class Unit:
     """One generation: a key, the request, and the takes that share it."""
 
@@ -43,6 +54,8 @@ class Unit:
     """A prediction made earlier (the lock's, for a lost output) to fetch before anything else."""
     may_create: bool = True
     """False: never pay for this unit (a lost output fetched for free, or not at all)."""
+    upstream: tuple[UpstreamInput, ...] = ()
+    """Inputs from other jobs' outputs: the unit is created only once they are stored."""
 
 
 # A lost output is asked for only while the provider surely still serves it.
@@ -265,6 +278,11 @@ def _units(
     by_key: dict[str, list[PlannedJob]] = {}
     for p in planned:
         by_key.setdefault(p.job.key, []).append(p)
+    locked = {
+        output.key: output.output_sha256
+        for output in campaign.lock().outputs().values()
+        if output.output_sha256 is not None
+    }
     units = []
     for key, group in by_key.items():
         job = group[0].job
@@ -280,7 +298,11 @@ def _units(
                 request=Request(
                     key=key,
                     model=job.model,
-                    inputs={k: v for k, v in job.inputs.items() if v is not None},
+                    inputs={
+                        k: v
+                        for k, v in job.inputs.items()
+                        if v is not None and k not in job.upstream
+                    },
                     local_files=_local_files(campaign, job),
                     duration=job.duration,
                 ),
@@ -291,6 +313,10 @@ def _units(
                 force=any(p.job.id in forced for p in group),
                 attach_to=lost.prediction_id if lost is not None else None,
                 may_create=may_create,
+                upstream=tuple(
+                    UpstreamInput(name, source.take_id, source.key, locked.get(source.key))
+                    for name, source in sorted(job.upstream.items())
+                ),
             )
         )
     return units

@@ -54,6 +54,7 @@ def _backend(campaign: Campaign, options: RunOptions) -> Backend:
         preview_height=options.preview_height,
         webhook_url=options.webhook_url,
         webhook_listen=options.webhook_listen,
+        registry=campaign.registry,
     )
 
 

@@ -9,6 +9,9 @@ One task per distinct job key (jobs sharing a key are one generation). For each:
         │ no
     journal has an unanswered create? ─ yes ─▶ find it on the provider and adopt it
         │ no
+    inputs from other jobs: wait until each is stored (its cost held against the budget
+    meanwhile), or fail as the upstream did
+        │
     other runners share the store? ─ yes ─▶ claim the key there (`running.claims`): take
         │                                    their output, wait for their live claim, adopt
         │                                    a dead runner's prediction
@@ -52,7 +55,7 @@ from __future__ import annotations
 import contextlib
 import random
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Literal
@@ -80,6 +83,7 @@ from kling_pipe.running.events import (
     Throttled,
     UnitFinished,
 )
+from kling_pipe.running.graph import UpstreamGate
 from kling_pipe.running.journal import Journal, OutputRecord
 from kling_pipe.running.run_plan import Unit
 from kling_pipe.running.store import Store
@@ -214,6 +218,7 @@ class Scheduler:
         self._started: float | None = None
         self._last_seen = 0.0
         self._rng = rng or random.Random()
+        self._gate = UpstreamGate(())
 
     # ------------------------------------------------------------------ events
 
@@ -251,6 +256,7 @@ class Scheduler:
     async def run(self, units: Sequence[Unit]) -> list[UnitResult]:
         """Run every unit; return their results in the order given."""
         self.results = [UnitResult(unit) for unit in units]
+        self._gate = UpstreamGate(unit.key for unit in units)
         self.cancelled = False
         self.spent_usd = self.reserved_usd = 0.0
         self._counts = dict.fromkeys(self._counts, 0)
@@ -265,11 +271,13 @@ class Scheduler:
                 self.polls.observe(latency)
         self._changed()
         # Tasks are started as room frees up, not all at once: a run of 10,000 units holds
-        # a few hundred tasks, and units wait their turn in order.
+        # a few hundred tasks, and units wait their turn in order, each after the units
+        # whose outputs it takes (so a unit waiting for its upstream never holds the room
+        # that upstream needs to start).
         room = anyio.Semaphore(_TASKS_PER_SLOT * self.options.concurrency + _SPARE_TASKS)
         try:
             async with anyio.create_task_group() as work:
-                for result in self.results:
+                for result in _upstream_first(self.results):
                     await room.acquire()
                     result.started = True
                     work.start_soon(self._run_unit_in_room, result, room)
@@ -377,6 +385,7 @@ class Scheduler:
                 attempts=result.attempts,
             )
         self._counts[status] += 1
+        self._gate.settle(result.unit.key, status, result.output, error)
         self._emit(UnitFinished(result))
         self._changed()
 
@@ -411,6 +420,8 @@ class Scheduler:
             result.prediction_id = stored.prediction_id
             self._finish(result, "cached")
             return
+        if unit.upstream:
+            await self._take_upstream(result)
 
         prediction = self._reattach(result, stored_from)
         if prediction is None and (since := self.journal.intent_since(unit.key, backend)):
@@ -471,6 +482,44 @@ class Scheduler:
             return await self._adopt(result, turn.recover_since)
         return None
 
+    async def _take_upstream(self, result: UnitResult) -> None:
+        """Wait until every upstream output is stored and give the request those files. While
+        it waits, the unit's cost is held against the budget (from when its upstream is sent,
+        so an upstream always comes before the units that need it), so what other units spend
+        cannot leave a master made without the money for its lip-syncs. An upstream that
+        failed (or was refused) fails (refuses) this unit with its reason, before anything is
+        paid."""
+        unit = result.unit
+        await self._gate.upstream_sent(unit)
+        if self._gate.pending(unit):
+            budget = self.options.budget_usd
+            if budget is not None and (
+                self.spent_usd + self.reserved_usd + unit.cost_usd > budget + 1e-9
+            ):
+                raise _Refused(
+                    f"budget: ${unit.cost_usd:.2f} more would exceed ${budget:.2f} "
+                    f"(spent ${self.spent_usd:.2f}, held for other jobs ${self.reserved_usd:.2f})"
+                )
+            self._reserve(result)
+        try:
+            files = await self._gate.files(unit, self._stored_output)
+        except UpstreamGate.Refused as refused:
+            raise _Refused(str(refused)) from None
+        except UpstreamGate.Failed as failed:
+            raise _Failed(str(failed)) from None
+        finally:
+            self._release(result)
+        request = replace(unit.request, local_files={**unit.request.local_files, **files})
+        result.unit = replace(unit, request=request)
+
+    def _stored_output(self, key: str, sha256: str | None) -> Path | None:
+        """The stored output of `key` (the journal's for this backend, else `sha256`)."""
+        record = self.journal.output(key, self.backend.name)
+        for digest in (record.sha256 if record else None, sha256):
+            if digest is not None and (path := self.store.local_copy(digest)) is not None:
+                return path
+        return None
+
     def _reattach(self, result: UnitResult, stored_from: str | None) -> Prediction | None:
         """The journaled prediction for this key that may still give an output. `force` skips
         only the prediction whose output is the stored one: a prediction still running is the
@@ -508,6 +557,7 @@ class Scheduler:
         return found
 
     def _track(self, result: UnitResult, prediction_id: str) -> None:
+        self._gate.sent(result.unit.key)
         result.prediction_id = prediction_id
         self.live[prediction_id] = result
 
@@ -894,6 +944,28 @@ class Scheduler:
         result.error = None
         self._finish(result, "done")
         return True
+
+
+def _upstream_first(results: Sequence[UnitResult]) -> list[UnitResult]:
+    """`results` in their order, but each after the units of this run it takes outputs from."""
+    in_run = {r.unit.key for r in results}
+    placed: set[str] = set()
+    ordered: list[UnitResult] = []
+    waiting = list(results)
+    while waiting:
+        later = []
+        for result in waiting:
+            needs = {u.key for u in result.unit.upstream} & in_run
+            if needs <= placed:
+                ordered.append(result)
+                placed.add(result.unit.key)
+            else:
+                later.append(result)
+        if len(later) == len(waiting):  # not a graph (planning refuses cycles): keep order
+            ordered.extend(later)
+            break
+        waiting = later
+    return ordered
 
 
 _TASKS_PER_SLOT = 2

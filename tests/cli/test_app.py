@@ -37,6 +37,7 @@ COMMANDS = [
     "schema",
     "init",
     "report",
+    "review",
     "stitch",
     "run",
     "status",

@@ -20,6 +20,7 @@ def test_validate_accepts_the_shipped_pipelines() -> None:
     assert result.returncode == 0, result.stderr
     assert "spring-launch.yaml: ok, 24 jobs" in result.stdout
     assert "previs.yaml: ok, 10 jobs" in result.stdout
+    assert "storyboard-v3.yaml: ok, 8 jobs" in result.stdout
 
 
 def test_invalid_manifest_exits_2_with_located_errors_and_no_traceback(
@@ -76,9 +77,11 @@ def test_plan_json_has_the_documented_shape() -> None:
         "cost_usd",
         "lost",
         "lost_cost_usd",
+        "prices_as_of",
         "takes",
         "picks",
     }
+    assert data["summary"]["prices_as_of"] == "2026-11-25"
     assert data["picks"] == []
     job = data["jobs"][0]
     assert {

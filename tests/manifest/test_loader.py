@@ -141,11 +141,11 @@ def test_unknown_key_suggests_a_field_of_its_own_section(write_manifest: Write) 
 def test_a_missing_field_beside_an_unrelated_unknown_key_stays_two_errors(
     write_manifest: Write,
 ) -> None:
-    path = write_manifest(VALID.replace("    prompt:", "    colour:"))
+    path = write_manifest(VALID.replace("  - id: spot", "  - colour: spot"))
     found = problems_of(path)
     assert [p.split(": ", 1)[1] for p in found] == [
-        "shots[0].prompt: required key 'prompt' is missing",
-        "shots[0].colour: unknown key 'colour'",
+        "cuts[0].id: required key 'id' is missing",
+        "cuts[0].colour: unknown key 'colour'",
     ]
 
 
@@ -153,10 +153,10 @@ def test_a_required_key_indented_into_the_wrong_mapping_is_one_error_at_it(
     write_manifest: Write,
 ) -> None:
     path = write_manifest(
-        VALID.replace('    prompt: "A {{ product }}"', 'prompt: "A {{ product }}"')
+        VALID.replace("  - id: spot\n    shots: [hero]", "  - shots: [hero]\nid: spot")
     )
     assert problems_of(path) == [
-        f"{path}:11:1: prompt: unknown key 'prompt'; shots[0] is missing 'prompt': check the "
+        f"{path}:14:1: id: unknown key 'id'; cuts[0] is missing 'id': check the "
         "indentation of this line"
     ]
 

@@ -170,7 +170,7 @@ def test_missing_required_input_is_reported_at_the_shot(write_manifest: Write) -
 
 def test_unknown_model_lists_the_known_ones(write_manifest: Write) -> None:
     (error,) = errors_of(write_manifest(BASE.replace("kwaivgi/kling-v2.6", "kwaivgi/kling-v9")))
-    assert "unknown model 'kwaivgi/kling-v9'; known models: kwaivgi/kling-v2.1" in error
+    assert "unknown model 'kwaivgi/kling-v9'; known models: kwaivgi/kling-lip-sync" in error
 
 
 def test_render_error_names_the_job_and_the_template_file_and_line(

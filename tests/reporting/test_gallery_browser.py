@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from tests.conftest import kling
+from tests.conftest import REPO, kling
 from tests.reporting.conftest import JOB_IDS, NAME
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -78,6 +78,7 @@ def page(browser: Browser, report: Path) -> Iterator[tuple[Page, list[str]]]:
         ),
     )
     opened.goto(report.as_uri())
+    opened.wait_for_selector("body[data-ready]", state="attached")
     try:
         yield opened, problems
     finally:
@@ -101,6 +102,11 @@ def test_page_loads_from_disk_with_no_console_error_and_every_video_loads(
     opened, problems = page
     videos = opened.locator("video")
     assert videos.count() == len(JOB_IDS)  # three clips (one job failed) and one cut
+    # Nothing is fetched before it is asked for: a page of 10,000 clips stays light.
+    assert opened.evaluate("[...document.querySelectorAll('video')].map(v => v.preload)") == [
+        "none"
+    ] * len(JOB_IDS)
+    opened.evaluate("document.querySelectorAll('video').forEach(v => v.load())")
     opened.wait_for_function(
         "[...document.querySelectorAll('video')].every(v => v.readyState >= 1)", timeout=15_000
     )
@@ -141,10 +147,33 @@ def test_filters_hide_and_show_cards_by_market_ratio_and_status(
     assert problems == []
 
 
+def test_play_under_the_poster_plays_the_clip_and_the_controls_leave_the_poster_whole(
+    page: tuple[Page, list[str]],
+) -> None:
+    opened, problems = page
+    card = opened.locator('article[id="job-pour/jp/9x16"]')
+    video = card.locator("video")
+    frame = video.bounding_box()
+    controls = card.locator(".controls").bounding_box()
+    assert frame is not None and controls is not None
+    assert controls["y"] >= frame["y"] + frame["height"] - 1  # below the picture, not over it
+    assert frame["height"] > frame["width"] * 1.7  # a 9:16 clip shown tall, not letterboxed small
+    assert frame["height"] >= 300
+    card.locator("button.play").click()
+    opened.wait_for_function(
+        "document.querySelector('article[id=\"job-pour/jp/9x16\"] video').currentTime > 0.3",
+        timeout=15_000,
+    )
+    card.locator("button.play").click()
+    assert video.evaluate("v => v.paused")
+    assert problems == []
+
+
 def test_a_full_page_screenshot_is_a_real_png(page: tuple[Page, list[str]], tmp_path: Path) -> None:
     opened, _ = page
     opened.wait_for_function(
-        "[...document.querySelectorAll('video')].every(v => v.readyState >= 1)", timeout=15_000
+        "[...document.querySelectorAll('video')].every(v => !v.poster || v.offsetWidth > 0)",
+        timeout=15_000,
     )
     target = tmp_path / "gallery.png"
     opened.screenshot(path=str(target), full_page=True)
@@ -153,3 +182,117 @@ def test_a_full_page_screenshot_is_a_real_png(page: tuple[Page, list[str]], tmp_
     width, height = struct.unpack(">II", data[16:24])
     assert width == 1280 and height >= 900
     assert len(data) > 20_000
+
+
+GLYPH_WIDTHS = """(selector) => {
+  const node = document.querySelector(selector);
+  const width = (element) => {
+    const range = document.createRange();
+    range.selectNodeContents(element);
+    return range.getBoundingClientRect().width;
+  };
+  // U+E000 is in no font: it is drawn as a box, the width tofu would have.
+  const probe = node.cloneNode();
+  probe.textContent = "\\uE000".repeat([...node.textContent].length);
+  node.after(probe);
+  const result = [width(node), width(probe), parseFloat(getComputedStyle(node).fontSize),
+                  [...node.textContent].length];
+  probe.remove();
+  return result;
+}"""
+
+
+def assert_drawn_with_glyphs(page: Page, selector: str) -> None:
+    """The text of `selector` (CJK) is drawn one em a character by the embedded font, not as
+    boxes."""
+    page.evaluate("document.fonts.ready.then(() => true)")
+    text_width, tofu_width, font_size, characters = page.evaluate(GLYPH_WIDTHS, selector)
+    assert abs(text_width - characters * font_size) < 0.1 * characters * font_size, (
+        text_width,
+        font_size,
+    )
+    assert text_width > 1.3 * tofu_width, (text_width, tofu_width)
+
+
+def test_the_localized_japanese_line_is_on_the_card_drawn_with_glyphs(
+    page: tuple[Page, list[str]],
+) -> None:
+    opened, problems = page
+    line = opened.locator('article[id="job-pour/jp/9x16"] .line')
+    assert line.inner_text() == "すぐ沸く。"
+    assert_drawn_with_glyphs(opened, 'article[id="job-pour/jp/9x16"] .line')
+    assert problems == []
+
+
+def test_a_previs_manifest_filters_by_its_variant_axis(browser: Browser, tmp_path: Path) -> None:
+    project = tmp_path / "previs"
+    shutil.copytree(REPO / "pipelines", project / "pipelines")
+    (project / ".git").mkdir()
+    made = kling("report", "pipelines/previs.yaml", cwd=project)
+    assert made.returncode == 0, made.stderr
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        opened = context.new_page()
+        opened.goto((project / "out/previs/report.html").as_uri())
+        opened.wait_for_selector("body[data-ready]", state="attached")
+        assert opened.locator("#filter-axis-variant option").count() == 11  # all + ten
+        opened.select_option("#filter-axis-variant", "v07-orbit")
+        assert opened.locator("#filter-count").inner_text() == "1 shown"
+        shown = [c for c in opened.locator("article.card").all() if c.is_visible()]
+        assert [c.get_attribute("data-axis-variant") for c in shown] == ["v07-orbit"]
+        assert "half orbit" in shown[0].inner_text()
+    finally:
+        context.close()
+
+
+MANY_MARKETS = 60
+
+
+def test_a_large_campaign_renders_only_the_cards_near_the_screen(
+    browser: Browser, tmp_path: Path
+) -> None:
+    markets = "\n".join(f"  m{i:02d}: {{line: 'Line {i}'}}" for i in range(MANY_MARKETS))
+    manifest = f"""\
+version: 1
+name: many
+model: kwaivgi/kling-v2.6
+defaults: {{duration: 5}}
+markets:
+{markets}
+matrix:
+  market: [{", ".join(f"m{i:02d}" for i in range(MANY_MARKETS))}]
+  aspect_ratio: ["16:9", "9:16", "1:1"]
+shots:
+  - id: a
+    prompt: 'Shot a, {{{{ line }}}}'
+  - id: b
+    prompt: 'Shot b, {{{{ line }}}}'
+"""
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "many.yaml").write_text(manifest, "utf-8")
+    made = kling("report", "many.yaml", cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    jobs = 2 * 3 * MANY_MARKETS
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        opened = context.new_page()
+        opened.goto((tmp_path / "out/many/report.html").as_uri())
+        opened.wait_for_selector("body[data-ready]", state="attached")
+        assert opened.locator("#filter-count").inner_text() == f"{jobs} shown"
+        at_first = opened.locator("article.card").count()
+        assert 0 < at_first < jobs / 4, at_first
+        assert opened.locator('article[id="job-a/m00/16x9"]').count() == 1
+        opened.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+        opened.wait_for_selector('article[id="job-b/m59/1x1"]', state="attached")
+        assert opened.locator('article[id="job-a/m00/16x9"]').count() == 0  # left the screen
+        assert opened.locator("article.card").count() < jobs / 4
+        opened.select_option("#filter-market", "m42")
+        assert opened.locator("#filter-count").inner_text() == "6 shown"
+        opened.evaluate("window.scrollTo(0, 0)")
+        opened.wait_for_selector('article[id="job-b/m42/9x16"]', state="visible")
+        shown = [c for c in opened.locator("article.card").all() if c.is_visible()]
+        assert sorted(str(c.get_attribute("id")) for c in shown) == sorted(
+            f"job-{shot}/m42/{ratio}" for shot in "ab" for ratio in ("16x9", "9x16", "1x1")
+        )
+    finally:
+        context.close()

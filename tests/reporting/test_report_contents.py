@@ -16,7 +16,7 @@ from kling_pipe.reporting.contents import (
     cut_entry_from_path,
     describe_value,
 )
-from kling_pipe.reporting.gallery import render_gallery
+from kling_pipe.reporting.gallery import render_gallery, unpack_blocks
 from kling_pipe.running.record import JobRun, RunRecord, RunSummary
 from tests.conftest import REPO
 
@@ -80,9 +80,24 @@ class Elements(HTMLParser):
         self.text.append(data)
 
 
+PACKED = re.compile(r'<script type="application/gzip;base64" id="gallery-blocks">(.*?)</script>')
+PLACEHOLDER = re.compile(r'<div class="block" data-block="(\d+)"[^>]*></div>')
+
+
+def shown(page: str) -> str:
+    """The page as a browser shows it once every block of cards has been on screen."""
+    packed = PACKED.search(page)
+    if packed is None:
+        return page
+    sources = unpack_blocks(packed.group(1))
+    page = PACKED.sub("", page)
+    return PLACEHOLDER.sub(lambda m: sources[int(m.group(1))], page)
+
+
 def parse(page: str) -> Elements:
+    """The tags and text of the page with every block of cards shown."""
     parser = Elements()
-    parser.feed(page)
+    parser.feed(shown(page))
     return parser
 
 
@@ -98,7 +113,7 @@ def test_a_previs_axis_becomes_side_by_side_cards_captioned_with_what_differs() 
         "v01-push-in", (("camera", "slow push-in"), ("mood", "golden hour, warm"))
     )
     assert len({c.caption for c in cards}) == 10
-    page = render_gallery(gallery)
+    page = shown(render_gallery(gallery))
     assert page.count('<article class="card"') == 10
     assert 'class="cards variations"' in page
 
@@ -116,7 +131,7 @@ def test_without_a_run_every_card_says_not_run_with_its_estimate(tmp_path: Path)
     gallery = build_gallery(campaign_at(tmp_path).plan(), None, {})
     assert {c.status for c in gallery.cards} == {NOT_RUN}
     assert all(c.cost_usd is None and c.estimate_usd > 0 for c in gallery.cards)
-    page = render_gallery(gallery)
+    page = shown(render_gallery(gallery))
     assert page.count("not run yet") == 4
     assert "<video" not in page
     assert "Not run yet" in page
@@ -137,7 +152,7 @@ def test_prompts_and_server_errors_are_escaped_and_japanese_kept(tmp_path: Path)
         ]
     )
     media = {"pour/us/16x9": Media("pour/us/16x9.mp4", "posters/abc.jpg")}
-    page = render_gallery(build_gallery(campaign.plan(), record, media))
+    page = shown(render_gallery(build_gallery(campaign.plan(), record, media)))
     assert "<script>alert(1)</script>" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     parsed = parse(page)
@@ -145,7 +160,10 @@ def test_prompts_and_server_errors_are_escaped_and_japanese_kept(tmp_path: Path)
     assert 'The Acme "Kettle" <script>alert(1)</script> & Co pours.' in text
     assert "The アクメケトル pours." in text
     assert 'E005: "prompt" <flagged> & rejected' in text
-    assert [t for t, _ in parsed.tags].count("script") == 1  # only the page's own filter code
+    scripts = [a.get("type") for t, a in parsed.tags if t == "script"]
+    assert scripts == ["application/json", None]  # the filters' index and the page's code
+    packed = render_gallery(build_gallery(campaign.plan(), record, media))
+    assert packed.count("<script") == 3  # and the cards, packed
 
 
 def test_failed_jobs_are_listed_with_their_reason_and_linked_to_their_card(
@@ -160,7 +178,7 @@ def test_failed_jobs_are_listed_with_their_reason_and_linked_to_their_card(
     )
     gallery = build_gallery(campaign.plan(), record, {})
     assert [c.job_id for c in gallery.problems] == ["pour/jp/9x16"]
-    page = render_gallery(gallery)
+    page = shown(render_gallery(gallery))
     problems = page[page.index('class="problems"') : page.index('id="shot-pour"')]
     assert 'href="#job-pour/jp/9x16"' in problems
     assert "model raised an error" in problems
@@ -176,7 +194,7 @@ def test_cards_carry_the_run_status_cost_prediction_and_change_reason(tmp_path: 
     (card,) = [c for c in gallery.cards if c.job_id == "pour/us/9x16"]
     assert (card.status, card.cost_usd, card.prediction_id) == ("done", 0.7, "pred42")
     assert (card.change, card.reason) == ("new", "not in the lock")
-    page = render_gallery(gallery)
+    page = shown(render_gallery(gallery))
     article = re.search(r'<article[^>]*id="job-pour/us/9x16".*?</article>', page, re.S)
     assert article is not None
     assert "$0.70 spent" in article.group(0) and "pred42" in article.group(0)

@@ -15,7 +15,7 @@ from kling_pipe.media.probe import probe
 from kling_pipe.reporting import write_report
 from tests.conftest import kling
 from tests.reporting.conftest import JOB_IDS, NAME, lock_as_if_generated
-from tests.reporting.test_report_contents import parse
+from tests.reporting.test_report_contents import parse, shown
 
 
 def out_dir(project: Path) -> Path:
@@ -26,7 +26,7 @@ def report_page(project: Path, *args: str) -> str:
     result = kling("report", "campaign.yaml", *args, cwd=project)
     assert result.returncode == 0, result.stderr
     assert f"out/{NAME}/report.html" in result.stdout
-    return (out_dir(project) / "report.html").read_text("utf-8")
+    return shown((out_dir(project) / "report.html").read_text("utf-8"))
 
 
 def videos(page: str) -> dict[str, dict[str, str | None]]:

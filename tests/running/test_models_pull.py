@@ -67,3 +67,40 @@ def test_pulling_an_unknown_model_without_a_price_is_refused(tmp_path: Path) -> 
     result = kling("models", "pull", "someone/else", cwd=tmp_path)
     assert result.returncode == 2
     assert "--price-per-second" in result.stderr
+
+
+STILLS = ModelSpec(
+    ref="acme/stills",
+    inputs={
+        "prompt": InputSpec("prompt", "string", required=True),
+        "aspect_ratio": InputSpec("aspect_ratio", "string", default="1:1", choices=("1:1", "16:9")),
+    },
+    price_per_second=0.0,
+    output_kind="image",
+)
+
+
+def test_a_pulled_image_model_is_known_to_make_images_and_priced_per_image(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "keys.yaml").write_text(
+        "version: 1\nname: keys\nmodel: acme/stills\nshots:\n"
+        "  - id: key\n    prompt: a kettle on white\n    inputs: {aspect_ratio: '16:9'}\n"
+    )
+    registry = bundled_registry().with_specs([STILLS])
+    with Emulator(EmulatorConfig(token=TOKEN), registry=registry) as emu:
+        pulled = kling(
+            "models", "pull", "acme/stills", "--price-per-image", "0.03",
+            cwd=tmp_path, env=env_for(emu),
+        )  # fmt: skip
+    assert pulled.returncode == 0, pulled.stderr
+    assert "makes images" in pulled.stdout
+
+    plan = kling("plan", "keys.yaml", "--json", cwd=tmp_path)
+    assert plan.returncode == 0, plan.stderr
+    assert '"cost_usd": 0.03' in plan.stdout
+
+    listed = kling("models", "list", cwd=tmp_path)
+    row = next(line for line in listed.stdout.splitlines() if "acme/stills" in line)
+    assert "image" in row and "0.030/image" in row
