@@ -24,11 +24,12 @@ from kling_pipe.backends import make_backend
 from kling_pipe.backends.protocol import Backend
 from kling_pipe.campaign import Campaign
 from kling_pipe.errors import InputError
-from kling_pipe.lock import LockedOutput, keep_only, record_take
+from kling_pipe.lock import LockedOutput, keep_only
 from kling_pipe.planning.jobs import Job
 from kling_pipe.running.claims import ClaimCoordinator
 from kling_pipe.running.events import Notice, RunEvent, RunFinished, RunStarted, UnitFinished
 from kling_pipe.running.journal import Journal, OutputRecord
+from kling_pipe.running.lock_writer import LockWriter
 from kling_pipe.running.record import JobRun, RunRecord, RunSummary, write_record
 from kling_pipe.running.run_plan import RunOptions, RunPlan, prepare_run
 from kling_pipe.running.scheduler import Scheduler, SchedulerOptions, UnitResult
@@ -108,7 +109,9 @@ async def run_campaign(
             mine = [job.id for job in campaign.job_plan.jobs if shard.takes(job.key)]
             keep_only(workspace.lock_path, campaign.name, mine)
         recorded = campaign.lock().outputs()
+        lock_writer = LockWriter(workspace.lock_path, campaign.name)
         try:
+            lock_writer.start()
             # What other machines sharing the store made is taken, not made again.
             keys = {unit.key for unit in run_plan.units}
             for key, shared in store.recorded_outputs(keys, backend.name).items():
@@ -128,11 +131,7 @@ async def run_campaign(
                 store.materialise(made.output_sha256, workspace.clip_path(planned.take_id))
                 if planned.reuses is not None:  # same key as a locked take: record it too
                     job = planned.job
-                    record_take(
-                        workspace.lock_path,
-                        campaign.name,
-                        {(job.id, job.take): (job.job_key, job.key_material(), made)},
-                    )
+                    lock_writer.add({(job.id, job.take): (job.job_key, job.key_material(), made)})
 
             def on_scheduler_event(event: RunEvent) -> None:
                 if isinstance(event, UnitFinished):
@@ -143,12 +142,8 @@ async def run_campaign(
                 output = result.output
                 if output is None or result.status not in ("done", "cached"):
                     return
-                if backend.records_to_lock:  # first: what was paid for is never lost
-                    record_take(
-                        workspace.lock_path,
-                        campaign.name,
-                        _entries(result, output, takes_by_id),
-                    )
+                if backend.records_to_lock:  # with the next batch (the journal holds it now)
+                    lock_writer.add(_entries(result, output, takes_by_id))
                 for job_id in result.unit.job_ids:
                     try:
                         store.materialise(output.sha256, workspace.clip_path(job_id))
@@ -182,12 +177,16 @@ async def run_campaign(
                     await scheduler.run(run_plan.units)
             finally:
                 with anyio.CancelScope(shield=True):
+                    lock_writer.flush()
                     record = _record(campaign, run_plan, backend.name, scheduler, warnings)
                     record.summary.seconds = round(time.monotonic() - started, 3)
                     record = write_record(workspace.run_json, record, campaign.job_plan.jobs)
                     emit(RunFinished(record, tuple(warnings)))
         finally:
-            journal.close()
+            try:
+                lock_writer.close()
+            finally:
+                journal.close()
     return RunResult(record, workspace.run_json, workspace.output_dir, warnings)
 
 
