@@ -57,6 +57,8 @@ def _e(text: object) -> str:
 
 
 def _href(relative: str) -> str:
+    if relative.startswith(("https://", "http://")):
+        return _e(relative)  # a signed link: already a URL, its query is its signature
     return _e(quote(relative, safe="/"))
 
 
