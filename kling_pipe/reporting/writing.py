@@ -116,10 +116,11 @@ def write_report(
     workspace = campaign.workspace
     output_dir = workspace.output_dir
     store = open_store(workspace)
+    the_plan = plan if plan is not None else campaign.plan(held=store.holds)
     linked: dict[str, Media] = {}
     if link_expiry_hours is not None:
-        linked = _linked_media(campaign, store, link_expiry_hours)
-    the_plan = plan if plan is not None else campaign.plan(held=store.holds)
+        shown = {p.job.id for p in the_plan.jobs}
+        linked = _linked_media(campaign, store, link_expiry_hours, shown)
     record, cut_entries = read_run_json(workspace.run_json)
     clips = {
         p.job.id: workspace.clip_path(p.job.id)
@@ -215,13 +216,15 @@ def write_report(
     return target
 
 
-def _linked_media(campaign: Campaign, store: Store, expiry_hours: float) -> dict[str, Media]:
-    """Each take the lock records an output for, whose object the store holds, as a signed
-    link (and a poster read through it), by take id."""
+def _linked_media(
+    campaign: Campaign, store: Store, expiry_hours: float, job_ids: set[str]
+) -> dict[str, Media]:
+    """Each take of `job_ids` the lock records an output for, whose object the store holds,
+    as a signed link (and a poster read through it), by take id."""
     outputs = {
         take: out.output_sha256
         for take, out in campaign.lock().outputs().items()
-        if out.output_sha256 is not None
+        if out.output_sha256 is not None and split_take_id(take)[0] in job_ids
     }
     held = store.holds_all(set(outputs.values()))
     seconds = round(expiry_hours * 3600)

@@ -263,6 +263,10 @@ class BucketStore:
                 "can); report without linking to the store, which copies the clips into the "
                 "output folder"
             ) from None
+        except ImportError as exc:  # gcsfs signs with google-cloud-storage, not a dependency
+            raise InputError(
+                f"store {self.url}: cannot sign links ({exc}); install google-cloud-storage"
+            ) from None
 
     @_translated
     def quarantine(self, sha256: str) -> str:
