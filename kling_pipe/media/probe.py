@@ -442,3 +442,19 @@ def check_timing(
                 f"(more than {tolerance_frames:g} frame(s) apart)"
             )
     return problems
+
+
+def content_type(path: Path) -> str:
+    """The media type of a stored output, from its first bytes (a bucket serves it with this
+    type, so that a browser plays it): an MP4/QuickTime video, or a PNG, JPEG or WebP still."""
+    with path.open("rb") as file:
+        head = file.read(16)
+    if head[4:8] == b"ftyp":
+        return "video/quicktime" if head[8:12] == b"qt  " else "video/mp4"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    return "application/octet-stream"
