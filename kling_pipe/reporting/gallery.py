@@ -6,7 +6,7 @@ referenced by paths relative to the page, which lives beside them in `out/<name>
 from the manifest, the run or the server is HTML-escaped.
 
 The page stays as quick to open with 10,000 jobs as with 24: cards are written in blocks (a
-market's row of a shot, a few variations, a few cuts), each an empty placeholder of about its
+market's row of a shot, at most a few cards of each cell across, a few variations, a few cuts), each an empty placeholder of about its
 height; the blocks' HTML travels once, gzip-compressed, in one inert `<script>` (see
 `pack_blocks`). The page's script inflates it, inserts a block's cards when it comes near the
 screen (IntersectionObserver) and takes them out again when it leaves, so only what is on
@@ -45,6 +45,7 @@ CARD_TEXT_HEIGHT = 190  # px below the media, for a placeholder's first guess
 VARIATIONS_PER_BLOCK = 4
 CARDS_PER_BLOCK = 8
 CUTS_PER_BLOCK = 4
+CELL_CARDS_ACROSS = 4  # cards of one grid cell side by side, at most
 
 
 @cache
@@ -259,12 +260,17 @@ def _shot_blocks(grid: ShotGrid) -> tuple[str, list[_Block]]:
     by_cell: dict[tuple[str | None, str], list[ClipCard]] = {}
     for card in grid.cards:  # one pass: a shot of 10,000 jobs has thousands of cells
         by_cell.setdefault((card.market, card.aspect_ratio), []).append(card)
+    # A cell shows at most `across` cards side by side; the rest go on further rows of the same
+    # market, each its own block, so that a cell of hundreds of cards (a third matrix axis) is
+    # neither one block of hundreds of cards nor a column hundreds of cards wide.
+    across = max(1, min(CELL_CARDS_ACROSS, CARDS_PER_BLOCK // len(grid.ratios)))
     widths = []
     for ratio in grid.ratios:
         widest = max(
             (
-                sum(_card_width(ratio, len(c.takes) or 1) + 10 for c in by_cell.get((m, ratio), ()))
+                sum(_card_width(ratio, len(c.takes) or 1) + 10 for c in part)
                 for m in grid.markets
+                for part in _chunks(by_cell.get((m, ratio), []), across)
             ),
             default=0,
         )
@@ -278,18 +284,22 @@ def _shot_blocks(grid: ShotGrid) -> tuple[str, list[_Block]]:
     blocks: list[_Block] = []
     for market in grid.markets:
         cells = [by_cell.get((market, ratio), []) for ratio in grid.ratios]
-        html = (
-            f'<div class="grid-row" data-group style="--cols:{columns}">'
-            f'<div class="market">{_e(market or "—")}</div>'
-            + "".join(
-                '<div class="cell">' + "".join(_clip_card(c) for c in cell) + "</div>"
-                for cell in cells
+        deepest = max((len(cell) for cell in cells), default=0)
+        for start in range(0, max(deepest, 1), across):
+            parts = [cell[start : start + across] for cell in cells]
+            more = ' class="market more"' if start else ' class="market"'
+            html = (
+                f'<div class="grid-row" data-group style="--cols:{columns}">'
+                f"<div{more}>{_e(market or '—')}</div>"
+                + "".join(
+                    '<div class="cell">' + "".join(_clip_card(c) for c in part) + "</div>"
+                    for part in parts
+                )
+                + "</div>"
             )
-            + "</div>"
-        )
-        cards = [c for cell in cells for c in cell]
-        height = max((_card_height(c.aspect_ratio) for c in cards), default=200)
-        blocks.append(_Block(html, tuple(_values(c) for c in cards), height))
+            cards = [c for part in parts for c in part]
+            height = max((_card_height(c.aspect_ratio) for c in cards), default=200)
+            blocks.append(_Block(html, tuple(_values(c) for c in cards), height))
     return head, _rows_together(blocks)
 
 
