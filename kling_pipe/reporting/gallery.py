@@ -6,12 +6,13 @@ referenced by paths relative to the page, which lives beside them in `out/<name>
 from the manifest, the run or the server is HTML-escaped.
 
 The page stays as quick to open with 10,000 jobs as with 24: cards are written in blocks (a
-market's row of a shot, at most a few cards of each cell across, a few variations, a few cuts), each an empty placeholder of about its
-height; the blocks' HTML travels once, gzip-compressed, in one inert `<script>` (see
-`pack_blocks`). The page's script inflates it, inserts a block's cards when it comes near the
-screen (IntersectionObserver) and takes them out again when it leaves, so only what is on
-screen is ever laid out; videos load nothing until played (`preload="none"`, a poster frame).
-Filters read a compact index of every card's values, not the cards themselves.
+market's row of a shot, at most a few cards of each cell across, a few variations, a few cuts),
+each an empty placeholder of about its height; the blocks' HTML travels once, gzip-compressed,
+in one inert `<script>` (see `pack_blocks`). The page's script inflates it, inserts a block's
+cards when it comes near the screen (IntersectionObserver) and takes them out again when it
+leaves, so only what is on screen is ever laid out; videos load nothing until played
+(`preload="none"`, a poster frame). Filters read a compact index of every card's values, not the
+cards themselves.
 """
 
 from __future__ import annotations
