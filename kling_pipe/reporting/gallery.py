@@ -46,6 +46,8 @@ CARD_TEXT_HEIGHT = 190  # px below the media, for a placeholder's first guess
 VARIATIONS_PER_BLOCK = 4
 CARDS_PER_BLOCK = 8
 CUTS_PER_BLOCK = 4
+PROBLEMS_PER_BLOCK = 40
+PROBLEM_HEIGHT = 24  # px of one line of the problems list, for a placeholder's first guess
 CELL_CARDS_ACROSS = 4  # cards of one grid cell side by side, at most
 
 
@@ -356,9 +358,12 @@ class _Page:
     def __init__(self) -> None:
         self.values: list[list[dict[str, str]]] = []
         self.sources: list[str] = []
+        self.uncounted: list[int] = []  # blocks listing cards shown elsewhere (problems)
 
-    def place(self, block: _Block) -> str:
+    def place(self, block: _Block, *, counted: bool = True) -> str:
         number = len(self.values)
+        if not counted:
+            self.uncounted.append(number)
         self.values.append(list(block.values))
         self.sources.append(block.html)
         return (
@@ -412,20 +417,34 @@ def _cuts(cuts: tuple[CutCard, ...], page: _Page) -> str:
     return f'<section class="cuts" data-group>{heading}{"".join(sections)}</section>'
 
 
-def _problems(gallery: Gallery) -> str:
+def _problem(card: ClipCard) -> str:
+    return (
+        f"<li {_filter_attrs(card.market, card.aspect_ratio, card.status, card.axes)}>"
+        f'<a href="#job-{_e(card.job_id)}"><code>{_e(card.job_id)}</code></a> '
+        f'<span class="badge st-{_slug(card.status)}">{_e(card.status)}</span> '
+        f'<span class="error">{_e(card.error or "no reason given")}</span></li>'
+    )
+
+
+def _problems(gallery: Gallery, page: _Page) -> str:
     problems = gallery.problems
     if not problems:
         return ""
-    items = "".join(
-        f"<li {_filter_attrs(c.market, c.aspect_ratio, c.status, c.axes)}>"
-        f'<a href="#job-{_e(c.job_id)}"><code>{_e(c.job_id)}</code></a> '
-        f'<span class="badge st-{_slug(c.status)}">{_e(c.status)}</span> '
-        f'<span class="error">{_e(c.error or "no reason given")}</span></li>'
-        for c in problems
+    # Listed in blocks like the cards: a run where thousands failed lists thousands.
+    placed = "".join(
+        page.place(
+            _Block(
+                "<ul>" + "".join(_problem(c) for c in chunk) + "</ul>",
+                tuple(_values(c) for c in chunk),
+                PROBLEM_HEIGHT * len(chunk),
+            ),
+            counted=False,
+        )
+        for chunk in _chunks(problems, PROBLEMS_PER_BLOCK)
     )
     return (
         f'<section class="problems" data-group><h2 id="problems">Not generated '
-        f"({len(problems)})</h2><ul>{items}</ul></section>"
+        f"({len(problems)})</h2>{placed}</section>"
     )
 
 
@@ -487,7 +506,7 @@ def render_gallery(gallery: Gallery) -> str:
     body = (
         _header(gallery)
         + _filters(facets)
-        + _problems(gallery)
+        + _problems(gallery, page)
         + "".join(_shot(g, page) for g in gallery.shots)
         + _cuts(gallery.cuts, page)
     )
@@ -496,6 +515,7 @@ def render_gallery(gallery: Gallery) -> str:
         "facets": [_dataset(name) for name in names],
         "selects": [f"filter-{name}" for name in names],
         "blocks": [[[v.get(name, "") for name in names] for v in block] for block in page.values],
+        "uncounted": page.uncounted,
     }
     index_json = json.dumps(index, ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/")
     font = font_face_css(wide_characters(_shown_texts(gallery)))
