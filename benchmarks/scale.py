@@ -16,6 +16,7 @@ campaign, all through the `kling-pipe` command as a user runs it.
   same manifest; `report_ratio` is big over small (target ≤ 3).
 
     python benchmarks/scale.py [--jobs 10000] [--cpm 1800] [--latency 1-2] [--concurrency 96]
+    python benchmarks/scale.py --report-only 10000   # the report part alone, from plans (no run)
 """
 
 from __future__ import annotations
@@ -233,6 +234,31 @@ def time_to_interactive(html: Path, timeout: float, tries: int = 3) -> float | N
     return min(timings)
 
 
+def report_only(jobs: int, small_jobs: int, timeout: float) -> None:
+    """The report part alone: `kling-pipe report` of the big and the small manifest, not run
+    (every card a plan card), each page loaded and filtered in Chromium."""
+    with tempfile.TemporaryDirectory(prefix="kling-scale-report-") as scratch:
+        root = Path(scratch)
+        big = project(root / "big", jobs, 1800, 96)
+        small = project(root / "small", small_jobs, 1800, 96)
+        big_jobs, small_jobs = job_count(big), job_count(small)
+        big_bytes, big_tti = report_figures(big, timeout)
+        small_bytes, small_tti = report_figures(small, timeout)
+
+    def shown(seconds: float | None) -> str:
+        return f"{seconds:.2f} s" if seconds is not None else f"over {timeout:g} s"
+
+    print(
+        f"report.html (plans, not run): {big_jobs} jobs {big_bytes} bytes, loaded and filtered "
+        f"in {shown(big_tti)}; {small_jobs} jobs {small_bytes} bytes, {shown(small_tti)}"
+    )
+    if big_tti is not None and small_tti is not None:
+        ratio = f"{big_tti / small_tti:.2f}"
+    else:
+        ratio = f">{timeout / (small_tti or 1.0):.0f}"
+    print(f"BENCH scale jobs={big_jobs} report_only=1 report_ratio={ratio}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=10_000)
@@ -244,7 +270,16 @@ def main() -> None:
     parser.add_argument(
         "--report-timeout", type=float, default=180, help="seconds to wait for a page"
     )
+    parser.add_argument(
+        "--report-only",
+        type=int,
+        metavar="JOBS",
+        help="skip the runs and the plans: report the manifests of JOBS and --small jobs (not run)",
+    )
     args = parser.parse_args()
+    if args.report_only:
+        report_only(args.report_only, args.small, args.report_timeout)
+        return
     latency = LatencyRange.parse(args.latency)
     config = EmulatorConfig(
         latency=latency,

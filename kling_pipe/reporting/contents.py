@@ -160,18 +160,15 @@ class Gallery:
     def axes(self) -> dict[str, tuple[str, ...]]:
         """Matrix axes beyond market and ratio whose values differ (a previs `variant`), with
         their values in order: the page filters by them too."""
-        values: dict[str, list[str]] = {}
+        values: dict[str, dict[str, None]] = {}  # dicts as ordered sets: hundreds of values
         for card in self.cards:
             for axis, value in card.axes:
-                seen = values.setdefault(axis, [])
-                if value not in seen:
-                    seen.append(value)
+                values.setdefault(axis, {})[value] = None
         return {axis: tuple(v) for axis, v in values.items() if len(v) > 1}
 
     def choices(self, facet: str) -> tuple[str, ...]:
         """The distinct values of `market`, `ratio` or `status` across cards and cuts, or of
         `review` (picked, rejected, …) across cards."""
-        seen: list[str] = []
         items: list[str | None] = []
         if facet == "review":
             items += [card.review or None for card in self.cards]
@@ -184,10 +181,7 @@ class Gallery:
                 items.append(
                     {"market": cut.market, "ratio": cut.aspect_ratio}.get(facet, cut.status)
                 )
-        for item in items:
-            if item is not None and item not in seen:
-                seen.append(item)
-        return tuple(seen)
+        return tuple(item for item in dict.fromkeys(items) if item is not None)
 
 
 def describe_value(value: Any) -> Caption:

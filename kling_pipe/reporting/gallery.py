@@ -7,12 +7,13 @@ instead be signed URLs of the bucket store: `report --link-store`). Every text f
 manifest, the run or the server is HTML-escaped.
 
 The page stays as quick to open with 10,000 jobs as with 24: cards are written in blocks (a
-market's row of a shot, a few variations, a few cuts), each an empty placeholder of about its
-height; the blocks' HTML travels once, gzip-compressed, in one inert `<script>` (see
-`pack_blocks`). The page's script inflates it, inserts a block's cards when it comes near the
-screen (IntersectionObserver) and takes them out again when it leaves, so only what is on
-screen is ever laid out; videos load nothing until played (`preload="none"`, a poster frame).
-Filters read a compact index of every card's values, not the cards themselves.
+market's row of a shot, at most a few cards of each cell across, a few variations, a few cuts),
+each an empty placeholder of about its height; the blocks' HTML travels once, gzip-compressed,
+in one inert `<script>` (see `pack_blocks`). The page's script inflates it, inserts a block's
+cards when it comes near the screen (IntersectionObserver) and takes them out again when it
+leaves, so only what is on screen is ever laid out; videos load nothing until played
+(`preload="none"`, a poster frame). Filters read a compact index of every card's values, not the
+cards themselves.
 """
 
 from __future__ import annotations
@@ -46,6 +47,9 @@ CARD_TEXT_HEIGHT = 190  # px below the media, for a placeholder's first guess
 VARIATIONS_PER_BLOCK = 4
 CARDS_PER_BLOCK = 8
 CUTS_PER_BLOCK = 4
+PROBLEMS_PER_BLOCK = 40
+PROBLEM_HEIGHT = 24  # px of one line of the problems list, for a placeholder's first guess
+CELL_CARDS_ACROSS = 4  # cards of one grid cell side by side, at most
 
 
 @cache
@@ -262,12 +266,17 @@ def _shot_blocks(grid: ShotGrid) -> tuple[str, list[_Block]]:
     by_cell: dict[tuple[str | None, str], list[ClipCard]] = {}
     for card in grid.cards:  # one pass: a shot of 10,000 jobs has thousands of cells
         by_cell.setdefault((card.market, card.aspect_ratio), []).append(card)
+    # A cell shows at most `across` cards side by side; the rest go on further rows of the same
+    # market, each its own block, so that a cell of hundreds of cards (a third matrix axis) is
+    # neither one block of hundreds of cards nor a column hundreds of cards wide.
+    across = max(1, min(CELL_CARDS_ACROSS, CARDS_PER_BLOCK // len(grid.ratios)))
     widths = []
     for ratio in grid.ratios:
         widest = max(
             (
-                sum(_card_width(ratio, len(c.takes) or 1) + 10 for c in by_cell.get((m, ratio), ()))
+                sum(_card_width(ratio, len(c.takes) or 1) + 10 for c in part)
                 for m in grid.markets
+                for part in _chunks(by_cell.get((m, ratio), []), across)
             ),
             default=0,
         )
@@ -281,18 +290,22 @@ def _shot_blocks(grid: ShotGrid) -> tuple[str, list[_Block]]:
     blocks: list[_Block] = []
     for market in grid.markets:
         cells = [by_cell.get((market, ratio), []) for ratio in grid.ratios]
-        html = (
-            f'<div class="grid-row" data-group style="--cols:{columns}">'
-            f'<div class="market">{_e(market or "—")}</div>'
-            + "".join(
-                '<div class="cell">' + "".join(_clip_card(c) for c in cell) + "</div>"
-                for cell in cells
+        deepest = max((len(cell) for cell in cells), default=0)
+        for start in range(0, max(deepest, 1), across):
+            parts = [cell[start : start + across] for cell in cells]
+            more = ' class="market more"' if start else ' class="market"'
+            html = (
+                f'<div class="grid-row" data-group style="--cols:{columns}">'
+                f"<div{more}>{_e(market or '—')}</div>"
+                + "".join(
+                    '<div class="cell">' + "".join(_clip_card(c) for c in part) + "</div>"
+                    for part in parts
+                )
+                + "</div>"
             )
-            + "</div>"
-        )
-        cards = [c for cell in cells for c in cell]
-        height = max((_card_height(c.aspect_ratio) for c in cards), default=200)
-        blocks.append(_Block(html, tuple(_values(c) for c in cards), height))
+            cards = [c for part in parts for c in part]
+            height = max((_card_height(c.aspect_ratio) for c in cards), default=200)
+            blocks.append(_Block(html, tuple(_values(c) for c in cards), height))
     return head, _rows_together(blocks)
 
 
@@ -348,9 +361,12 @@ class _Page:
     def __init__(self) -> None:
         self.values: list[list[dict[str, str]]] = []
         self.sources: list[str] = []
+        self.uncounted: list[int] = []  # blocks listing cards shown elsewhere (problems)
 
-    def place(self, block: _Block) -> str:
+    def place(self, block: _Block, *, counted: bool = True) -> str:
         number = len(self.values)
+        if not counted:
+            self.uncounted.append(number)
         self.values.append(list(block.values))
         self.sources.append(block.html)
         return (
@@ -404,20 +420,34 @@ def _cuts(cuts: tuple[CutCard, ...], page: _Page) -> str:
     return f'<section class="cuts" data-group>{heading}{"".join(sections)}</section>'
 
 
-def _problems(gallery: Gallery) -> str:
+def _problem(card: ClipCard) -> str:
+    return (
+        f"<li {_filter_attrs(card.market, card.aspect_ratio, card.status, card.axes)}>"
+        f'<a href="#job-{_e(card.job_id)}"><code>{_e(card.job_id)}</code></a> '
+        f'<span class="badge st-{_slug(card.status)}">{_e(card.status)}</span> '
+        f'<span class="error">{_e(card.error or "no reason given")}</span></li>'
+    )
+
+
+def _problems(gallery: Gallery, page: _Page) -> str:
     problems = gallery.problems
     if not problems:
         return ""
-    items = "".join(
-        f"<li {_filter_attrs(c.market, c.aspect_ratio, c.status, c.axes)}>"
-        f'<a href="#job-{_e(c.job_id)}"><code>{_e(c.job_id)}</code></a> '
-        f'<span class="badge st-{_slug(c.status)}">{_e(c.status)}</span> '
-        f'<span class="error">{_e(c.error or "no reason given")}</span></li>'
-        for c in problems
+    # Listed in blocks like the cards: a run where thousands failed lists thousands.
+    placed = "".join(
+        page.place(
+            _Block(
+                "<ul>" + "".join(_problem(c) for c in chunk) + "</ul>",
+                tuple(_values(c) for c in chunk),
+                PROBLEM_HEIGHT * len(chunk),
+            ),
+            counted=False,
+        )
+        for chunk in _chunks(problems, PROBLEMS_PER_BLOCK)
     )
     return (
         f'<section class="problems" data-group><h2 id="problems">Not generated '
-        f"({len(problems)})</h2><ul>{items}</ul></section>"
+        f"({len(problems)})</h2>{placed}</section>"
     )
 
 
@@ -479,7 +509,7 @@ def render_gallery(gallery: Gallery) -> str:
     body = (
         _header(gallery)
         + _filters(facets)
-        + _problems(gallery)
+        + _problems(gallery, page)
         + "".join(_shot(g, page) for g in gallery.shots)
         + _cuts(gallery.cuts, page)
     )
@@ -488,6 +518,7 @@ def render_gallery(gallery: Gallery) -> str:
         "facets": [_dataset(name) for name in names],
         "selects": [f"filter-{name}" for name in names],
         "blocks": [[[v.get(name, "") for name in names] for v in block] for block in page.values],
+        "uncounted": page.uncounted,
     }
     index_json = json.dumps(index, ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/")
     font = font_face_css(wide_characters(_shown_texts(gallery)))

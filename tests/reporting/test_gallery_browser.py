@@ -296,3 +296,61 @@ shots:
         )
     finally:
         context.close()
+
+
+MANY_TAKES = 200
+
+
+def test_a_many_valued_third_axis_keeps_the_cards_in_the_page_few(
+    browser: Browser, tmp_path: Path
+) -> None:
+    # Hundreds of cards in each market × ratio cell: the page must not lay them all out.
+    manifest = f"""\
+version: 1
+name: takes
+model: kwaivgi/kling-v2.6
+defaults: {{duration: 5}}
+markets:
+  us: {{line: 'Boils fast.'}}
+  jp: {{line: 'すぐ沸く。'}}
+  de: {{line: 'Kocht schnell.'}}
+matrix:
+  market: [us, jp, de]
+  take: [{", ".join(str(i) for i in range(MANY_TAKES))}]
+  aspect_ratio: ["16:9", "9:16"]
+shots:
+  - id: pour
+    prompt: 'Take {{{{ take }}}}, {{{{ line }}}}'
+limits: {{max_jobs: 10000}}
+"""
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "takes.yaml").write_text(manifest, "utf-8")
+    made = kling("report", "takes.yaml", cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    jobs = 3 * MANY_TAKES * 2
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        opened = context.new_page()
+        opened.goto((tmp_path / "out/takes/report.html").as_uri())
+        opened.wait_for_selector("body[data-ready]", state="attached")
+        assert opened.locator("#filter-count").inner_text() == f"{jobs} shown"
+        assert opened.locator("#filter-axis-take option").count() == MANY_TAKES + 1
+        at_first = opened.locator("article.card").count()
+        assert 0 < at_first <= 64, at_first
+        # A cell's cards wrap onto further rows rather than making a column hundreds wide.
+        assert opened.evaluate("document.documentElement.scrollWidth") < 3 * 1280
+        opened.select_option("#filter-market", "jp")
+        assert opened.locator("#filter-count").inner_text() == f"{jobs // 3} shown"
+        assert 0 < opened.locator("article.card").count() <= 64
+        assert opened.locator('article[id="job-pour/jp/0/16x9"]').is_visible()
+        opened.select_option("#filter-market", "")
+        opened.select_option("#filter-axis-take", "150")
+        assert opened.locator("#filter-count").inner_text() == "6 shown"
+        opened.wait_for_selector('article[id="job-pour/de/150/9x16"]', state="visible")
+        assert opened.locator("article.card").count() <= 64
+        shown = [c for c in opened.locator("article.card").all() if c.is_visible()]
+        assert sorted(str(c.get_attribute("id")) for c in shown) == sorted(
+            f"job-pour/{m}/150/{r}" for m in ("us", "jp", "de") for r in ("16x9", "9x16")
+        )
+    finally:
+        context.close()

@@ -8,6 +8,7 @@
   const inflated = bytes.body.pipeThrough(new DecompressionStream("gzip"));
   const sources = JSON.parse(await new Response(inflated).text());
   const facets = index.facets;
+  const uncounted = new Set(index.uncounted); // the problems list: its cards are counted once
   const selects = index.selects.map((id) => document.getElementById(id));
   const blocks = [...document.querySelectorAll(".block")];
   const wanted = () => selects.map((s) => s.value);
@@ -46,15 +47,12 @@
     let shown = 0;
     blocks.forEach((block) => {
       const count = index.blocks[block.dataset.block].filter((v) => passes(v, want)).length;
-      shown += count;
+      if (!uncounted.has(Number(block.dataset.block))) shown += count;
       block.hidden = count === 0;
       if (block.dataset.shown) markCards(block, want);
     });
-    for (const item of document.querySelectorAll(".problems [data-status]")) {
-      item.classList.toggle("filtered", !passes(facets.map((f) => item.dataset[f] || ""), want));
-    }
     for (const group of document.querySelectorAll("section[data-group], div[data-group].cut-group")) {
-      const open = group.querySelector(".block:not([hidden]), .problems li:not(.filtered)");
+      const open = group.querySelector(".block:not([hidden])");
       group.classList.toggle("filtered", !open);
     }
     // Blocks the filters brought near the screen are shown now, not on the observer's next
