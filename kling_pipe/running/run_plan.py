@@ -164,9 +164,10 @@ def prepare_run(campaign: Campaign, options: RunOptions) -> RunPlan:
     gone: list[PlannedJob] = []
     to_run: list[PlannedJob] = []
     now = datetime.now(UTC)
-    shard = options.shard
+    # A whole graph (a master and its lip-syncs) is one shard's: placed among every job.
+    mine = None if options.shard is None else options.shard.share(campaign.job_plan.jobs)
     for planned in plan.jobs:
-        if shard is not None and not shard.takes(planned.job.job_key):
+        if mine is not None and planned.job.id not in mine:
             continue
         if not backend.records_to_lock or planned.job.id in forced:
             to_run.append(planned)

@@ -104,9 +104,8 @@ async def run_campaign(
         journal = Journal(workspace.journal)
         if options.shard is not None and backend.records_to_lock:
             # A shard's lock is a fragment naming its share only (`kling-pipe lock merge`).
-            shard = options.shard
-            mine = [job.id for job in campaign.job_plan.jobs if shard.takes(job.key)]
-            keep_only(workspace.lock_path, campaign.name, mine)
+            mine = options.shard.share(campaign.job_plan.jobs)
+            keep_only(workspace.lock_path, campaign.name, sorted(mine))
         recorded = campaign.lock().outputs()
         try:
             # What other machines sharing the store made is taken, not made again.
