@@ -442,3 +442,51 @@ def check_timing(
                 f"(more than {tolerance_frames:g} frame(s) apart)"
             )
     return problems
+
+
+IMAGE_SUFFIXES = {"png": ".png", "mjpeg": ".jpg", "webp": ".webp"}
+"""The still formats an image model's output may be (ffmpeg's codec name → file suffix)."""
+
+
+def image_suffix(path: Path) -> str | None:
+    """The suffix a still's bytes call for (`.png`, `.jpg`, `.webp`), read from its magic
+    number; None when it is none of those."""
+    with path.open("rb") as file:
+        head = file.read(12)
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return ".png"
+    if head.startswith(b"\xff\xd8\xff"):
+        return ".jpg"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return ".webp"
+    return None
+
+
+def verify_image(path: Path, *, aspect_ratio: str | None = None) -> MediaInfo:
+    """Check that `path` is a whole still (PNG, JPEG or WebP) that decodes, of the aspect
+    ratio `W:H` when given; MediaError says what is wrong."""
+    info = probe(path)
+    video = info.video
+    if video is None or info.audio is not None or video.codec not in IMAGE_SUFFIXES:
+        found = f"{video.codec} " if video is not None else ""
+        raise MediaError(
+            f"{path}: expected a PNG, JPEG or WebP image, found {found}({_kinds(info)})"
+        )
+    decoded = run_ffmpeg(
+        ["-v", "error", "-i", path, "-frames:v", "1", "-f", "null", "-"], check=False
+    )
+    errors = decoded.stderr.decode("utf-8", "replace").strip()
+    if decoded.returncode != 0 or errors:
+        raise MediaError(
+            f"{path}: the image does not decode ({(errors or 'ffmpeg failed').splitlines()[0]})"
+        )
+    if not video.width or not video.height:
+        raise MediaError(f"{path}: the image has no size")
+    if aspect_ratio is not None:
+        w, h = (int(x) for x in aspect_ratio.split(":"))
+        actual = video.display_width / video.display_height
+        if abs(actual - w / h) > 0.02 * (w / h):
+            raise MediaError(
+                f"{path}: image is {video.display_width}x{video.display_height}, not {aspect_ratio}"
+            )
+    return info

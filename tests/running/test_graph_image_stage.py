@@ -1,0 +1,117 @@
+"""End-to-end: an image model (pulled with `models pull`) as a stage making key frames, each
+animated downstream by Kling's image-to-video (`start_image: {from: keyframe}`), against the
+emulator over real HTTP and with the preview backend offline."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kling_pipe.emulator import Emulator, EmulatorConfig, LatencyRange
+from kling_pipe.media.probe import probe
+from kling_pipe.models.catalogue import bundled_registry
+from kling_pipe.models.spec import InputSpec, ModelSpec
+from tests.conftest import kling
+from tests.emulated import TOKEN, env_for
+
+STILLS = ModelSpec(
+    ref="acme/stills",
+    inputs={
+        "prompt": InputSpec("prompt", "string", required=True),
+        "aspect_ratio": InputSpec(
+            "aspect_ratio", "string", default="1:1", choices=("1:1", "16:9", "9:16")
+        ),
+    },
+    price_per_second=0.0,
+    output_kind="image",
+)
+
+GRAPH = """
+version: 1
+name: keys
+model: kwaivgi/kling-v2.1
+matrix:
+  aspect_ratio: ["16:9", "9:16"]
+shots:
+  - id: keyframe
+    model: acme/stills
+    prompt: "The Acme kettle on white, {{ aspect_ratio }}"
+  - id: animate
+    prompt: "The kettle starts to steam, slow push-in"
+    inputs: {start_image: {from: keyframe}, duration: 5}
+limits: {concurrency: 4, creates_per_minute: 600, budget_usd: 50}
+"""
+
+KEYFRAMES = ["keyframe/16x9", "keyframe/9x16"]
+ANIMATIONS = ["animate/16x9", "animate/9x16"]
+
+
+@pytest.fixture
+def stills_emulator() -> Any:
+    """An emulator that also serves the image model."""
+    config = EmulatorConfig(latency=LatencyRange(0.1, 0.3), render_height=144, token=TOKEN, seed=7)
+    registry = bundled_registry().with_specs([STILLS])
+    with Emulator(config, registry=registry) as emu:
+        yield emu
+
+
+@pytest.fixture
+def keys_project(tmp_path: Path, stills_emulator: Emulator) -> Path:
+    """A project with the image model pulled from the emulator and the key-frame graph."""
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "campaign.yaml").write_text(GRAPH.lstrip(), "utf-8")
+    pulled = kling(
+        "models", "pull", "acme/stills", "--price-per-image", "0.03",
+        cwd=tmp_path, env=env_for(stills_emulator),
+    )  # fmt: skip
+    assert pulled.returncode == 0, pulled.stderr
+    return tmp_path
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_key_frames_run_as_images_and_are_animated_from_their_uploads(
+    keys_project: Path, stills_emulator: Emulator
+) -> None:
+    env = env_for(stills_emulator)
+    result = kling("run", "campaign.yaml", "--yes", cwd=keys_project, env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    stats = stills_emulator.stats()
+    assert stats["creates"] == 4 and stats["duplicate_creates"] == 0
+    lock = json.loads((keys_project / "campaign.lock.json").read_text())["jobs"]
+    assert sorted(lock) == sorted(KEYFRAMES + ANIMATIONS)
+    # Each key frame is stored as an image, and uploaded byte for byte as its start_image.
+    store = keys_project / ".kling-pipe/objects"
+    frames = {lock[k]["output_sha256"] for k in KEYFRAMES}
+    assert sorted(stats["uploads"]) == sorted(frames)
+    for sha in frames:
+        assert len(list((store / sha[:2]).glob(f"{sha}.*"))) == 1
+    out = keys_project / "out/keys"
+    for job in KEYFRAMES:
+        shot, ratio = job.split("/")
+        still = out / shot / f"{ratio}.png"
+        assert sha256_of(still) == lock[job]["output_sha256"]
+        media = probe(still)
+        assert media.video is not None and media.audio is None
+        assert media.video.codec == "png"
+    for job in ANIMATIONS:
+        shot, ratio = job.split("/")
+        clip = probe(out / shot / f"{ratio}.mp4")
+        assert clip.video is not None and clip.duration == pytest.approx(5, abs=0.2)
+        assert lock[job]["material"]["inputs"]["start_image"] == {
+            "upstream": lock["keyframe/" + ratio]["key"]
+        }
+    report = json.loads((out / "run.json").read_text())
+    statuses = {j["id"]: j["status"] for j in report["jobs"]}
+    assert set(statuses) == set(KEYFRAMES + ANIMATIONS)
+
+    again = kling("run", "campaign.yaml", "--yes", cwd=keys_project, env=env)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert stills_emulator.stats()["creates"] == 4
+    assert stills_emulator.stats()["duplicate_creates"] == 0
