@@ -90,6 +90,8 @@ def test_key_frames_run_as_images_and_are_animated_from_their_uploads(
     store = keys_project / ".kling-pipe/objects"
     frames = {lock[k]["output_sha256"] for k in KEYFRAMES}
     assert sorted(stats["uploads"]) == sorted(frames)
+    # Sent as what it is: a stored object is named by its hash, not its format.
+    assert all(stats["upload_types"][sha] == "image/png" for sha in frames)
     for sha in frames:
         assert len(list((store / sha[:2]).glob(f"{sha}.*"))) == 1
     out = keys_project / "out/keys"
