@@ -97,9 +97,9 @@ def write_report(campaign: Campaign, *, plan: Plan | None = None) -> Path:
     the_plan = plan if plan is not None else campaign.plan(held=open_store(workspace).holds)
     record, cut_entries = read_run_json(workspace.run_json)
     clips = {
-        p.job.id: workspace.clip_path(p.job.id)
+        p.job.id: placed
         for p in the_plan.jobs
-        if workspace.clip_path(p.job.id).is_file()
+        if (placed := workspace.placed_output(p.job.id)) is not None
     }
     if cut_entries is None:
         cut_entries = [
@@ -126,10 +126,23 @@ def write_report(campaign: Campaign, *, plan: Plan | None = None) -> Path:
         (job_id, take): path
         for job_id, numbers in takes_of.items()
         for take in numbers
-        if take > 1 and (path := workspace.clip_path(take_id(job_id, take))).is_file()
+        if take > 1 and (path := workspace.placed_output(take_id(job_id, take))) is not None
     }
-    posters = poster_frames(
-        [*clips.values(), *take_files.values(), *cut_files.values()], workspace.posters
+    posters: dict[Path, Path | None] = {
+        # A still (an image model's output) is its own poster.
+        path: path
+        for path in [*clips.values(), *take_files.values()]
+        if path.suffix != ".mp4"
+    }
+    posters.update(
+        poster_frames(
+            [
+                p
+                for p in [*clips.values(), *take_files.values(), *cut_files.values()]
+                if p not in posters
+            ],
+            workspace.posters,
+        )
     )
 
     def media(path: Path) -> Media:

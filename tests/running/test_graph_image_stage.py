@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from kling_pipe.emulator import Emulator, EmulatorConfig, LatencyRange
 from kling_pipe.media.probe import probe
 from kling_pipe.models.catalogue import bundled_registry
 from kling_pipe.models.spec import InputSpec, ModelSpec
+from kling_pipe.reporting.gallery import unpack_blocks
 from tests.conftest import kling
 from tests.emulated import TOKEN, env_for
 
@@ -117,3 +119,28 @@ def test_key_frames_run_as_images_and_are_animated_from_their_uploads(
     assert again.returncode == 0, again.stdout + again.stderr
     assert stills_emulator.stats()["creates"] == 4
     assert stills_emulator.stats()["duplicate_creates"] == 0
+
+
+def test_the_key_frame_graph_previews_offline_with_stills_and_animations(
+    keys_project: Path,
+) -> None:
+    result = kling("run", "campaign.yaml", "--yes", "--backend", "preview", cwd=keys_project)
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = keys_project / "out/keys"
+    for ratio, shape in (("16x9", 16 / 9), ("9x16", 9 / 16)):
+        still = probe(out / "keyframe" / f"{ratio}.png")
+        assert still.video is not None and still.video.codec == "png"
+        assert still.video.width / still.video.height == pytest.approx(shape, rel=0.02)
+        clip = probe(out / "animate" / f"{ratio}.mp4")
+        assert clip.video is not None and clip.duration == pytest.approx(5, abs=0.2)
+    record = json.loads((out / "run.json").read_text())
+    outputs = {j["id"]: j["output"] for j in record["jobs"]}
+    assert outputs["keyframe/16x9"].endswith("keyframe/16x9.png")
+    assert outputs["animate/16x9"].endswith("animate/16x9.mp4")
+    assert (out / "report.html").is_file()
+    packed = re.search(r'id="gallery-blocks">([^<]*)<', (out / "report.html").read_text("utf-8"))
+    assert packed is not None
+    page = "".join(unpack_blocks(packed[1]))
+    # The key frame is shown as a still, and beside its animation as its upstream.
+    assert '<img class="frame" src="keyframe/16x9.png"' in page
+    assert page.count('src="keyframe/16x9.png"') >= 2
