@@ -112,8 +112,14 @@ def test_key_frames_run_as_images_and_are_animated_from_their_uploads(
             "upstream": lock["keyframe/" + ratio]["key"]
         }
     report = json.loads((out / "run.json").read_text())
-    statuses = {j["id"]: j["status"] for j in report["jobs"]}
-    assert set(statuses) == set(KEYFRAMES + ANIMATIONS)
+    outputs = {j["id"]: (j["status"], j["output"]) for j in report["jobs"]}
+    assert outputs == {
+        **{job: ("done", f"{job}.png") for job in KEYFRAMES},
+        **{job: ("done", f"{job}.mp4") for job in ANIMATIONS},
+    }
+    # A still lasts no time: the lock says so, and the animation its own 5 s.
+    assert [lock[job]["duration"] for job in KEYFRAMES] == [0, 0]
+    assert [lock[job]["duration"] for job in ANIMATIONS] == pytest.approx([5, 5], abs=0.2)
 
     again = kling("run", "campaign.yaml", "--yes", cwd=keys_project, env=env)
     assert again.returncode == 0, again.stdout + again.stderr
