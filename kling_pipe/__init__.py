@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     from kling_pipe.planning.matrix import expand_matrix
     from kling_pipe.planning.picks import ReviewState, TakeState
     from kling_pipe.planning.shards import Shard
+    from kling_pipe.reporting.writing import ReportOptions
     from kling_pipe.review.server import start_review
     from kling_pipe.review.session import ReviewSession
     from kling_pipe.running.decisions import (
@@ -116,6 +117,7 @@ _EXPORTS = {
     "PredictionCreated": "kling_pipe.running.events",
     "Problem": "kling_pipe.errors",
     "ProgressChanged": "kling_pipe.running.events",
+    "ReportOptions": "kling_pipe.reporting.writing",
     "ReviewState": "kling_pipe.planning.picks",
     "RunEvent": "kling_pipe.running.events",
     "RunFinished": "kling_pipe.running.events",
@@ -198,6 +200,7 @@ __all__ = [
     "PredictionCreated",
     "Problem",
     "ProgressChanged",
+    "ReportOptions",
     "ReviewSession",
     "ReviewState",
     "RunEvent",

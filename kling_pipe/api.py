@@ -23,7 +23,7 @@ import anyio.to_thread
 
 from kling_pipe.campaign import Campaign
 from kling_pipe.planning.diff import Plan
-from kling_pipe.reporting.writing import plan_since, write_report
+from kling_pipe.reporting.writing import ReportOptions, plan_since, write_report
 from kling_pipe.running.events import RunEvent
 from kling_pipe.running.record import CutRun
 from kling_pipe.running.run_plan import RunOptions, RunPlan, current_plan, prepare_run
@@ -99,11 +99,29 @@ async def stitch(
     return result
 
 
-async def report(manifest: Manifest, *, since: Path | None = None, **where: Any) -> Path:
-    """Write report.html again; `since`: compare with an older lock (e.g. the main branch's)."""
-    campaign = open_campaign(manifest, **where)
-    the_plan = plan_since(campaign, since) if since is not None else None
-    return await anyio.to_thread.run_sync(partial(write_report, campaign, plan=the_plan))
+async def report(
+    manifest: Manifest,
+    options: ReportOptions | None = None,
+    *,
+    store: Path | str | None = None,
+    output: Path | None = None,
+    lock: Path | None = None,
+    **option_fields: Any,
+) -> Path:
+    """Write report.html again. Options come as a `ReportOptions` or as its fields: `since`
+    (compare with an older lock, e.g. the main branch's), `link_store` (link the clips to
+    signed URLs of the bucket store instead of copies), `link_expiry_hours`."""
+    campaign = open_campaign(manifest, store=store, output=output, lock=lock)
+    options = dataclasses.replace(options or ReportOptions(), **option_fields)
+    the_plan = plan_since(campaign, options.since) if options.since is not None else None
+    return await anyio.to_thread.run_sync(
+        partial(
+            write_report,
+            campaign,
+            plan=the_plan,
+            link_expiry_hours=options.link_expiry_hours if options.link_store else None,
+        )
+    )
 
 
 async def status(manifest: Manifest, **where: Any) -> list[JobState]:
@@ -128,9 +146,9 @@ def stitch_sync(
     return anyio.run(partial(stitch, manifest, options, **kwargs))
 
 
-def report_sync(manifest: Manifest, **kwargs: Any) -> Path:
+def report_sync(manifest: Manifest, options: ReportOptions | None = None, **kwargs: Any) -> Path:
     """`report` in a fresh event loop."""
-    return anyio.run(partial(report, manifest, **kwargs))
+    return anyio.run(partial(report, manifest, options, **kwargs))
 
 
 def status_sync(manifest: Manifest, **kwargs: Any) -> list[JobState]:

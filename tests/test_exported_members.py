@@ -16,7 +16,7 @@ PUBLIC = {
     "expand_matrix", "Plan", "PlannedJob", "diff_plan", "CutPlan", "PlannedCut", "plan_cuts",
     "LockEntry", "LockFile", "read_lock", "write_lock", "ModelRegistry", "ModelSpec",
     "bundled_registry", "RunOptions", "RunPlan", "RunResult", "RunRecord", "JobState",
-    "StitchOptions", "StitchResult", "Shard", "merge_locks",
+    "StitchOptions", "StitchResult", "Shard", "merge_locks", "ReportOptions",
     # takes and review decisions (in the lock)
     "pick", "reject", "unpick", "annotate", "reroll", "review_states", "job_review",
     "ReviewState", "TakeState", "PickChange", "Decision", "take_key", "unreject",

@@ -28,6 +28,7 @@ class PreviewBackend:
     name = "preview"
     free = True
     records_to_lock = False
+    hold_limit = 0.0
 
     def __init__(
         self,
@@ -83,7 +84,7 @@ class PreviewBackend:
                 return path
         return self._dir / f"{prediction_id}.mp4"
 
-    async def submit(self, request: Request) -> Prediction:
+    async def submit(self, request: Request, *, hold: float = 0.0) -> Prediction:
         """Render the preview; the returned prediction has already succeeded."""
         from kling_pipe.media.preview import (
             preview_suffix,

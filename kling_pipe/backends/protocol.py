@@ -75,6 +75,9 @@ class Backend(Protocol):
     """Generations cost nothing: no budget, no estimate shown as a cost."""
     records_to_lock: bool
     """Its outputs are real generations, recorded in the lock (a preview is not)."""
+    hold_limit: float
+    """The longest the provider holds a create's answer back until its prediction ends, in
+    seconds (0: a create is answered at once)."""
 
     async def __aenter__(self) -> Self: ...
 
@@ -85,8 +88,12 @@ class Backend(Protocol):
         tb: TracebackType | None,
     ) -> None: ...
 
-    async def submit(self, request: Request) -> Prediction:
-        """Create a prediction; return as soon as the provider gives it an id."""
+    async def submit(self, request: Request, *, hold: float = 0.0) -> Prediction:
+        """Create a prediction. Without `hold`, return as soon as the provider gives it an id;
+        with it, the answer may be held back until the prediction ends, for up to `hold`
+        seconds (no more than `hold_limit`), and a prediction still running then is returned
+        as it stands. A held create can be abandoned (its prediction is then found with
+        `recover`)."""
         ...
 
     async def poll(self, prediction_id: str) -> Prediction:

@@ -51,6 +51,10 @@ TOKEN_VARIABLE = "REPLICATE_API_TOKEN"
 _READ_ATTEMPTS = 4
 """Tries of one plain read (a listing page, an aborted poll) before it counts as failed."""
 _READ_BACKOFF_S = 0.25
+_HOLD_LIMIT_S = 60.0
+"""`Prefer: wait=N` holds a create's answer until its prediction ends, for N from 1 to 60 s."""
+_MAX_HELD_CREATES = 128
+"""Creates held open at once (each holds a connection); more are answered at once and polled."""
 _MAX_LISTING_PAGES = 50
 """Pages (of 100) `recover` reads back towards `since` before it gives up as unreadable."""
 
@@ -91,6 +95,7 @@ class ReplicateBackend:
     name = "replicate"
     free = False
     records_to_lock = True
+    hold_limit = _HOLD_LIMIT_S
 
     def __init__(
         self,
@@ -126,12 +131,16 @@ class ReplicateBackend:
         self._upload_locks: dict[Path, anyio.Lock] = {}
         self._file_hashes: dict[Path, str] = {}
         self._rng = random.Random()
+        self._held = 0
 
     async def __aenter__(self) -> Self:
         import replicate  # the one place kling-pipe imports the provider's client
 
         timeout = httpx.Timeout(10.0, read=self._request_timeout, write=60.0, pool=30.0)
-        self._transport = _RetryAfterTransport(httpx.AsyncHTTPTransport())
+        # Held creates each keep a connection: room for them beside polls and reads. Few are
+        # kept idle: the pool checks every idle connection's socket on each request.
+        limits = httpx.Limits(max_connections=_MAX_HELD_CREATES + 100, max_keepalive_connections=20)
+        self._transport = _RetryAfterTransport(httpx.AsyncHTTPTransport(limits=limits))
         self._client = replicate.client.Client(
             api_token=self._token,
             base_url=self._base_url,
@@ -221,8 +230,10 @@ class ReplicateBackend:
                 self._uploads[path] = str(uploaded.urls["get"])
         return self._uploads[path]
 
-    async def submit(self, request: Request) -> Prediction:
-        """Upload local files, then create the prediction (never retried here)."""
+    async def submit(self, request: Request, *, hold: float = 0.0) -> Prediction:
+        """Upload local files, then create the prediction (never retried here). With `hold`,
+        the create asks Replicate to answer once the prediction ends (`Prefer: wait`, whole
+        seconds up to 60) unless `_MAX_HELD_CREATES` are held already."""
         inputs = dict(request.inputs)
         for name, path in request.local_files.items():
             inputs[name] = await self._upload(path)
@@ -231,8 +242,14 @@ class ReplicateBackend:
         if self._webhook_url:
             params["webhook"] = self._webhook_url
             params["webhook_events_filter"] = ["completed"]
+        wait = max(1, min(int(_HOLD_LIMIT_S), round(hold))) if hold > 0 else 0
+        if wait and self._held >= _MAX_HELD_CREATES:
+            wait = 0
+        if wait:
+            params["wait"] = wait
         box: list[float] = []
         token = _retry_after_header.set(box)
+        self._held += bool(wait)
         try:
             if version:
                 created = self._client.predictions.async_create(
@@ -242,11 +259,14 @@ class ReplicateBackend:
                 created = self._client.models.predictions.async_create(
                     model=model, input=inputs, **params
                 )
-            with anyio.fail_after(self._request_timeout):
+            with anyio.fail_after(self._request_timeout + wait):
                 prediction = await self._call(created, retry_after_box=box)
         except TimeoutError:
-            raise TransientError(f"create timed out after {self._request_timeout:g}s") from None
+            raise TransientError(
+                f"create timed out after {self._request_timeout + wait:g}s"
+            ) from None
         finally:
+            self._held -= bool(wait)
             _retry_after_header.reset(token)
         return self._to_prediction(prediction)
 

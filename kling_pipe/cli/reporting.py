@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -10,7 +11,12 @@ import typer
 from kling_pipe.campaign import Campaign
 from kling_pipe.cli.app import LockOption, OutOption, StoreOption, app, err, out, user_errors
 from kling_pipe.reporting.junit import write_junit
-from kling_pipe.reporting.writing import plan_since, read_run_json, write_report
+from kling_pipe.reporting.writing import (
+    DEFAULT_LINK_EXPIRY_HOURS,
+    plan_since,
+    read_run_json,
+    write_report,
+)
 
 
 @app.command()
@@ -30,11 +36,27 @@ def report(
         Path | None,
         typer.Option(help="Also write the run as JUnit XML here, a test case per job (and cut)."),
     ] = None,
+    link_store: Annotated[
+        bool,
+        typer.Option(
+            "--link-store",
+            help="Link each clip to a signed URL of its object in the bucket store instead of "
+            "a copy in out/<name>/ (the page then needs the network; a folder store refuses).",
+        ),
+    ] = False,
+    link_expiry: Annotated[
+        float,
+        typer.Option(
+            metavar="HOURS", help="How long the --link-store links work (at most 168 hours)."
+        ),
+    ] = DEFAULT_LINK_EXPIRY_HOURS,
 ) -> None:
     """Write out/<name>/report.html: every clip in a grid per shot (markets × ratios) with its
     prompt, status, cost, prediction id and what changed; the rough cuts; the failures. It works
     from disk with no network; filter by market, ratio and status. With --junit, also the JUnit
-    XML of the last run for a CI server."""
+    XML of the last run for a CI server. With --link-store the clips are signed links to the
+    bucket store (valid --link-expiry hours), so the page and its posters are all that need
+    uploading."""
     with user_errors():
         campaign = Campaign.open(file, store=store, output=out_dir, lock=lock)
         for warning in campaign.job_plan.warnings:
@@ -44,7 +66,9 @@ def report(
             err.print(f"--since {since}: no such lock file", style="red", markup=False)
             raise typer.Exit(2)
         plan = plan_since(campaign, since) if since is not None else None
-        path = write_report(campaign, plan=plan)
+        path = write_report(
+            campaign, plan=plan, link_expiry_hours=link_expiry if link_store else None
+        )
         if junit is not None:
             record, _ = read_run_json(run_json)
             if record is None:
@@ -57,3 +81,10 @@ def report(
             write_junit(record, junit)
             out.print(f"JUnit XML in {junit}", markup=False)
     out.print(f"report in {path}", markup=False)
+    if link_store:
+        until = datetime.now(UTC) + timedelta(hours=link_expiry)
+        out.print(
+            f"clips linked to {campaign.workspace.store_url}, links valid until "
+            f"{until:%Y-%m-%d %H:%M} UTC",
+            markup=False,
+        )

@@ -373,7 +373,11 @@ class EmulatorServer:
         self._drivers.add(driver)
         driver.add_done_callback(self._drivers.discard)
         if wait_s is not None:
-            await asyncio.wait([asyncio.ensure_future(prediction.terminal.wait())], timeout=wait_s)
+            # `Prefer: wait`: answer once the prediction ends, or after the wait (on the
+            # emulator's clock) with the prediction as it stands.
+            ended = asyncio.ensure_future(prediction.terminal.wait())
+            await asyncio.wait([ended], timeout=self._scaled(wait_s))
+            ended.cancel()
         self._refresh(prediction)
         return _json(self._payload(prediction), 201)
 

@@ -6,7 +6,7 @@ clips runs no ffmpeg at all, and two jobs that share an output share a poster.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -19,7 +19,10 @@ POSTER_AT_SECONDS = 1.0
 POSTER_MAX_HEIGHT = 360
 
 
-def poster_args(clip: Path, at_seconds: float, max_height: int) -> list[str]:
+LINKED_POSTER_TIMEOUT = 60.0  # s: a stalled connection leaves a card without a poster
+
+
+def poster_args(clip: Path | str, at_seconds: float, max_height: int) -> list[str]:
     """ffmpeg arguments that write one JPEG frame of `clip` at `at_seconds` to stdout."""
     return [
         "-v",
@@ -54,15 +57,27 @@ def poster_frame(
     The frame is taken `at_seconds` in (past fade-ins), or the first frame when the clip is
     shorter. Raises MediaError when the clip cannot be decoded.
     """
-    target = cache_dir / f"{file_sha256(clip)}.jpg"
+    return _poster(clip, cache_dir / f"{file_sha256(clip)}.jpg", at_seconds, max_height)
+
+
+def _poster(
+    clip: Path | str,
+    target: Path,
+    at_seconds: float,
+    max_height: int,
+    timeout: float | None = None,
+    name: str | None = None,
+) -> Path:
     if target.is_file() and target.stat().st_size > 0:
         return target
-    image = run_ffmpeg(poster_args(clip, at_seconds, max_height)).stdout
+    image = run_ffmpeg(poster_args(clip, at_seconds, max_height), timeout=timeout).stdout
     if not image and at_seconds > 0:
         # Seeking past the end of a short clip yields no frame rather than an error.
-        image = run_ffmpeg(poster_args(clip, 0.0, max_height)).stdout
+        image = run_ffmpeg(poster_args(clip, 0.0, max_height), timeout=timeout).stdout
     if not image:
-        raise MediaError(f"{clip}: no video frame to make a poster from; is it a video file?")
+        raise MediaError(
+            f"{name or clip}: no video frame to make a poster from; is it a video file?"
+        )
     write_atomically(target, image)
     return target
 
@@ -80,3 +95,29 @@ def poster_frames(
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         return dict(zip(clips, pool.map(one, clips), strict=True))
+
+
+def linked_posters(
+    links: Mapping[str, str], cache_dir: Path, workers: int = 2
+) -> dict[str, Path | None]:
+    """Posters of stored objects by sha256, read from their links (`sha256 → URL`): ffmpeg
+    fetches the clip's index and the frames near the poster's time with range requests, not
+    the whole clip. Cached like `poster_frame` (by the object's hash, so a poster already made
+    costs no request); None for one that cannot be made."""
+
+    def one(sha256: str) -> Path | None:
+        try:
+            return _poster(
+                links[sha256],
+                cache_dir / f"{sha256}.jpg",
+                POSTER_AT_SECONDS,
+                POSTER_MAX_HEIGHT,
+                timeout=LINKED_POSTER_TIMEOUT,
+                name=sha256,
+            )
+        except MediaError:
+            return None
+
+    hashes = sorted(links)
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        return dict(zip(hashes, pool.map(one, hashes), strict=True))

@@ -490,3 +490,19 @@ def verify_image(path: Path, *, aspect_ratio: str | None = None) -> MediaInfo:
                 f"{path}: image is {video.display_width}x{video.display_height}, not {aspect_ratio}"
             )
     return info
+
+
+def content_type(path: Path) -> str:
+    """The media type of a stored output, from its first bytes (a bucket serves it with this
+    type, so that a browser plays it): an MP4/QuickTime video, or a PNG, JPEG or WebP still."""
+    with path.open("rb") as file:
+        head = file.read(16)
+    if head[4:8] == b"ftyp":
+        return "video/quicktime" if head[8:12] == b"qt  " else "video/mp4"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    return "application/octet-stream"

@@ -30,7 +30,8 @@ class Caption:
 
 @dataclass(frozen=True)
 class Media:
-    """A playable file and its poster, as paths relative to the report."""
+    """A playable file and its poster, as paths relative to the report (the file may instead
+    be an http(s) URL: a signed link to its object in the bucket store)."""
 
     video: str | None = None
     poster: str | None = None

@@ -2,8 +2,9 @@
 
 Inline CSS, JS and font only (no CDN, nothing to fetch): the CJK characters the page shows are
 embedded as a font subset, so Japanese and Chinese never render as boxes. Clips and posters are
-referenced by paths relative to the page, which lives beside them in `out/<name>/`. Every text
-from the manifest, the run or the server is HTML-escaped.
+referenced by paths relative to the page, which lives beside them in `out/<name>/` (clips may
+instead be signed URLs of the bucket store: `report --link-store`). Every text from the
+manifest, the run or the server is HTML-escaped.
 
 The page stays as quick to open with 10,000 jobs as with 24: cards are written in blocks (a
 market's row of a shot, a few variations, a few cuts), each an empty placeholder of about its
@@ -57,6 +58,8 @@ def _e(text: object) -> str:
 
 
 def _href(relative: str) -> str:
+    if relative.startswith(("https://", "http://")):
+        return _e(relative)  # a signed link: already a URL, its query is its signature
     return _e(quote(relative, safe="/"))
 
 

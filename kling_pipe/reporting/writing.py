@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from kling_pipe.campaign import Campaign
 from kling_pipe.durable import write_atomically
 from kling_pipe.errors import InputError
 from kling_pipe.lock import read_lock
-from kling_pipe.media.poster import poster_frames
+from kling_pipe.media.poster import linked_posters, poster_frames
 from kling_pipe.planning.diff import Plan, diff_plan
 from kling_pipe.planning.picks import review_state
 from kling_pipe.reporting.contents import (
@@ -31,8 +32,24 @@ from kling_pipe.reporting.contents import (
 )
 from kling_pipe.reporting.gallery import render_gallery
 from kling_pipe.running.record import RunRecord
-from kling_pipe.running.store import open_store
-from kling_pipe.takes import take_id
+from kling_pipe.running.store import Store, open_store
+from kling_pipe.takes import split_take_id, take_id
+
+DEFAULT_LINK_EXPIRY_HOURS = 24.0
+
+
+@dataclass(frozen=True)
+class ReportOptions:
+    """How `report` writes the page."""
+
+    since: Path | None = None
+    """Show what changed since this older lock (e.g. the main branch's), not since the lock."""
+    link_store: bool = False
+    """Point each clip at a signed URL of its object in the bucket store instead of at a copy
+    in the output folder (InputError for a folder store). Rough cuts, which are not in the
+    store, stay files in the output folder."""
+    link_expiry_hours: float = DEFAULT_LINK_EXPIRY_HOURS
+    """How long the signed links work (at most 168 hours)."""
 
 
 def read_run_json(path: Path) -> tuple[RunRecord | None, list[Mapping[str, Any]] | None]:
@@ -85,21 +102,30 @@ def plan_since(campaign: Campaign, base_lock: Path) -> Plan:
     )
 
 
-def write_report(campaign: Campaign, *, plan: Plan | None = None) -> Path:
+def write_report(
+    campaign: Campaign, *, plan: Plan | None = None, link_expiry_hours: float | None = None
+) -> Path:
     """Write the campaign's report.html (posters beside it) and return its path.
 
     `plan` says what changed and why: pass the plan the run executed; by default the manifest
     is compared with its lock now. Works without run.json (cards say "not run") and without
-    clips.
+    clips. With `link_expiry_hours`, each clip the lock records and the store holds is linked
+    by a URL signed for that long (see `ReportOptions.link_store`), not read from the output
+    folder; its poster is read through that link.
     """
     workspace = campaign.workspace
     output_dir = workspace.output_dir
-    the_plan = plan if plan is not None else campaign.plan(held=open_store(workspace).holds)
+    store = open_store(workspace)
+    the_plan = plan if plan is not None else campaign.plan(held=store.holds)
+    linked: dict[str, Media] = {}
+    if link_expiry_hours is not None:
+        shown = {p.job.id for p in the_plan.jobs}
+        linked = _linked_media(campaign, store, link_expiry_hours, shown)
     record, cut_entries = read_run_json(workspace.run_json)
     clips = {
         p.job.id: placed
         for p in the_plan.jobs
-        if (placed := workspace.placed_output(p.job.id)) is not None
+        if link_expiry_hours is None and (placed := workspace.placed_output(p.job.id)) is not None
     }
     if cut_entries is None:
         cut_entries = [
@@ -126,7 +152,9 @@ def write_report(campaign: Campaign, *, plan: Plan | None = None) -> Path:
         (job_id, take): path
         for job_id, numbers in takes_of.items()
         for take in numbers
-        if take > 1 and (path := workspace.placed_output(take_id(job_id, take))) is not None
+        if take > 1
+        and link_expiry_hours is None
+        and (path := workspace.placed_output(take_id(job_id, take))) is not None
     }
     posters: dict[Path, Path | None] = {
         # A still (an image model's output) is its own poster.
@@ -172,7 +200,7 @@ def write_report(campaign: Campaign, *, plan: Plan | None = None) -> Path:
             takes.append(
                 TakeCard(
                     take,
-                    media(file) if file is not None else Media(),
+                    media(file) if file is not None else linked.get(take_id(job_id, take), Media()),
                     picked=decided is not None and decided.picked == take,
                     rejected=decided is not None and take in decided.rejected,
                 )
@@ -188,7 +216,10 @@ def write_report(campaign: Campaign, *, plan: Plan | None = None) -> Path:
     gallery = build_gallery(
         the_plan,
         record,
-        {job_id: media(path) for job_id, path in clips.items()},
+        {
+            **{job_id: media(path) for job_id, path in clips.items()},
+            **{take: shown for take, shown in linked.items() if split_take_id(take)[1] == 1},
+        },
         cuts,
         campaign.loaded.manifest.markets,
         reviews,
@@ -196,3 +227,33 @@ def write_report(campaign: Campaign, *, plan: Plan | None = None) -> Path:
     target = workspace.report
     write_atomically(target, render_gallery(gallery).encode("utf-8"))
     return target
+
+
+def _linked_media(
+    campaign: Campaign, store: Store, expiry_hours: float, job_ids: set[str]
+) -> dict[str, Media]:
+    """Each take of `job_ids` the lock records an output for, whose object the store holds,
+    as a signed link (and a poster read through it), by take id."""
+    outputs = {
+        take: out.output_sha256
+        for take, out in campaign.lock().outputs().items()
+        if out.output_sha256 is not None and split_take_id(take)[0] in job_ids
+    }
+    held = store.holds_all(set(outputs.values()))
+    seconds = round(expiry_hours * 3600)
+    links = {sha256: store.link(sha256, seconds) for sha256 in sorted(held)}
+    if not links:
+        # A store that cannot link (a folder) refuses with its reason even when it holds none
+        # of the clips yet; signing is local arithmetic, no request.
+        store.link("0" * 64, seconds)
+    workspace = campaign.workspace
+    posters = linked_posters(links, workspace.posters)
+    output_dir = workspace.output_dir
+    return {
+        take: Media(
+            video=links[sha256],
+            poster=_relative(poster, output_dir) if (poster := posters[sha256]) else None,
+        )
+        for take, sha256 in outputs.items()
+        if sha256 in held
+    }

@@ -259,6 +259,15 @@ class Journal:
         ).fetchall()
         return [OutputRecord(*row) for row in rows]
 
+    def recent_outputs(self, backend: str, limit: int) -> list[OutputRecord]:
+        """The `limit` outputs of `backend` recorded last, newest first: what this provider
+        has lately been seen to take."""
+        rows = self._db.execute(
+            f"SELECT {_OUTPUT_COLUMNS} FROM outputs WHERE backend = ? ORDER BY rowid DESC LIMIT ?",
+            (backend, limit),
+        ).fetchall()
+        return [OutputRecord(*row) for row in rows]
+
     def forget_output(self, key: str, backend: str) -> None:
         """Drop an output record whose object is missing from the store."""
         with self._tx() as db:

@@ -37,6 +37,7 @@ from fsspec.callbacks import DEFAULT_CALLBACK, Callback
 
 from kling_pipe.canonical import file_sha256
 from kling_pipe.errors import InputError, StoreUnreachableError
+from kling_pipe.media.probe import content_type
 from kling_pipe.running.journal import OutputRecord
 from kling_pipe.running.store import place_copy, sealed_mtime
 from kling_pipe.workspace import Workspace
@@ -47,6 +48,16 @@ DEFAULT_CACHE_BYTES = 4 << 30
 # Protocols whose PUT is atomic under the object's final name (no partial object is ever
 # readable): S3 and GCS, whatever the fsspec implementation calls them.
 _ATOMIC_PUT = {"s3", "s3a", "gs", "gcs"}
+# How each one's fsspec `put_file` is told the object's Content-Type (a presigned link is
+# played by a browser only when the object is served as a video).
+_CONTENT_TYPE_ARGUMENT = {
+    "s3": "ContentType",
+    "s3a": "ContentType",
+    "gs": "content_type",
+    "gcs": "content_type",
+}
+LINK_EXPIRY_LIMIT_SECONDS = 7 * 24 * 3600
+"""The longest a signed link lasts: S3's limit for SigV4 presigned URLs (GCS V4: the same)."""
 
 
 @contextlib.contextmanager
@@ -116,6 +127,7 @@ class BucketStore:
             else int(os.environ.get(CACHE_BYTES_ENV) or DEFAULT_CACHE_BYTES),
         )
         self._held: set[str] = set()
+        self._signer: Any = None
         self.part_bytes = 50 << 20
         """Uploads larger than two parts go in parts of this size (S3: at least 5 MiB)."""
 
@@ -169,6 +181,15 @@ class BucketStore:
         if set(_protocols(self.fs)) & _ATOMIC_PUT:
             # Conditional (If-None-Match): an object is never replaced, even by the same
             # bytes another runner uploaded meanwhile.
+            argument = next(
+                (
+                    _CONTENT_TYPE_ARGUMENT[p]
+                    for p in _protocols(self.fs)
+                    if p in _CONTENT_TYPE_ARGUMENT
+                ),
+                None,
+            )
+            typed = {argument: content_type(source)} if argument is not None else {}
             with contextlib.suppress(FileExistsError):
                 self.fs.put_file(
                     str(source),
@@ -176,6 +197,7 @@ class BucketStore:
                     callback=callback,
                     chunksize=self.part_bytes,
                     mode="create",
+                    **typed,
                 )
             return
         staging = f"{target}.{uuid.uuid4().hex[:8]}.part"
@@ -210,6 +232,41 @@ class BucketStore:
             return self.cache.add(download, sha256)
         finally:
             download.unlink(missing_ok=True)
+
+    @_translated
+    def link(self, sha256: str, expires_in: int) -> str:
+        """A presigned HTTPS URL that reads the object for `expires_in` seconds without
+        credentials (it carries the access key id and a signature, never the secret);
+        InputError when the bucket's filesystem cannot sign (a `file://` store)."""
+        if not 0 < expires_in <= LINK_EXPIRY_LIMIT_SECONDS:
+            raise InputError(
+                f"link expiry {expires_in / 3600:g} h: a signed link lasts more than 0 and at "
+                f"most {LINK_EXPIRY_LIMIT_SECONDS // 3600} hours (7 days, the providers' limit)"
+            )
+        if self._signer is None:
+            self._signer = self.fs
+            if set(_protocols(self.fs)) & {"s3", "s3a"}:
+                # botocore presigns with SigV2 in us-east-1 unless told otherwise; SigV4 is what
+                # every region, R2 and MinIO accept (and what the 7-day limit is about).
+                self._signer, _ = fsspec.core.url_to_fs(
+                    self.url, config_kwargs={"signature_version": "s3v4"}
+                )
+        try:
+            return str(
+                self._signer.sign(
+                    self._path(self.workspace.remote_object(sha256)), expiration=expires_in
+                )
+            )
+        except NotImplementedError:
+            raise InputError(
+                f"store {self.url}: its filesystem cannot sign links (only s3:// and gs:// "
+                "can); report without linking to the store, which copies the clips into the "
+                "output folder"
+            ) from None
+        except ImportError as exc:  # gcsfs signs with google-cloud-storage, not a dependency
+            raise InputError(
+                f"store {self.url}: cannot sign links ({exc}); install google-cloud-storage"
+            ) from None
 
     @_translated
     def quarantine(self, sha256: str) -> str:

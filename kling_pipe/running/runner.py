@@ -24,12 +24,13 @@ from kling_pipe.backends import make_backend
 from kling_pipe.backends.protocol import Backend
 from kling_pipe.campaign import Campaign
 from kling_pipe.errors import InputError
-from kling_pipe.lock import LockedOutput, keep_only, record_take
+from kling_pipe.lock import LockedOutput, keep_only
 from kling_pipe.media.probe import image_suffix
 from kling_pipe.planning.jobs import Job
 from kling_pipe.running.claims import ClaimCoordinator
 from kling_pipe.running.events import Notice, RunEvent, RunFinished, RunStarted, UnitFinished
 from kling_pipe.running.journal import Journal, OutputRecord
+from kling_pipe.running.lock_writer import LockWriter
 from kling_pipe.running.record import JobRun, RunRecord, RunSummary, write_record
 from kling_pipe.running.run_plan import RunOptions, RunPlan, prepare_run
 from kling_pipe.running.scheduler import Scheduler, SchedulerOptions, UnitResult
@@ -109,7 +110,9 @@ async def run_campaign(
             mine = options.shard.share(campaign.job_plan.jobs)
             keep_only(workspace.lock_path, campaign.name, sorted(mine))
         recorded = campaign.lock().outputs()
+        lock_writer = LockWriter(workspace.lock_path, campaign.name)
         try:
+            lock_writer.start()
             # What other machines sharing the store made is taken, not made again.
             keys = {unit.key for unit in run_plan.units}
             for key, shared in store.recorded_outputs(keys, backend.name).items():
@@ -129,11 +132,7 @@ async def run_campaign(
                 _place(campaign, store, made.output_sha256, planned.take_id, placed, planned.job)
                 if planned.reuses is not None:  # same key as a locked take: record it too
                     job = planned.job
-                    record_take(
-                        workspace.lock_path,
-                        campaign.name,
-                        {(job.id, job.take): (job.job_key, job.key_material(), made)},
-                    )
+                    lock_writer.add({(job.id, job.take): (job.job_key, job.key_material(), made)})
 
             def on_scheduler_event(event: RunEvent) -> None:
                 if isinstance(event, UnitFinished):
@@ -144,12 +143,8 @@ async def run_campaign(
                 output = result.output
                 if output is None or result.status not in ("done", "cached"):
                     return
-                if backend.records_to_lock:  # first: what was paid for is never lost
-                    record_take(
-                        workspace.lock_path,
-                        campaign.name,
-                        _entries(result, output, takes_by_id),
-                    )
+                if backend.records_to_lock:  # with the next batch (the journal holds it now)
+                    lock_writer.add(_entries(result, output, takes_by_id))
                 for job_id in result.unit.job_ids:
                     try:
                         _place(campaign, store, output.sha256, job_id, placed, takes_by_id[job_id])
@@ -183,12 +178,16 @@ async def run_campaign(
                     await scheduler.run(run_plan.units)
             finally:
                 with anyio.CancelScope(shield=True):
+                    lock_writer.flush()
                     record = _record(campaign, run_plan, backend.name, scheduler, warnings, placed)
                     record.summary.seconds = round(time.monotonic() - started, 3)
                     record = write_record(workspace.run_json, record, campaign.job_plan.jobs)
                     emit(RunFinished(record, tuple(warnings)))
         finally:
-            journal.close()
+            try:
+                lock_writer.close()
+            finally:
+                journal.close()
     return RunResult(record, workspace.run_json, workspace.output_dir, warnings)
 
 

@@ -54,8 +54,9 @@ from __future__ import annotations
 
 import contextlib
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
@@ -107,6 +108,11 @@ class UnitResult:
     reserved: bool = False  # its cost is held against the budget, not yet sent
     finished: bool = False
     submitted: bool = False  # a create was sent for it (its answer may have been lost)
+    started: bool = False  # its task was started
+    sent_at: float = 0.0  # when its last create was sent (the event loop's clock)
+    abandoned_since: float | None = None
+    """A held create was abandoned when the run was cancelled: when it was sent (epoch
+    seconds, its journaled intent), for the wind-down to find its prediction by listing."""
 
 
 @dataclass(frozen=True)
@@ -265,11 +271,20 @@ class Scheduler:
                 self.backend.expected_seconds(units[0].request),
                 pushed=self.backend.pushes_updates,
             )
+            for latency in self._recent_latencies():
+                self.polls.observe(latency)
         self._changed()
+        # Tasks are started as room frees up, not all at once: a run of 10,000 units holds
+        # a few hundred tasks, and units wait their turn in order, each after the units
+        # whose outputs it takes (so a unit waiting for its upstream never holds the room
+        # that upstream needs to start).
+        room = anyio.Semaphore(_TASKS_PER_SLOT * self.options.concurrency + _SPARE_TASKS)
         try:
             async with anyio.create_task_group() as work:
-                for result in self.results:
-                    work.start_soon(self._run_unit, result)
+                for result in _upstream_first(self.results):
+                    await room.acquire()
+                    result.started = True
+                    work.start_soon(self._run_unit_in_room, result, room)
         except BaseException as exc:
             # Cancelled by the caller (or a bug): stop paying for what is running, record it,
             # and let the exception go on.
@@ -290,10 +305,14 @@ class Scheduler:
                 return  # left open in the journal: the next run re-attaches to it
             canceled.append(prediction_id)
 
+        self._track_unstarted()
         with anyio.move_on_after(self.options.cancel_timeout):
             async with anyio.create_task_group() as tasks:
                 for prediction_id in list(self.live):
                     tasks.start_soon(cancel, prediction_id)
+                for result in self.results:
+                    if result.abandoned_since is not None and not result.finished:
+                        tasks.start_soon(self._find_abandoned, result, cancel)
         for prediction_id in canceled:
             self.journal.update_prediction(prediction_id, "canceled", why)
         self.live.clear()
@@ -304,6 +323,47 @@ class Scheduler:
                 self._finish(result, "canceled", "not submitted")
             else:
                 self._finish(result, "canceled", why)
+
+    def _track_unstarted(self) -> None:
+        """Units whose task had not started yet may have a prediction an earlier run left
+        running: it is canceled with the rest."""
+        running = set(self.journal.in_flight(self.backend.name))
+        if not running:
+            return
+        for result in self.results:
+            if result.started or result.finished:
+                continue
+            prediction_id = self.journal.open_prediction(result.unit.key, self.backend.name)
+            if prediction_id in running:
+                self._track(result, prediction_id)
+
+    async def _find_abandoned(
+        self, result: UnitResult, cancel: Callable[[str], Awaitable[None]]
+    ) -> None:
+        """A held create abandoned by the cancellation: its prediction, found by listing, is
+        journaled and canceled. Not found (or the listing unreadable), its intent stays
+        journaled: it may still be on its way, and the next run looks for it before creating."""
+        unit = result.unit
+        assert result.abandoned_since is not None
+        try:
+            found = await self.backend.recover(unit.request, result.abandoned_since)
+        except BackendError:
+            found = None
+        if found is None or found.id in self.journal.prediction_ids(unit.key, self.backend.name):
+            self._hold_unresolved(result)
+            result.notes.append(
+                "interrupted while its create was held open; its prediction was not found yet, "
+                "and the next run looks for it before creating anything"
+            )
+            return
+        self._journal_prediction(unit, found)
+        self._paid.add(found.id)
+        result.prediction_id = found.id
+        result.notes.append(f"interrupted while its create was held open; found {found.id}")
+        if not found.done:
+            await cancel(found.id)
+        elif found.status != "succeeded":
+            self.journal.update_prediction(found.id, found.status, found.error)
 
     # ------------------------------------------------------------------ one unit
 
@@ -332,6 +392,12 @@ class Scheduler:
         self._gate.settle(result.unit.key, status, result.output, error)
         self._emit(UnitFinished(result))
         self._changed()
+
+    async def _run_unit_in_room(self, result: UnitResult, room: anyio.Semaphore) -> None:
+        try:
+            await self._run_unit(result)
+        finally:
+            room.release()
 
     async def _run_unit(self, result: UnitResult) -> None:
         started = anyio.current_time()
@@ -368,13 +434,15 @@ class Scheduler:
             async with self.in_flight:
                 self._count("running")
                 try:
+                    since = anyio.current_time()
                     if prediction is None and self.coordinator is not None:
                         prediction = await self._take_turn(result)
                         if result.finished:
                             return
                     if prediction is None:
                         prediction = await self._create(result)
-                    prediction = await self._wait(result, prediction)
+                        since = result.sent_at
+                    prediction = await self._wait(result, prediction, since)
                 except _Stuck as stuck:
                     result.error = str(stuck)
                     result.notes.append(f"{stuck}; creating again")
@@ -605,11 +673,9 @@ class Scheduler:
                 raise _Refused(self.account_error)
             self.journal.record_intent(unit.key, backend, unit.job_ids[0])
             self._send(result)
+            result.sent_at = anyio.current_time()
             try:
-                # Shielded: once a create is on the wire its answer is awaited and journaled,
-                # so a cancelled run cancels that prediction instead of leaving it unrecorded.
-                with anyio.CancelScope(shield=True):
-                    prediction = await self.backend.submit(unit.request)
+                prediction = await self._submit(result)
             except RateLimitedError as exc:
                 self.journal.clear_intent(unit.key, backend)
                 self._unsend(result)
@@ -648,6 +714,45 @@ class Scheduler:
                 self._stop_creating(str(exc))
                 raise _Refused(self.account_error) from None
             return self._created(result, prediction)
+
+    def _recent_latencies(self) -> list[float]:
+        """How long this provider's last predictions took, by its own timestamps: what the
+        poll schedule starts from."""
+        latencies = []
+        for output in self.journal.recent_outputs(self.backend.name, _HISTORY):
+            latency = _seconds_between(output.created_at, output.completed_at)
+            if latency is not None:
+                latencies.append(latency)
+        return latencies
+
+    def _hold(self) -> float:
+        """How long a create may be held open until its prediction ends: as long as the
+        provider allows, when a typical prediction is seen to end within that and polling
+        would be the only way to learn it. Not at all while nothing was seen (the id is
+        journaled at once, as a create answered at once gives it), when one runs longer than
+        a hold (the hold would only delay its id), or when updates are pushed."""
+        assert self.polls is not None
+        typical = self.polls.typical()
+        limit = min(self.backend.hold_limit, self.options.deadline_seconds)
+        if self.backend.pushes_updates or typical is None or typical > limit:
+            return 0.0
+        return limit
+
+    async def _submit(self, result: UnitResult) -> Prediction:
+        unit = result.unit
+        hold = self._hold()
+        if hold <= 0:
+            # Shielded: once a create is on the wire its answer is awaited and journaled,
+            # so a cancelled run cancels that prediction instead of leaving it unrecorded.
+            with anyio.CancelScope(shield=True):
+                return await self.backend.submit(unit.request)
+        # A held answer may be a minute away: cancelled meanwhile, the create is abandoned
+        # and its prediction found by listing as the run winds down (its intent is journaled).
+        try:
+            return await self.backend.submit(unit.request, hold=hold)
+        except anyio.get_cancelled_exc_class():
+            result.abandoned_since = self.journal.intent_since(unit.key, self.backend.name)
+            raise
 
     def _created(self, result: UnitResult, prediction: Prediction) -> Prediction:
         """Committed before anything waits on the prediction: a crash from here on resumes by
@@ -708,13 +813,13 @@ class Scheduler:
 
     # ------------------------------------------------------------------ wait
 
-    async def _wait(self, result: UnitResult, prediction: Prediction) -> Prediction:
-        """Poll on schedule until the prediction ends. Past its deadline it is canceled
-        (`_Stuck`); if it cannot be read any more the unit fails, and the prediction stays
-        open in the journal for a later run to re-attach to."""
+    async def _wait(self, result: UnitResult, prediction: Prediction, created: float) -> Prediction:
+        """Poll on schedule (counted from `created`, when its create was sent) until the
+        prediction ends. Past its deadline it is canceled (`_Stuck`); if it cannot be read any
+        more the unit fails, and the prediction stays open in the journal for a later run to
+        re-attach to."""
         assert self.polls is not None
         self._track(result, prediction.id)
-        created = anyio.current_time()
         polls = 0
         transient = 0
         while not prediction.done:
@@ -843,6 +948,48 @@ class Scheduler:
         result.error = None
         self._finish(result, "done")
         return True
+
+
+def _upstream_first(results: Sequence[UnitResult]) -> list[UnitResult]:
+    """`results` in their order, but each after the units of this run it takes outputs from."""
+    in_run = {r.unit.key for r in results}
+    placed: set[str] = set()
+    ordered: list[UnitResult] = []
+    waiting = list(results)
+    while waiting:
+        later = []
+        for result in waiting:
+            needs = {u.key for u in result.unit.upstream} & in_run
+            if needs <= placed:
+                ordered.append(result)
+                placed.add(result.unit.key)
+            else:
+                later.append(result)
+        if len(later) == len(waiting):  # not a graph (planning refuses cycles): keep order
+            ordered.extend(later)
+            break
+        waiting = later
+    return ordered
+
+
+_TASKS_PER_SLOT = 2
+_SPARE_TASKS = 16
+"""Units run at once: twice the in-flight slots (one waiting or generating, one fetching)
+and a few more, so that cached units do not hold up the rest."""
+
+_HISTORY = 64
+"""Outputs read back from the journal to start the poll schedule from what was seen."""
+
+
+def _seconds_between(start: str | None, end: str | None) -> float | None:
+    """Seconds from one RFC 3339 stamp to another; None when either is missing or unreadable."""
+    if start is None or end is None:
+        return None
+    try:
+        seconds = (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
+    except (TypeError, ValueError):
+        return None
+    return seconds if seconds >= 0 else None
 
 
 def _is_cancellation(exc: BaseException) -> bool:

@@ -21,7 +21,7 @@ from types import TracebackType
 from typing import IO, Protocol, Self
 
 from kling_pipe.canonical import file_sha256
-from kling_pipe.errors import StoreLockedError
+from kling_pipe.errors import InputError, StoreLockedError
 from kling_pipe.running.journal import OutputRecord
 from kling_pipe.workspace import Workspace
 
@@ -56,6 +56,11 @@ class Store(Protocol):
 
     def temp_path(self, suffix: str = ".part") -> Path:
         """A fresh local path for a download in progress."""
+        ...
+
+    def link(self, sha256: str, expires_in: int) -> str:
+        """A URL that reads the object for `expires_in` seconds with no credentials (a
+        bucket's presigned URL); InputError for a store that cannot give one."""
         ...
 
     def clean_tmp(self) -> int:
@@ -158,6 +163,15 @@ class ObjectStore:
             os.utime(source, ns=(time.time_ns(), sealed_mtime(sha256)))
             os.replace(source, target)
         return target
+
+    def link(self, sha256: str, expires_in: int) -> str:
+        """None to give: InputError. A page linking into a folder on this machine would break
+        as soon as it leaves the machine or the folder is cleaned."""
+        raise InputError(
+            f"the store {self.root} is a folder: only a bucket store (s3://, gs://) gives "
+            "links that work off this machine; report without linking to the store, which "
+            "copies the clips into the output folder"
+        )
 
     def materialise(self, sha256: str, destination: Path) -> Path:
         """Place a copy of the object at `destination` (a reflink where the filesystem offers

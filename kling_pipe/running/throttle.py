@@ -143,6 +143,10 @@ class PollSchedule:
         """A prediction finished `latency` seconds after it was created."""
         bisect.insort(self._observed, latency)
 
+    def typical(self) -> float | None:
+        """The median latency seen, once three predictions finished; None before."""
+        return self._quantile(0.5) if len(self._observed) >= 3 else None
+
     def _quantile(self, q: float) -> float:
         data = self._observed
         index = min(len(data) - 1, max(0, round(q * (len(data) - 1))))

@@ -309,6 +309,45 @@ def test_prefer_wait_holds_the_create_until_the_prediction_is_done(
     assert prediction.output is not None
 
 
+def test_prefer_wait_answers_after_the_wait_with_the_prediction_as_it_stands(
+    emulator: Emulator, client: replicate.Client
+) -> None:
+    emulator.configure(latency=LatencyRange(600, 600))
+    # The wait is emulated time too, like the latency it is waiting for.
+    prediction = client.models.predictions.create(MODEL, input={"prompt": "slow"}, wait=10)
+    assert prediction.status in ("starting", "processing") and prediction.output is None
+
+
+def test_a_held_create_answers_as_soon_as_its_prediction_is_canceled(
+    emulator: Emulator, client: replicate.Client
+) -> None:
+    import threading
+
+    from tests.emulated import wait_until
+
+    emulator.configure(latency=LatencyRange(600, 600))
+    answers: list[str] = []
+
+    def create() -> None:
+        held = client.models.predictions.create(MODEL, input={"prompt": "held"}, wait=60)
+        answers.append(held.status)
+
+    thread = threading.Thread(target=create)
+    thread.start()
+    listing: list[dict[str, Any]] = []
+
+    def listed() -> bool:  # found by listing, as a run does whose create is still held
+        listing[:] = httpx.get(f"{emulator.base_url}/v1/predictions", headers=AUTH).json()[
+            "results"
+        ]
+        return bool(listing)
+
+    wait_until(listed)
+    httpx.post(listing[0]["urls"]["cancel"], headers=AUTH)
+    thread.join(timeout=30)
+    assert answers == ["canceled"]
+
+
 def test_cancel_after_deadline_cancels_or_aborts(
     emulator: Emulator, poll: Poll, conforms: Conforms
 ) -> None:

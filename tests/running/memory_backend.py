@@ -77,12 +77,15 @@ class MemoryBackend:
     name: str = "memory"
     free: bool = False
     records_to_lock: bool = True
+    hold_limit: float = 0.0  # holds creates open up to this long (Replicate's `Prefer: wait`)
     predictions: dict[str, Stored] = field(default_factory=dict)
     submits: int = 0  # create requests received, including refused and unsent ones
+    held: list[float] = field(default_factory=list)  # the hold asked by each create
     polls: int = 0
     fetches: int = 0
     canceled: list[str] = field(default_factory=list)
     ignores_cancels: bool = False  # a cancel is answered but the prediction runs on
+    pushed: bool = False  # updates are pushed (webhooks): `wait_for_update` returns at the end
     _creates: deque[CreateFault] = field(default_factory=deque)
     _outcomes: deque[Outcome] = field(default_factory=deque)
     _recovers: deque[Literal["ok", "transient"]] = field(default_factory=deque)
@@ -156,14 +159,21 @@ class MemoryBackend:
 
     @property
     def pushes_updates(self) -> bool:
-        return False
+        return self.pushed
 
     async def wait_for_update(self, prediction_id: str, timeout: float) -> Prediction | None:
-        await anyio.sleep(timeout)
-        return None
+        if not self.pushed:
+            await anyio.sleep(timeout)
+            return None
+        stored = self.predictions[prediction_id]
+        with anyio.move_on_after(timeout):
+            await anyio.sleep(max(0.0, stored.done_at - anyio.current_time()))
+        view = self._view(stored)
+        return view if view.done else None
 
-    async def submit(self, request: Request) -> Prediction:
+    async def submit(self, request: Request, *, hold: float = 0.0) -> Prediction:
         self.submits += 1
+        self.held.append(hold)
         await anyio.sleep(0.1)  # a round trip
         fault = self._creates.popleft() if self._creates else "ok"
         if isinstance(fault, BaseException):
@@ -171,6 +181,12 @@ class MemoryBackend:
         if fault == "unsent":
             raise TransientError("connection refused")
         stored = self.make(request)
+        hold = min(hold, self.hold_limit)
+        if hold > 0:
+            # Held until the prediction ends (or is canceled), for up to `hold` seconds.
+            with anyio.move_on_after(hold):
+                while stored.status(anyio.current_time()) == "processing":
+                    await anyio.sleep(max(0.01, min(0.05, stored.done_at - anyio.current_time())))
         if fault == "lost":
             raise TransientError("connection reset before the answer arrived")
         return self._view(stored)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from random import Random
@@ -69,6 +69,7 @@ class Run:
     events: list[tuple[float, RunEvent]] = field(default_factory=list)
     scheduler: Scheduler | None = None
     cancelled_caught: bool = False
+    on_event: Callable[[RunEvent], None] | None = None  # also told every event
 
     def __call__(
         self,
@@ -95,6 +96,8 @@ class Run:
 
     def _record(self, event: RunEvent) -> None:
         self.events.append((anyio.current_time(), event))
+        if self.on_event is not None:
+            self.on_event(event)
 
     def of(self, kind: type[E]) -> list[E]:
         return [e for _, e in self.events if isinstance(e, kind)]
@@ -441,6 +444,110 @@ def test_an_output_that_is_never_a_valid_clip_is_generated_again(run: Run) -> No
     assert result.status == "done" and run.backend.submits == 2
 
 
+# ---------------------------------------------------------------------- held creates
+
+
+def seen_to_take(run: Run, seconds: float, times: int = 3) -> None:
+    """History in the journal: this provider's last predictions took `seconds` each."""
+    for i in range(times):
+        run.journal.record_output(
+            OutputRecord(
+                key=f"earlier-{i}",
+                sha256="0" * 64,
+                bytes=1,
+                duration=5.0,
+                prediction_id=f"earlier-{i}",
+                model_version=None,
+                cost_usd=COST,
+                backend=run.backend.name,
+                created_at="2026-01-01T00:00:00+00:00",
+                completed_at=f"2026-01-01T00:00:{seconds:06.3f}+00:00",
+            )
+        )
+
+
+def finished_at(run: Run, u: Unit) -> float:
+    return next(t for t, e in run.events if isinstance(e, UnitFinished) and e.result.unit == u)
+
+
+def test_creates_are_held_only_once_predictions_are_seen_to_end_within_the_hold(
+    run: Run,
+) -> None:
+    run.backend.hold_limit = 120.0
+    units = [unit(name) for name in "abcde"]
+    results = run(*units, concurrency=1)
+    assert [r.status for r in results] == ["done"] * 5
+    assert run.backend.held == [0.0, 0.0, 0.0, 120.0, 120.0]
+
+
+def test_a_held_create_that_ends_within_the_hold_is_noticed_at_once_without_a_poll(
+    run: Run,
+) -> None:
+    run.backend.hold_limit = 120.0
+    seen_to_take(run, 50.0)
+    (result,) = run(unit())
+    assert result.status == "done" and run.backend.held == [120.0]
+    assert run.backend.polls == 0
+    # 60 s of generation, 0.1 s each for the create's round trip and the download.
+    assert result.seconds == pytest.approx(60.2, abs=0.05)
+
+
+def test_creates_are_not_held_when_predictions_run_longer_than_a_hold(run: Run) -> None:
+    run.backend.hold_limit = 30.0
+    seen_to_take(run, 55.0)
+    (result,) = run(unit())
+    assert result.status == "done" and run.backend.held == [0.0]
+
+
+def test_creates_are_not_held_when_updates_are_pushed(run: Run) -> None:
+    run.backend.hold_limit = 120.0
+    run.backend.pushed = True
+    seen_to_take(run, 50.0)
+    (result,) = run(unit())
+    assert result.status == "done" and run.backend.held == [0.0]
+
+
+def test_a_held_create_answered_while_running_is_polled_from_when_it_was_sent(
+    run: Run,
+) -> None:
+    run.backend.hold_limit = 30.0
+    seen_to_take(run, 20.0)
+    run.backend.script_outcomes(Outcome(after=45.0))
+    (result,) = run(unit())
+    assert result.status == "done" and run.backend.held == [30.0]
+    # Held 30 s, then past the only checkpoint (20 s from the send): polls step by 2 s.
+    assert 1 <= run.backend.polls <= 8
+    assert result.seconds == pytest.approx(45.0, abs=2.5)
+
+
+def test_cancelled_during_a_held_create_the_run_stops_at_once_and_cancels_it(run: Run) -> None:
+    run.backend.hold_limit = 60.0
+    run.backend.duration = 50.0
+    seen_to_take(run, 50.0)
+    (result,) = run(unit(), cancel_after=10.0)
+    assert run.cancelled_caught
+    assert finished_at(run, unit()) < 11.0  # not when the hold would have ended
+    assert (result.status, result.error, result.prediction_id) == ("canceled", "interrupted", "p1")
+    assert run.backend.canceled == ["p1"] and run.backend.paid_twice() == []
+    assert [j.prediction_status for j in run.journal.jobs("")] == ["canceled"]
+    assert run.journal.intent_since(unit().key, run.backend.name) is None
+    assert run.spent == COST  # canceled by us: it may have been billed
+
+
+def test_a_held_create_abandoned_before_it_arrived_leaves_its_intent_for_the_next_run(
+    run: Run,
+) -> None:
+    run.backend.hold_limit = 60.0
+    seen_to_take(run, 50.0)
+    (result,) = run(unit(), cancel_after=0.05)  # the create takes 0.1 s to arrive
+    assert (result.status, result.prediction_id) == ("canceled", None)
+    assert run.backend.predictions == {} and run.backend.canceled == []
+    assert run.journal.intent_since(unit().key, run.backend.name) is not None
+    assert run.scheduler is not None and run.scheduler.unresolved_usd == COST
+    (again,) = run(unit())
+    assert again.status == "done" and len(run.backend.predictions) == 1
+
+
 # ---------------------------------------------------------------------- cancellation
 
 
@@ -478,6 +585,39 @@ def test_a_reattached_prediction_waiting_for_a_slot_is_canceled_too(run: Run) ->
     assert sorted(run.backend.canceled) == ["p1", "p2"] and run.backend.submits == 0
     assert [r.error for r in results] == ["interrupted", "interrupted"]
     assert run.spent == 0.0  # an earlier run's predictions
+
+
+# ---------------------------------------------------------------------- at scale
+
+
+def test_a_large_run_starts_units_as_room_frees_up_not_all_at_once(run: Run) -> None:
+    run.backend.duration = 5.0
+    units = [unit(f"u{i}") for i in range(400)]
+    most = 0
+
+    def count_running(event: RunEvent) -> None:
+        nonlocal most
+        if isinstance(event, PredictionCreated) and run.scheduler is not None:
+            most = max(most, sum(r.started and not r.finished for r in run.scheduler.results))
+
+    run.on_event = count_running
+    results = run(*units, concurrency=4)
+    assert [r.status for r in results] == ["done"] * 400
+    assert len(run.backend.predictions) == 400 and run.backend.paid_twice() == []
+    assert 4 <= most <= 2 * 4 + 16
+
+
+def test_units_not_started_when_cancelled_still_have_their_earlier_prediction_canceled(
+    run: Run,
+) -> None:
+    run.backend.duration = 600.0
+    units = [unit(f"u{i}") for i in range(40)]
+    earlier = run.backend.make(units[-1].request, at=0.0)
+    run.journal_prediction(earlier.id, units[-1])
+    results = run(*units, concurrency=1, cancel_after=10.0)
+    assert not results[-1].started
+    assert earlier.id in run.backend.canceled
+    assert (results[-1].status, results[-1].prediction_id) == ("canceled", earlier.id)
 
 
 # ---------------------------------------------------------------------- all at once
