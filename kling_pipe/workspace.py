@@ -82,6 +82,10 @@ def models_folder(store: Path) -> Path:
     return store / "models"
 
 
+PLACED_SUFFIXES = (".mp4", ".png", ".jpg", ".webp")
+"""The suffixes of a placed output: a clip, or a still in the formats image models give."""
+
+
 @dataclass(frozen=True)
 class Workspace:
     """Where a campaign's store, outputs, lock, records and caches are."""
@@ -257,12 +261,21 @@ class Workspace:
         """Poster frames of the gallery, cached by clip hash."""
         return self.output_dir / "posters"
 
-    def clip_path(self, job_id: str) -> Path:
+    def clip_path(self, job_id: str, suffix: str = ".mp4") -> Path:
         """Where a job's clip is placed: `<output>/<job id>.mp4`; for a take id
-        (`hero/jp/9x16#2`, see `kling_pipe.takes`) `<output>/<job id>.take2.mp4`."""
+        (`hero/jp/9x16#2`, see `kling_pipe.takes`) `<output>/<job id>.take2.mp4`. An image
+        model's still takes its format's suffix instead (`.png`)."""
         job, take = split_take_id(job_id)
-        suffix = ".mp4" if take == 1 else f".take{take}.mp4"
-        return self.inside_output(PurePosixPath(f"{job}{suffix}"))
+        ending = suffix if take == 1 else f".take{take}{suffix}"
+        return self.inside_output(PurePosixPath(f"{job}{ending}"))
+
+    def placed_output(self, job_id: str) -> Path | None:
+        """The job's placed output, a clip or an image model's still, or None if none is."""
+        for suffix in PLACED_SUFFIXES:
+            path = self.clip_path(job_id, suffix)
+            if path.is_file():
+                return path
+        return None
 
     def cut_path(self, relative: PurePosixPath) -> Path:
         """Where a planned cut is written (`cuts/<cut>/<values…>.mp4` relative to the output)."""

@@ -15,6 +15,7 @@ Replicate's answers in `backends.answers` and the recovery rule in `backends.rec
 from __future__ import annotations
 
 import contextlib
+import mimetypes
 import os
 import random
 from contextvars import ContextVar
@@ -219,7 +220,13 @@ class ReplicateBackend:
         # market's lip-sync).
         async with self._upload_locks.setdefault(path, anyio.Lock()):
             if path not in self._uploads:
-                uploaded = await self._call(self._client.files.async_create(path))
+                filename, content_type = _upload_name(path)
+                with path.open("rb") as file:
+                    uploaded = await self._call(
+                        self._client.files.async_create(
+                            file, filename=filename, content_type=content_type
+                        )
+                    )
                 self._uploads[path] = str(uploaded.urls["get"])
         return self._uploads[path]
 
@@ -450,3 +457,23 @@ def _plain_error(response: httpx.Response) -> BackendError:
         detail if isinstance(detail, str) else None,
         retry_after,
     )
+
+
+_MAGIC_TYPES = (
+    (b"\x89PNG\r\n\x1a\n", ".png", "image/png"),
+    (b"\xff\xd8\xff", ".jpg", "image/jpeg"),
+)
+
+
+def _upload_name(path: Path) -> tuple[str, str]:
+    """The name and content type a file is uploaded under. A stored output is named by its
+    hash whatever it holds, so a still (a key frame for `start_image`) is told by its bytes:
+    the model reads the type, and an image sent as `video/mp4` is refused."""
+    with path.open("rb") as file:
+        head = file.read(12)
+    for magic, suffix, content_type in _MAGIC_TYPES:
+        if head.startswith(magic):
+            return path.with_suffix(suffix).name, content_type
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return path.with_suffix(".webp").name, "image/webp"
+    return path.name, mimetypes.guess_type(path.name)[0] or "application/octet-stream"

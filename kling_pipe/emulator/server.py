@@ -705,7 +705,7 @@ class EmulatorServer:
         now = self._wall.instant(self._clock())
         stamp = "%Y-%m-%dT%H:%M:%S.%fZ"
         digest = sha256_hex(raw)
-        self.stats.uploaded(digest)
+        self.stats.uploaded(digest, content.content_type or "application/octet-stream")
         payload = {
             "id": file_id,
             "name": filename,

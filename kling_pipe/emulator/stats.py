@@ -25,6 +25,7 @@ class Stats:
         self._create_counts: Counter[str] = Counter()
         self._counters: Counter[str] = Counter()
         self._uploads: list[str] = []
+        self._upload_types: dict[str, str] = {}
 
     def request(self, route: str) -> None:
         """Count one request to `route`, whatever its answer."""
@@ -45,10 +46,12 @@ class Stats:
             self._create_counts[key] += 1
             self._counters["creates"] += 1
 
-    def uploaded(self, sha256: str) -> None:
-        """Record the sha256 of the bytes one file upload delivered."""
+    def uploaded(self, sha256: str, content_type: str = "application/octet-stream") -> None:
+        """Record the sha256 of the bytes one file upload delivered, and the type it was
+        sent as."""
         with self._lock:
             self._uploads.append(sha256)
+            self._upload_types[sha256] = content_type
 
     def count(self, name: str, by: int = 1) -> None:
         """Add to a named counter (`throttled`, `canceled`, `webhooks`, `renders`, ...)."""
@@ -91,4 +94,5 @@ class Stats:
                 "held_creates": counters["held_creates"],
                 "abandoned_creates": counters["abandoned_creates"],
                 "uploads": list(self._uploads),
+                "upload_types": dict(sorted(self._upload_types.items())),
             }

@@ -444,6 +444,54 @@ def check_timing(
     return problems
 
 
+IMAGE_SUFFIXES = {"png": ".png", "mjpeg": ".jpg", "webp": ".webp"}
+"""The still formats an image model's output may be (ffmpeg's codec name → file suffix)."""
+
+
+def image_suffix(path: Path) -> str | None:
+    """The suffix a still's bytes call for (`.png`, `.jpg`, `.webp`), read from its magic
+    number; None when it is none of those."""
+    with path.open("rb") as file:
+        head = file.read(12)
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return ".png"
+    if head.startswith(b"\xff\xd8\xff"):
+        return ".jpg"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return ".webp"
+    return None
+
+
+def verify_image(path: Path, *, aspect_ratio: str | None = None) -> MediaInfo:
+    """Check that `path` is a whole still (PNG, JPEG or WebP) that decodes, of the aspect
+    ratio `W:H` when given; MediaError says what is wrong."""
+    info = probe(path)
+    video = info.video
+    if video is None or info.audio is not None or video.codec not in IMAGE_SUFFIXES:
+        found = f"{video.codec} " if video is not None else ""
+        raise MediaError(
+            f"{path}: expected a PNG, JPEG or WebP image, found {found}({_kinds(info)})"
+        )
+    decoded = run_ffmpeg(
+        ["-v", "error", "-i", path, "-frames:v", "1", "-f", "null", "-"], check=False
+    )
+    errors = decoded.stderr.decode("utf-8", "replace").strip()
+    if decoded.returncode != 0 or errors:
+        raise MediaError(
+            f"{path}: the image does not decode ({(errors or 'ffmpeg failed').splitlines()[0]})"
+        )
+    if not video.width or not video.height:
+        raise MediaError(f"{path}: the image has no size")
+    if aspect_ratio is not None:
+        w, h = (int(x) for x in aspect_ratio.split(":"))
+        actual = video.display_width / video.display_height
+        if abs(actual - w / h) > 0.02 * (w / h):
+            raise MediaError(
+                f"{path}: image is {video.display_width}x{video.display_height}, not {aspect_ratio}"
+            )
+    return info
+
+
 def content_type(path: Path) -> str:
     """The media type of a stored output, from its first bytes (a bucket serves it with this
     type, so that a browser plays it): an MP4/QuickTime video, or a PNG, JPEG or WebP still."""

@@ -452,11 +452,40 @@ class _Planner:
                 ids[job.id] = combination
                 jobs.append(job)
         self.check_start_images_across_ratios(jobs)
+        self.check_cuts_take_clips(jobs)
         for unmatched in unmatched_excludes(self.m.matrix):
             self.report(("matrix", *unmatched.path), unmatched.message, "", warning=True)
         if self.errors:
             raise ManifestError(self.errors + self.warnings)
         return JobPlan(tuple(jobs), tuple(self.warnings))
+
+    def check_cuts_take_clips(self, jobs: Sequence[Job]) -> None:
+        """A cut stitches clips: a shot whose model makes images (key frames) cannot be in
+        one; say so at the cut's entry for it, naming what can."""
+        stills: dict[str, str] = {}
+        for job in jobs:
+            spec = self._specs.get(job.model)
+            if spec is not None and spec.output_kind == "image":
+                stills.setdefault(job.shot, job.model)
+        if not stills:
+            return
+        graph = self.graph
+        for i, cut in enumerate(self.m.cuts):
+            for j, shot in enumerate(cut.shots):
+                if shot not in stills:
+                    continue
+                below = graph.downstream_of(shot) if graph is not None else []
+                hint = (
+                    f"name the shot that animates it ({', '.join(below)})"
+                    if below
+                    else f"animate it in a shot with `start_image: {{from: {shot}}}` and name that"
+                )
+                self.report(
+                    ("cuts", i, "shots", j),
+                    f"shot {shot!r} makes images ({stills[shot]}), and a cut stitches video "
+                    f"clips: {hint}",
+                    "",
+                )
 
     def check_start_images_across_ratios(self, jobs: Sequence[Job]) -> None:
         """One start image used for several ratios gives clips of one shape: say so."""

@@ -104,6 +104,9 @@ def _axis_slug(axis: str) -> str:
     return "".join(ch if ch.isalnum() else "-" for ch in axis.lower())
 
 
+_STILLS = (".png", ".jpg", ".webp")
+
+
 def _player(media: Media, label: str, status: str, take: TakeCard | None = None) -> str:
     classes = "take"
     badges = ""
@@ -119,6 +122,12 @@ def _player(media: Media, label: str, status: str, take: TakeCard | None = None)
         return (
             f'<div class="{classes}"><div class="frame placeholder" role="img" '
             f'aria-label="{_e(label)}">{_e(text)}</div></div>'
+        )
+    if media.video.endswith(_STILLS):  # an image model's output: a still, nothing to play
+        return (
+            f'<div class="{classes}"><img class="frame" src="{_href(media.video)}" '
+            f'alt="{_e(label)}"><div class="controls"><span>{_e(name)}</span>{badges}'
+            "</div></div>"
         )
     poster = f' poster="{_href(media.poster)}"' if media.poster else ""
     return (

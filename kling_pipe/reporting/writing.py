@@ -123,9 +123,9 @@ def write_report(
         linked = _linked_media(campaign, store, link_expiry_hours, shown)
     record, cut_entries = read_run_json(workspace.run_json)
     clips = {
-        p.job.id: workspace.clip_path(p.job.id)
+        p.job.id: placed
         for p in the_plan.jobs
-        if link_expiry_hours is None and workspace.clip_path(p.job.id).is_file()
+        if link_expiry_hours is None and (placed := workspace.placed_output(p.job.id)) is not None
     }
     if cut_entries is None:
         cut_entries = [
@@ -154,10 +154,23 @@ def write_report(
         for take in numbers
         if take > 1
         and link_expiry_hours is None
-        and (path := workspace.clip_path(take_id(job_id, take))).is_file()
+        and (path := workspace.placed_output(take_id(job_id, take))) is not None
     }
-    posters = poster_frames(
-        [*clips.values(), *take_files.values(), *cut_files.values()], workspace.posters
+    posters: dict[Path, Path | None] = {
+        # A still (an image model's output) is its own poster.
+        path: path
+        for path in [*clips.values(), *take_files.values()]
+        if path.suffix != ".mp4"
+    }
+    posters.update(
+        poster_frames(
+            [
+                p
+                for p in [*clips.values(), *take_files.values(), *cut_files.values()]
+                if p not in posters
+            ],
+            workspace.posters,
+        )
     )
 
     def media(path: Path) -> Media:

@@ -17,6 +17,7 @@ from kling_pipe.backends import describe_backend
 from kling_pipe.backends.protocol import Request
 from kling_pipe.campaign import Campaign
 from kling_pipe.errors import BudgetError, KlingPipeError, LostOutputsError
+from kling_pipe.models.spec import OutputKind
 from kling_pipe.planning.diff import Plan, PlannedJob
 from kling_pipe.planning.jobs import Job
 from kling_pipe.planning.shards import Shard
@@ -56,6 +57,8 @@ class Unit:
     """False: never pay for this unit (a lost output fetched for free, or not at all)."""
     upstream: tuple[UpstreamInput, ...] = ()
     """Inputs from other jobs' outputs: the unit is created only once they are stored."""
+    output_kind: OutputKind = "video"
+    """What the model makes: a clip, or a still (an image model as a stage)."""
 
 
 # A lost output is asked for only while the provider surely still serves it.
@@ -164,9 +167,10 @@ def prepare_run(campaign: Campaign, options: RunOptions) -> RunPlan:
     gone: list[PlannedJob] = []
     to_run: list[PlannedJob] = []
     now = datetime.now(UTC)
-    shard = options.shard
+    # A whole graph (a master and its lip-syncs) is one shard's: placed among every job.
+    mine = None if options.shard is None else options.shard.share(campaign.job_plan.jobs)
     for planned in plan.jobs:
-        if shard is not None and not shard.takes(planned.job.job_key):
+        if mine is not None and planned.job.id not in mine:
             continue
         if not backend.records_to_lock or planned.job.id in forced:
             to_run.append(planned)
@@ -287,7 +291,7 @@ def _units(
     for key, group in by_key.items():
         job = group[0].job
         spec = campaign.registry.get(job.model)
-        shaped_by_image = bool(job.inputs.get("start_image")) and (
+        shaped_by_image = bool(job.inputs.get("start_image") or "start_image" in job.upstream) and (
             spec is None or spec.ignores_aspect_ratio_with_start_image
         )
         has_ratio = spec is not None and "aspect_ratio" in spec.inputs
@@ -317,6 +321,7 @@ def _units(
                     UpstreamInput(name, source.take_id, source.key, locked.get(source.key))
                     for name, source in sorted(job.upstream.items())
                 ),
+                output_kind=spec.output_kind if spec is not None else "video",
             )
         )
     return units

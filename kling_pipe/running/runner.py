@@ -25,6 +25,7 @@ from kling_pipe.backends.protocol import Backend
 from kling_pipe.campaign import Campaign
 from kling_pipe.errors import InputError
 from kling_pipe.lock import LockedOutput, keep_only
+from kling_pipe.media.probe import image_suffix
 from kling_pipe.planning.jobs import Job
 from kling_pipe.running.claims import ClaimCoordinator
 from kling_pipe.running.events import Notice, RunEvent, RunFinished, RunStarted, UnitFinished
@@ -93,6 +94,7 @@ async def run_campaign(
         manifest=campaign.name,
     )
     takes_by_id = {p.take_id: p.job for p in run_plan.plan.jobs}
+    placed: dict[str, Path] = {}  # take id → where its output was placed this run
     warnings = [str(w) for w in run_plan.plan.warnings]
 
     def notice(message: str) -> None:
@@ -105,9 +107,8 @@ async def run_campaign(
         journal = Journal(workspace.journal)
         if options.shard is not None and backend.records_to_lock:
             # A shard's lock is a fragment naming its share only (`kling-pipe lock merge`).
-            shard = options.shard
-            mine = [job.id for job in campaign.job_plan.jobs if shard.takes(job.key)]
-            keep_only(workspace.lock_path, campaign.name, mine)
+            mine = options.shard.share(campaign.job_plan.jobs)
+            keep_only(workspace.lock_path, campaign.name, sorted(mine))
         recorded = campaign.lock().outputs()
         lock_writer = LockWriter(workspace.lock_path, campaign.name)
         try:
@@ -128,7 +129,7 @@ async def run_campaign(
                 made = recorded.get(planned.reuses or planned.take_id)
                 if made is None or made.output_sha256 is None:
                     continue
-                store.materialise(made.output_sha256, workspace.clip_path(planned.take_id))
+                _place(campaign, store, made.output_sha256, planned.take_id, placed, planned.job)
                 if planned.reuses is not None:  # same key as a locked take: record it too
                     job = planned.job
                     lock_writer.add({(job.id, job.take): (job.job_key, job.key_material(), made)})
@@ -146,7 +147,7 @@ async def run_campaign(
                     lock_writer.add(_entries(result, output, takes_by_id))
                 for job_id in result.unit.job_ids:
                     try:
-                        store.materialise(output.sha256, workspace.clip_path(job_id))
+                        _place(campaign, store, output.sha256, job_id, placed, takes_by_id[job_id])
                     except OSError as exc:
                         notice(
                             f"{job_id}: stored, but not placed in {workspace.output_dir} "
@@ -178,7 +179,7 @@ async def run_campaign(
             finally:
                 with anyio.CancelScope(shield=True):
                     lock_writer.flush()
-                    record = _record(campaign, run_plan, backend.name, scheduler, warnings)
+                    record = _record(campaign, run_plan, backend.name, scheduler, warnings, placed)
                     record.summary.seconds = round(time.monotonic() - started, 3)
                     record = write_record(workspace.run_json, record, campaign.job_plan.jobs)
                     emit(RunFinished(record, tuple(warnings)))
@@ -188,6 +189,19 @@ async def run_campaign(
             finally:
                 journal.close()
     return RunResult(record, workspace.run_json, workspace.output_dir, warnings)
+
+
+def _place(
+    campaign: Campaign, store: Store, sha256: str, take_id: str, placed: dict[str, Path], job: Job
+) -> None:
+    """Place a stored output in the output folder: a clip as `.mp4`, an image model's still
+    with the suffix its bytes call for (`.png`, `.jpg`, `.webp`)."""
+    suffix = ".mp4"
+    spec = campaign.registry.get(job.model)
+    if spec is not None and spec.output_kind == "image":
+        local = store.local_copy(sha256)
+        suffix = (image_suffix(local) if local is not None else None) or ".png"
+    placed[take_id] = store.materialise(sha256, campaign.workspace.clip_path(take_id, suffix))
 
 
 def _coordinator(
@@ -241,8 +255,14 @@ def _record(
     backend_name: str,
     scheduler: Scheduler,
     warnings: list[str],
+    placed: dict[str, Path],
 ) -> RunRecord:
     workspace = campaign.workspace
+
+    def output_of(take_id: str) -> str:
+        path = placed.get(take_id, workspace.clip_path(take_id))
+        return _relative(path, workspace.output_dir)
+
     jobs: list[JobRun] = []
     for planned in run_plan.reuse:
         jobs.append(
@@ -251,7 +271,7 @@ def _record(
                 take=planned.job.take,
                 key=planned.job.key,
                 status="cached",
-                output=_relative(workspace.clip_path(planned.take_id), workspace.output_dir),
+                output=output_of(planned.take_id),
                 notes=[
                     f"same output as {planned.reuses}: placed from the store"
                     if planned.reuses
@@ -273,9 +293,7 @@ def _record(
                     attempts=result.attempts,
                     seconds=round(result.seconds, 3),
                     cost_usd=result.cost_usd if take_id == result.unit.job_ids[0] else 0.0,
-                    output=_relative(workspace.clip_path(take_id), workspace.output_dir)
-                    if result.output
-                    else None,
+                    output=output_of(take_id) if result.output else None,
                     error=result.error if result.status != "done" else None,
                     notes=result.notes,
                 )

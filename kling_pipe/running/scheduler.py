@@ -72,7 +72,7 @@ from kling_pipe.errors import (
     RateLimitedError,
     TransientError,
 )
-from kling_pipe.media.probe import verify_video
+from kling_pipe.media.probe import verify_image, verify_video
 from kling_pipe.running.claims import KeyCoordinator
 from kling_pipe.running.events import (
     Notice,
@@ -136,7 +136,11 @@ Verify = Callable[["Unit", Path], float]
 
 
 def verify_clip(unit: Unit, path: Path) -> float:
-    """The real check: a whole, decodable video of the unit's duration, streams and shape."""
+    """The real check: a whole, decodable video of the unit's duration, streams and shape;
+    for an image model, a still that decodes, of the unit's shape (its duration is 0)."""
+    if unit.output_kind == "image":
+        verify_image(path, aspect_ratio=unit.aspect_ratio)
+        return 0.0
     info = verify_video(path, duration=unit.request.duration, audio=unit.has_audio)
     video = info.video
     assert video is not None
@@ -892,7 +896,7 @@ class Scheduler:
         transient = 0
         damaged = 0
         while True:
-            temp = self.store.temp_path(".mp4")
+            temp = self.store.temp_path(".img" if unit.output_kind == "image" else ".mp4")
             try:
                 fetched = await self.backend.fetch(prediction, temp)
                 duration = await anyio.to_thread.run_sync(self.verify, unit, fetched.path)

@@ -11,6 +11,8 @@ import pytest
 from kling_pipe.campaign import Campaign
 from kling_pipe.errors import ManifestError
 from kling_pipe.lock import Decision, LockEntry, LockFile, write_lock
+from kling_pipe.models.catalogue import bundled_registry
+from kling_pipe.models.spec import InputSpec, ModelSpec
 from kling_pipe.planning.diff import diff_plan
 from kling_pipe.planning.jobs import Job
 from kling_pipe.takes import take_key
@@ -256,3 +258,50 @@ def test_a_bad_take_and_an_unknown_key_are_errors_at_them(write_manifest: Write)
     assert (
         len(errors) == 1 and "unknown key 'tak'" in errors[0] and "did you mean 'take'" in errors[0]
     )
+
+
+STILLS = ModelSpec(
+    ref="acme/stills",
+    inputs={
+        "prompt": InputSpec("prompt", "string", required=True),
+        "aspect_ratio": InputSpec(
+            "aspect_ratio", "string", default="1:1", choices=("16:9", "9:16")
+        ),
+    },
+    price_per_second=0.03,
+    output_kind="image",
+)
+
+KEYFRAMES = """
+version: 1
+name: keys
+model: kwaivgi/kling-v2.1
+matrix:
+  aspect_ratio: ["16:9", "9:16"]
+shots:
+  - id: keyframe
+    model: acme/stills
+    prompt: "A kettle on white"
+  - id: animate
+    prompt: "The kettle steams"
+    inputs: {start_image: {from: keyframe}, duration: 5}
+cuts:
+  - id: spot
+    shots: [animate, keyframe]
+"""
+
+
+def test_a_cut_naming_an_image_shot_is_an_error_at_that_entry_naming_its_animation(
+    write_manifest: Write,
+) -> None:
+    with pytest.raises(ManifestError) as caught:
+        Campaign.open(write_manifest(KEYFRAMES), bundled_registry().with_specs([STILLS]))
+    errors = [str(p) for p in caught.value.problems if p.severity == "error"]
+    assert len(errors) == 1, errors
+    assert at(errors[0]).startswith("15:22: cuts[0].shots[1]: ")
+    assert "shot 'keyframe' makes images (acme/stills)" in errors[0]
+    assert "name the shot that animates it (animate)" in errors[0]
+    # Naming the animation alone plans a cut per ratio.
+    fixed = write_manifest(KEYFRAMES.replace("[animate, keyframe]", "[animate]"))
+    cuts = Campaign.open(fixed, bundled_registry().with_specs([STILLS])).cut_plan().cuts
+    assert [c.output.as_posix() for c in cuts] == ["cuts/spot/16x9.mp4", "cuts/spot/9x16.mp4"]

@@ -4,15 +4,19 @@ the manifest."""
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from kling_pipe.campaign import Campaign
 from kling_pipe.errors import InputError
 from kling_pipe.lock import LockEntry, LockFile, lock_bytes, merge_locks
-from kling_pipe.planning.shards import Shard
+from kling_pipe.planning.jobs import Job, Upstream
+from kling_pipe.planning.shards import Shard, placing_keys
 
+REPO = Path(__file__).resolve().parents[2]
 KEYS = [hashlib.sha256(str(n).encode()).hexdigest() for n in range(300)]
 
 
@@ -44,6 +48,60 @@ def test_cuts_split_by_their_id_the_same_on_every_machine() -> None:
     shares = [[i for i in ids if Shard(k, 2).takes_cut(i)] for k in (1, 2)]
     assert sorted(shares[0] + shares[1]) == sorted(ids)
     assert shares == [[i for i in ids if Shard(k, 2).takes_cut(i)] for k in (1, 2)]
+
+
+def test_a_lip_sync_runs_in_the_shard_of_its_master_and_every_job_in_exactly_one() -> None:
+    jobs = Campaign.open(REPO / "pipelines/dubbed-launch.yaml").job_plan.jobs
+    shares = [Shard(k, 3).share(jobs) for k in (1, 2, 3)]
+    assert sorted(jid for share in shares for jid in share) == sorted(j.id for j in jobs)
+    dubs = [j for j in jobs if j.shot == "dub"]
+    assert len(dubs) == 6
+    for dub in dubs:
+        master = dub.upstream["video_url"].job_id
+        assert master.startswith("master/")
+        assert [dub.id in share for share in shares] == [master in share for share in shares]
+    # Placed by the master's own key, as a master alone would be: the share is its root's.
+    for dub in dubs:
+        master_key = dub.upstream["video_url"].job_key
+        assert [dub.id in s for s in shares] == [Shard(k, 3).takes(master_key) for k in (1, 2, 3)]
+
+
+def chain_job(jid: str, key: str, *sources: tuple[str, str]) -> Job:
+    upstream = {f"in{n}": Upstream(job_id=u, job_key=k) for n, (u, k) in enumerate(sources)}
+    return Job(
+        id=jid, shot=jid.split("/")[0], values={}, model="m", inputs={}, files={},
+        key=key, cost_usd=0.0, upstream=upstream,
+    )  # fmt: skip
+
+
+# A three-stage chain (key frame → animation → lip-sync), a job taking two roots, a loner.
+GRAPH = [
+    chain_job("frame/a", KEYS[0]),
+    chain_job("animate/a", KEYS[1], ("frame/a", KEYS[0])),
+    chain_job("dub/a", KEYS[2], ("animate/a", KEYS[1])),
+    chain_job("frame/b", KEYS[3]),
+    chain_job("end/b", KEYS[4]),
+    chain_job("animate/b", KEYS[5], ("frame/b", KEYS[3]), ("end/b", KEYS[4])),
+    chain_job("pack/x", KEYS[6]),
+]
+
+
+@given(st.permutations(GRAPH))
+def test_a_chain_is_placed_by_its_root_whatever_the_order_of_the_jobs(order: list[Job]) -> None:
+    placed = placing_keys(order)
+    assert placed == placing_keys(GRAPH)
+    assert placed["frame/a"] == placed["animate/a"] == placed["dub/a"] == KEYS[0]
+    assert placed["frame/b"] == placed["end/b"] == placed["animate/b"] == min(KEYS[3], KEYS[4])
+    assert placed["pack/x"] == KEYS[6]
+
+
+@given(st.integers(min_value=1, max_value=5))
+def test_every_job_of_a_graph_is_in_exactly_one_shard_with_its_upstream(count: int) -> None:
+    shares = [Shard(k, count).share(GRAPH) for k in range(1, count + 1)]
+    for job in GRAPH:
+        homes = [share for share in shares if job.id in share]
+        assert len(homes) == 1
+        assert all(u.job_id in homes[0] for u in job.upstream.values())
 
 
 def entry(key: str, sha: str = "b" * 64) -> LockEntry:
