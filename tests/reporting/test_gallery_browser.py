@@ -238,6 +238,8 @@ def test_a_previs_manifest_filters_by_its_variant_axis(browser: Browser, tmp_pat
         assert opened.locator("#filter-axis-variant option").count() == 11  # all + ten
         opened.select_option("#filter-axis-variant", "v07-orbit")
         assert opened.locator("#filter-count").inner_text() == "1 shown"
+        # Blocks are drawn as they come near the screen, after the count is updated.
+        opened.wait_for_selector('article.card[data-axis-variant="v07-orbit"]', state="visible")
         shown = [c for c in opened.locator("article.card").all() if c.is_visible()]
         assert [c.get_attribute("data-axis-variant") for c in shown] == ["v07-orbit"]
         assert "half orbit" in shown[0].inner_text()
