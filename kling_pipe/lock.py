@@ -317,9 +317,11 @@ def merge_locks(fragments: Sequence[tuple[str, LockFile]]) -> LockFile:
 
 def keep_only(path: Path, manifest: str, job_ids: Collection[str]) -> LockFile:
     """Drop every entry but those of `job_ids` from the lock at `path` (a shard's fragment
-    names only its share of the jobs), atomically."""
-    current = read_lock(path, manifest)
+    names only its share of the jobs), atomically, taking turns with other writers."""
     wanted = set(job_ids)
-    lock = LockFile(manifest=manifest, jobs={k: v for k, v in current.jobs.items() if k in wanted})
-    write_lock(path, lock)
-    return lock
+
+    def trim(current: LockFile) -> LockFile:
+        jobs = {k: v for k, v in current.jobs.items() if k in wanted}
+        return current.model_copy(update={"jobs": jobs})
+
+    return edit_lock(path, manifest, trim)
