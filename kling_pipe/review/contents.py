@@ -1,7 +1,8 @@
 """What the review page shows: every job with its takes, prompt, localized line, cost, status
 and the review's decisions, plus the rough cuts with the take each uses. Pure.
 
-Media are named by job id and take number (`/take/<job id>/<n>`), never by path: the server
+Media are named by job id and take number (`/take/<job id>/<n>`), never by path (a job's
+upstream clips too, by the upstream job and take): the server
 maps those names to files itself (see `files`).
 """
 
@@ -13,6 +14,7 @@ from typing import Any
 from urllib.parse import quote
 
 from kling_pipe.planning.cuts import PlannedCut
+from kling_pipe.planning.jobs import Job
 from kling_pipe.planning.picks import ReviewState
 from kling_pipe.reporting.contents import GRID_AXES, describe_value
 
@@ -69,11 +71,30 @@ def decisions_view(state: ReviewState, made: Collection[int]) -> dict[str, Any]:
     }
 
 
+def upstream_view(job: Job, kinds: Mapping[str, str]) -> list[dict[str, Any]]:
+    """The clips a downstream job was made from (`{from: SHOT}`), by input name: the upstream
+    job, the take that feeds it, its media by name, and whether it is an image or a video
+    (`kinds`: job id → what its model makes)."""
+    return [
+        {
+            "input": name,
+            "job": source.job_id,
+            "take": source.take,
+            "picked": source.picked,
+            "kind": kinds.get(source.job_id, "video"),
+            "video": take_url(source.job_id, source.take),
+            "poster": poster_url(source.job_id, source.take),
+        }
+        for name, source in sorted(job.upstream.items())
+    ]
+
+
 def job_view(
     state: ReviewState,
     made: Collection[int],
     facts: JobFacts,
     markets: Mapping[str, Mapping[str, Any]],
+    kinds: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """One job as the page's JSON."""
     job = state.job
@@ -96,6 +117,7 @@ def job_view(
         "spent": facts.spent_usd,
         "run": facts.run_status,
         "error": facts.error,
+        "upstream": upstream_view(job, kinds or {}),
         **decisions_view(state, made),
     }
 
@@ -124,14 +146,16 @@ def board(
     facts: Mapping[str, JobFacts],
     markets: Mapping[str, Mapping[str, Any]],
     cuts: Sequence[tuple[PlannedCut, bool]],
+    kinds: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Everything the page shows, as JSON-ready data."""
+    """Everything the page shows, as JSON-ready data; `kinds` says which jobs make images
+    (job id → "image" or "video"; a job not in it makes video)."""
     chosen = {s.job.id: s.chosen(made.get(s.job.id, ()).__contains__) for s in states}
     picked = {s.job.id for s in states if s.picked is not None}
     return {
         "name": name,
         "jobs": [
-            job_view(s, made.get(s.job.id, ()), facts.get(s.job.id, NOT_RUN), markets)
+            job_view(s, made.get(s.job.id, ()), facts.get(s.job.id, NOT_RUN), markets, kinds)
             for s in states
         ],
         "cuts": [

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import hmac
 import ipaddress
+import mimetypes
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -129,7 +130,8 @@ def build_app(session: ReviewSession, *, token: str | None, hosts: set[str]) -> 
         )
         if found is None:
             raise web.HTTPNotFound()
-        return web.FileResponse(found, headers={"Content-Type": "video/mp4"})
+        kind = mimetypes.guess_type(found.name)[0] or "video/mp4"  # a key frame is an image
+        return web.FileResponse(found, headers={"Content-Type": kind})
 
     async def poster(request: web.Request) -> web.StreamResponse:
         name = _take_name(request.match_info["rest"])

@@ -137,7 +137,18 @@ class ReviewSession:
             self._facts(),
             self.campaign.loaded.manifest.markets,
             cuts,
+            self._kinds(),
         )
+
+    def _kinds(self) -> dict[str, str]:
+        """Job id → what its model makes ("image" or "video"), for the jobs that feed others."""
+        jobs = {job.id: job for job in self.campaign.job_plan.jobs}
+        feeding = {source.job_id for job in jobs.values() for source in job.upstream.values()}
+        kinds: dict[str, str] = {}
+        for job_id in feeding:
+            spec = self.campaign.registry.get(jobs[job_id].model) if job_id in jobs else None
+            kinds[job_id] = spec.output_kind if spec is not None else "video"
+        return kinds
 
     def texts(self) -> list[str]:
         """Every text the page shows from the manifest (for the embedded font's subset)."""

@@ -75,10 +75,10 @@ class ReviewApp:
     project: Path
 
 
-def start_review_app(project: Path, *args: str) -> ReviewApp:
-    """Start `kling-pipe review campaign.yaml --no-open ARGS` and wait for its address."""
+def start_review_app(project: Path, *args: str, manifest: str = "campaign.yaml") -> ReviewApp:
+    """Start `kling-pipe review MANIFEST --no-open ARGS` and wait for its address."""
     process = subprocess.Popen(
-        [*kling_command("review", "campaign.yaml", "--no-open", *args)],
+        [*kling_command("review", manifest, "--no-open", *args)],
         cwd=project,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -210,6 +210,31 @@
     return el("figure", { class: `take${picked ? " picked" : ""}${rejected ? " rejected" : ""}`, "data-take": take.n, style: "margin:0" }, media, bar);
   }
 
+  // The clips this job was made from ({from: SHOT}): small, beside its takes; a click opens
+  // the upstream job (its filters cleared if they hid it).
+  function upstreamView(job) {
+    if (!job.upstream || !job.upstream.length) return null;
+    return el("div", { class: "upstream" }, ...job.upstream.map((up) => {
+      const label = `${up.input} from ${up.job} take ${up.take}`;
+      const media = up.kind === "image"
+        ? el("img", { src: up.video, alt: label })
+        : el("video", { preload: "metadata", playsinline: true, muted: true, controls: true,
+            poster: up.poster, src: up.video, "aria-label": label });
+      const open = () => {
+        const index = board.jobs.findIndex((j) => j.id === up.job);
+        if (index < 0) return;
+        if (!shown.includes(index)) {
+          for (const facet of FACETS) $("f-" + facet).value = "";
+          filter();
+        }
+        select(index);
+      };
+      return el("figure", { class: "upstream-clip", "data-job": up.job, "data-input": up.input },
+        media, el("figcaption", {}, el("a", { href: "#", class: "to-upstream", text: label,
+          onclick: (event) => { event.preventDefault(); open(); } })));
+    }));
+  }
+
   function ratioNumber(ratio) {
     const [w, h] = ratio.split(":").map(Number);
     return w && h ? w / h : 16 / 9;
@@ -238,6 +263,7 @@
         el("span", { class: "dim", text: [job.shot, job.market, job.ratio, `${job.duration} s`, axes].filter(Boolean).join(" · ") }),
         el("span", { class: "mode", id: "mode", text: mode === "reject" ? `reject which take? 1–${count}` : "" })),
       job.line ? el("p", { class: "line", lang: job.locale || null, id: "line", text: job.line }) : null,
+      upstreamView(job),
       takes,
       el("div", { class: "transport" },
         el("button", { type: "button", id: "play", text: "Play", onclick: () => (player.playing ? pause() : play()) }),
@@ -249,7 +275,7 @@
         el("button", { type: "button", id: "unpick", text: "Unpick (u)", onclick: () => decide("unpick"), disabled: job.picked == null }),
         el("button", { type: "button", id: "edit-note", text: "Note (n)", onclick: editNote })),
       facts);
-    player.videos = [...pane.querySelectorAll("video")];
+    player.videos = [...pane.querySelectorAll(".takes video")];
     const lead = master();
     if (lead) {
       lead.addEventListener("ended", () => { pause(); });
