@@ -28,3 +28,16 @@ class ServedFiles:
         if not real.is_file() or not any(real.is_relative_to(root) for root in self._roots):
             return None
         return real
+
+
+_PICTURES = ((b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpeg"))
+
+
+def media_type(path: Path) -> str:
+    """The Content-Type of a stored take, from its first bytes (store objects have no
+    suffix): a key frame from an image model is a PNG, JPEG or WebP, anything else a video."""
+    with path.open("rb") as file:
+        head = file.read(12)
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    return next((kind for magic, kind in _PICTURES if head.startswith(magic)), "video/mp4")

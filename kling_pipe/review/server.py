@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import hmac
 import ipaddress
-import mimetypes
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from aiohttp import web
 
 from kling_pipe.errors import KlingPipeError
 from kling_pipe.reporting.typeface import font_face_css, whole_font, wide_characters
+from kling_pipe.review.files import media_type
 from kling_pipe.review.session import ReviewSession
 
 TOKEN_COOKIE = "kling_review"
@@ -130,7 +130,7 @@ def build_app(session: ReviewSession, *, token: str | None, hosts: set[str]) -> 
         )
         if found is None:
             raise web.HTTPNotFound()
-        kind = mimetypes.guess_type(found.name)[0] or "video/mp4"  # a key frame is an image
+        kind = await _in_thread(lambda: media_type(found))
         return web.FileResponse(found, headers={"Content-Type": kind})
 
     async def poster(request: web.Request) -> web.StreamResponse:

@@ -49,6 +49,7 @@ def test_a_dub_shows_its_master_clip_and_jumps_to_it(
 
     with urllib.request.urlopen(dubbed_app.url.rstrip("/") + src) as answer:
         assert answer.status == 200
+        assert answer.headers["Content-Type"] == "video/mp4"
         served = answer.read()
     stored = dubbed_app.project / "out/dubbed-launch/master/9x16.mp4"
     assert served == stored.read_bytes()
