@@ -41,6 +41,7 @@ from kling_pipe.errors import (
     OutputGoneError,
     TransientError,
 )
+from kling_pipe.media.probe import STILL_SUFFIXES, content_type
 from kling_pipe.models.spec import split_model_ref
 
 __all__ = ["ReplicateBackend", "WebhookReceiver", "prediction_from_json", "retry_after_seconds"]
@@ -459,21 +460,12 @@ def _plain_error(response: httpx.Response) -> BackendError:
     )
 
 
-_MAGIC_TYPES = (
-    (b"\x89PNG\r\n\x1a\n", ".png", "image/png"),
-    (b"\xff\xd8\xff", ".jpg", "image/jpeg"),
-)
-
-
 def _upload_name(path: Path) -> tuple[str, str]:
     """The name and content type a file is uploaded under. A stored output is named by its
     hash whatever it holds, so a still (a key frame for `start_image`) is told by its bytes:
     the model reads the type, and an image sent as `video/mp4` is refused."""
-    with path.open("rb") as file:
-        head = file.read(12)
-    for magic, suffix, content_type in _MAGIC_TYPES:
-        if head.startswith(magic):
-            return path.with_suffix(suffix).name, content_type
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return path.with_suffix(".webp").name, "image/webp"
+    kind = content_type(path)
+    suffix = STILL_SUFFIXES.get(kind)
+    if suffix is not None:
+        return path.with_suffix(suffix).name, kind
     return path.name, mimetypes.guess_type(path.name)[0] or "application/octet-stream"

@@ -448,18 +448,14 @@ IMAGE_SUFFIXES = {"png": ".png", "mjpeg": ".jpg", "webp": ".webp"}
 """The still formats an image model's output may be (ffmpeg's codec name → file suffix)."""
 
 
+STILL_SUFFIXES = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp"}
+"""The file suffix of each still type an image model's output may be."""
+
+
 def image_suffix(path: Path) -> str | None:
     """The suffix a still's bytes call for (`.png`, `.jpg`, `.webp`), read from its magic
-    number; None when it is none of those."""
-    with path.open("rb") as file:
-        head = file.read(12)
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return ".png"
-    if head.startswith(b"\xff\xd8\xff"):
-        return ".jpg"
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return ".webp"
-    return None
+    number (`content_type`); None when it is none of those."""
+    return STILL_SUFFIXES.get(content_type(path))
 
 
 def verify_image(path: Path, *, aspect_ratio: str | None = None) -> MediaInfo:

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+from kling_pipe.media.probe import STILL_SUFFIXES, content_type
+
 
 class ServedFiles:
     """The files the app may serve, confined to a few folders."""
@@ -30,14 +32,8 @@ class ServedFiles:
         return real
 
 
-_PICTURES = ((b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpeg"))
-
-
 def media_type(path: Path) -> str:
     """The Content-Type of a stored take, from its first bytes (store objects have no
     suffix): a key frame from an image model is a PNG, JPEG or WebP, anything else a video."""
-    with path.open("rb") as file:
-        head = file.read(12)
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "image/webp"
-    return next((kind for magic, kind in _PICTURES if head.startswith(magic)), "video/mp4")
+    kind = content_type(path)
+    return kind if kind in STILL_SUFFIXES else "video/mp4"
