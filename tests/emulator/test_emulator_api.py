@@ -398,8 +398,14 @@ def test_stats_prove_how_many_times_each_input_was_created(
     client.models.predictions.create(MODEL, input=same)
     client.models.predictions.create(MODEL, input=dict(reversed(list(same.items()))))
     client.models.predictions.create(MODEL, input={"prompt": "other"})
-    over_http = httpx.get(f"{emulator.base_url}/_emulator/stats").json()
-    assert over_http == emulator.stats()
+    # Predictions keep finishing in the background: compare the page with the in-process
+    # stats read on both sides of it, and read again when a prediction finished in between.
+    for _ in range(20):
+        before = emulator.stats()
+        over_http = httpx.get(f"{emulator.base_url}/_emulator/stats").json()
+        if emulator.stats() == before:
+            break
+    assert over_http == before
     assert (over_http["creates"], over_http["duplicate_creates"]) == (3, 1)
     assert over_http["requests"]["models.predictions.create"] == 3
     assert over_http["create_counts"][create_key(MODEL, same)] == 2
