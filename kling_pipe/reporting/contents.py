@@ -16,6 +16,8 @@ from kling_pipe.planning.diff import Plan, PlannedJob
 from kling_pipe.running.record import JobRun, RunRecord
 
 NOT_RUN = "not run"
+NOT_MADE = ("failed", "refused", "canceled")
+"""Run statuses of a take that did not produce a clip."""
 GRID_AXES = ("market", "aspect_ratio")
 _RATIO_SLUG = re.compile(r"(\d+)x(\d+)")
 
@@ -57,6 +59,15 @@ class TakeCard:
 
 
 @dataclass(frozen=True)
+class TakeFailure:
+    """A take beyond the first that the run did not make, and why."""
+
+    number: int
+    status: str  # failed, refused or canceled
+    error: str | None
+
+
+@dataclass(frozen=True)
 class JobReview:
     """A job's takes and the review's decisions, as read from the lock."""
 
@@ -94,6 +105,22 @@ class ClipCard:
     takes: tuple[TakeCard, ...] = ()  # every take (take 1's media is `media`)
     note: str = ""
     review: str = ""  # picked, rejected, unreviewed; "" when nothing was reviewed
+    failed_takes: tuple[TakeFailure, ...] = ()  # takes 2+ the run did not make
+
+
+@dataclass(frozen=True)
+class NotGenerated:
+    """One take that was not generated: its job's card, which take, what happened."""
+
+    card: ClipCard
+    take: int
+    status: str
+    error: str | None
+
+    @property
+    def label(self) -> str:
+        """The take's id: the job's, with `#k` beyond the first take."""
+        return self.card.job_id if self.take == 1 else f"{self.card.job_id}#{self.take}"
 
 
 @dataclass(frozen=True)
@@ -153,9 +180,14 @@ class Gallery:
         return tuple(card for shot in self.shots for card in shot.cards)
 
     @property
-    def problems(self) -> tuple[ClipCard, ...]:
-        """The jobs that did not produce a clip in the run, with their reasons."""
-        return tuple(c for c in self.cards if c.status in ("failed", "refused", "canceled"))
+    def problems(self) -> tuple[NotGenerated, ...]:
+        """The takes that did not produce a clip in the run, with their reasons, job by job."""
+        found: list[NotGenerated] = []
+        for card in self.cards:
+            if card.status in NOT_MADE:
+                found.append(NotGenerated(card, 1, card.status, card.error))
+            found += [NotGenerated(card, t.number, t.status, t.error) for t in card.failed_takes]
+        return tuple(found)
 
     def axes(self) -> dict[str, tuple[str, ...]]:
         """Matrix axes beyond market and ratio whose values differ (a previs `variant`), with
@@ -227,13 +259,14 @@ def distinguishing_captions(jobs: Sequence[PlannedJob]) -> dict[str, Caption | N
 
 def _card(
     planned: PlannedJob,
-    run: JobRun | None,
+    take_runs: Sequence[JobRun],
     caption: Caption | None,
     media: Mapping[str, Media],
     markets: Mapping[str, Mapping[str, Any]],
     review: JobReview | None = None,
 ) -> ClipCard:
     job = planned.job
+    run = next((r for r in take_runs if r.take == 1), None)
     own = media.get(job.id, Media())
     market_values = markets.get(job.market or "", {})
     line, locale = market_values.get("line", ""), market_values.get("locale", "")
@@ -270,6 +303,11 @@ def _card(
         takes=review.takes if review is not None else (TakeCard(1, own),),
         note=review.note if review is not None else "",
         review=review.status if review is not None else "",
+        failed_takes=tuple(
+            TakeFailure(r.take, r.status, r.error)
+            for r in sorted(take_runs, key=lambda r: r.take)
+            if r.take > 1 and r.status in NOT_MADE
+        ),
     )
 
 
@@ -285,7 +323,10 @@ def shot_grids(
     reviews: Mapping[str, JobReview] | None = None,
 ) -> tuple[ShotGrid, ...]:
     """Cards for every planned job, grouped by shot in manifest order."""
-    runs = {j.id: j for j in record.jobs} if record is not None else {}
+    # A job's takes each have their own run; the card's status is its first take's.
+    runs: dict[str, list[JobRun]] = {}
+    for run in record.jobs if record is not None else ():
+        runs.setdefault(run.id, []).append(run)
     shots = _ordered([p.job.shot for p in plan.jobs])
     grids: list[ShotGrid] = []
     for shot in shots:
@@ -295,7 +336,7 @@ def shot_grids(
         cards = tuple(
             _card(
                 p,
-                runs.get(p.job.id),
+                runs.get(p.job.id, ()),
                 captions[p.job.id],
                 media,
                 markets or {},

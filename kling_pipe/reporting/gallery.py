@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from functools import cache
 from html import escape
 from importlib.resources import files
+from typing import TypeVar
 from urllib.parse import quote
 
 from kling_pipe.reporting.contents import (
@@ -34,11 +35,14 @@ from kling_pipe.reporting.contents import (
     CutCard,
     Gallery,
     Media,
+    NotGenerated,
     ShotGrid,
     TakeCard,
     UpstreamClip,
 )
 from kling_pipe.reporting.typeface import font_face_css, wide_characters
+
+_Item = TypeVar("_Item")
 
 FACETS = (("market", "Market"), ("ratio", "Ratio"), ("status", "Status"))
 PROMPT_PREVIEW_CHARS = 110
@@ -241,11 +245,11 @@ class _Block:
     height: int
 
 
-def _values(card: ClipCard) -> dict[str, str]:
+def _values(card: ClipCard, status: str | None = None) -> dict[str, str]:
     return {
         "market": card.market or "",
         "ratio": card.aspect_ratio,
-        "status": card.status,
+        "status": card.status if status is None else status,
         "review": card.review,
         **{f"axis-{_axis_slug(a)}": v for a, v in card.axes},
     }
@@ -255,7 +259,7 @@ def _card_height(ratio: str | None) -> int:
     return media_size(ratio)[1] + CARD_TEXT_HEIGHT
 
 
-def _chunks(items: Sequence[ClipCard], size: int) -> Iterator[Sequence[ClipCard]]:
+def _chunks(items: Sequence[_Item], size: int) -> Iterator[Sequence[_Item]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
 
@@ -429,12 +433,13 @@ def _cuts(cuts: tuple[CutCard, ...], page: _Page) -> str:
     return f'<section class="cuts" data-group>{heading}{"".join(sections)}</section>'
 
 
-def _problem(card: ClipCard) -> str:
+def _problem(problem: NotGenerated) -> str:
+    card = problem.card
     return (
-        f"<li {_filter_attrs(card.market, card.aspect_ratio, card.status, card.axes)}>"
-        f'<a href="#job-{_e(card.job_id)}"><code>{_e(card.job_id)}</code></a> '
-        f'<span class="badge st-{_slug(card.status)}">{_e(card.status)}</span> '
-        f'<span class="error">{_e(card.error or "no reason given")}</span></li>'
+        f"<li {_filter_attrs(card.market, card.aspect_ratio, problem.status, card.axes)}>"
+        f'<a href="#job-{_e(card.job_id)}"><code>{_e(problem.label)}</code></a> '
+        f'<span class="badge st-{_slug(problem.status)}">{_e(problem.status)}</span> '
+        f'<span class="error">{_e(problem.error or "no reason given")}</span></li>'
     )
 
 
@@ -447,7 +452,7 @@ def _problems(gallery: Gallery, page: _Page) -> str:
         page.place(
             _Block(
                 "<ul>" + "".join(_problem(c) for c in chunk) + "</ul>",
-                tuple(_values(c) for c in chunk),
+                tuple(_values(p.card, p.status) for p in chunk),
                 PROBLEM_HEIGHT * len(chunk),
             ),
             counted=False,

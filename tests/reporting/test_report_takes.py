@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -45,3 +46,27 @@ def test_cards_show_every_take_and_the_decisions_from_the_lock(
     assert options[-3:] == ["", "rejected", "picked"]  # the review filter
     for job_id in ("pour/us/16x9", "pour/us/9x16", "pour/jp/16x9"):
         assert len(re.findall("<video", card_of(page, job_id))) == 2
+
+
+def test_a_failed_later_take_is_listed_as_not_generated_and_leaves_the_card_as_it_was(
+    review_project: Path,  # noqa: F811  (the fixture imported above)
+) -> None:
+    run_json = review_project / "out" / NAME / "run.json"
+    record = json.loads(run_json.read_text("utf-8"))
+    takes = {(j["id"], j["take"]) for j in record["jobs"]}
+    assert {("pour/jp/9x16", 1), ("pour/jp/9x16", 2)} <= takes
+    for job in record["jobs"]:
+        if (job["id"], job["take"]) == ("pour/jp/9x16", 2):
+            job.update(status="failed", error="content policy (take two)", output=None)
+    run_json.write_text(json.dumps(record), "utf-8")
+    made = kling("report", "campaign.yaml", cwd=review_project)
+    assert made.returncode == 0, made.stderr
+    page = shown((review_project / "out" / NAME / "report.html").read_text("utf-8"))
+    problems = re.search(r'<section class="problems".*?</section>', page, re.S)
+    assert problems, "no Not generated section"
+    listed = re.findall(r"<code>([^<]+)</code>", problems.group(0))
+    assert listed == ["pour/jp/9x16#2"]
+    assert "content policy (take two)" in problems.group(0)
+    assert "Not generated (1)" in problems.group(0)
+    # The card's status is its first take's, which was made.
+    assert 'data-status="failed"' not in card_of(page, "pour/jp/9x16")
