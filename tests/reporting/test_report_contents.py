@@ -177,7 +177,7 @@ def test_failed_jobs_are_listed_with_their_reason_and_linked_to_their_card(
         ]
     )
     gallery = build_gallery(campaign.plan(), record, {})
-    assert [c.job_id for c in gallery.problems] == ["pour/jp/9x16"]
+    assert [p.label for p in gallery.problems] == ["pour/jp/9x16"]
     page = shown(render_gallery(gallery))
     problems = page[page.index('class="problems"') : page.index('id="shot-pour"')]
     assert 'href="#job-pour/jp/9x16"' in problems
