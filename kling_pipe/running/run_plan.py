@@ -109,6 +109,9 @@ class RunPlan:
     """What this run will spend as planned: new and changed generations (and the gone outputs
     with `regenerate_lost`); zero on a free backend."""
 
+    job_count: int
+    """The jobs this run covers: the plan's, or with `--shard` that shard's share."""
+
     @property
     def gone_cost_usd(self) -> float:
         """What paying again for the gone outputs costs."""
@@ -169,9 +172,11 @@ def prepare_run(campaign: Campaign, options: RunOptions) -> RunPlan:
     now = datetime.now(UTC)
     # A whole graph (a master and its lip-syncs) is one shard's: placed among every job.
     mine = None if options.shard is None else options.shard.share(campaign.job_plan.jobs)
+    job_count = 0
     for planned in plan.jobs:
         if mine is not None and planned.job.id not in mine:
             continue
+        job_count += 1
         if not backend.records_to_lock or planned.job.id in forced:
             to_run.append(planned)
         elif planned.status == "unchanged" or planned.reuses is not None:
@@ -203,6 +208,7 @@ def prepare_run(campaign: Campaign, options: RunOptions) -> RunPlan:
         recoverable=tuple(recoverable),
         gone=tuple(gone),
         budget_usd=None if backend.free else budget,
+        job_count=job_count,
         regenerate_lost=options.regenerate_lost,
         estimate_usd=estimate,
     )

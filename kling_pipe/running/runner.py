@@ -158,7 +158,7 @@ async def run_campaign(
                 RunStarted(
                     manifest=campaign.name,
                     backend=backend.name,
-                    jobs=len(run_plan.plan.jobs),
+                    jobs=run_plan.job_count,
                     units=len(run_plan.units),
                     estimate_usd=run_plan.estimate_usd,
                     free=run_plan.free,

@@ -125,3 +125,25 @@ def test_merging_fragments_of_two_manifests_is_refused() -> None:
 def test_the_same_entry_in_two_fragments_is_no_conflict() -> None:
     same = LockFile(manifest="demo", jobs={"a": entry(KEYS[0])})
     assert merge_locks([("1", same), ("2", same)]).jobs == same.jobs
+
+
+def test_a_sharded_run_counts_only_its_share_of_the_jobs(tmp_path: Path) -> None:
+    from kling_pipe.running.run_plan import RunOptions, prepare_run
+
+    (tmp_path / ".git").mkdir()
+    manifest = tmp_path / "shards.yaml"
+    manifest.write_text(
+        "version: 1\nname: shards\nmodel: kwaivgi/kling-v2.6\ndefaults: {duration: 5}\n"
+        "matrix:\n  variant: [1, 2, 3, 4, 5, 6, 7]\n  aspect_ratio: ['16:9', '9:16']\n"
+        "shots:\n  - id: hero\n    prompt: 'A kettle {{ variant }}.'\n",
+        "utf-8",
+    )
+    campaign = Campaign.open(manifest)
+    whole = prepare_run(campaign, RunOptions(backend="preview"))
+    assert whole.job_count == len(campaign.job_plan.jobs) == 14
+    counts = []
+    for k in (1, 2, 3):
+        share = prepare_run(campaign, RunOptions(backend="preview", shard=Shard(k, 3)))
+        assert share.job_count == len(share.units)  # one job per unit here
+        counts.append(share.job_count)
+    assert sum(counts) == 14 and max(counts) < 14
