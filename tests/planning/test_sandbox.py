@@ -112,11 +112,13 @@ def test_a_source_over_budget_fails_at_once_for_every_later_job() -> None:
     source = "{% for i in range(9999) %}{% for j in range(9999) %}{% endfor %}{% endfor %}"
     with pytest.raises(TemplateFailure) as first:
         renderer.render(source, {})
-    started = time.monotonic()
-    with pytest.raises(TemplateFailure) as again:
-        renderer.render(source, {})
-    assert time.monotonic() - started < 0.01
-    assert str(again.value) == str(first.value)
+    # Rendering it again would spend the plan's shared allowance: it would soon run out, and
+    # even a cheap template would fail "for the plan's jobs together".
+    for _ in range(50):
+        with pytest.raises(TemplateFailure) as again:
+            renderer.render(source, {})
+        assert str(again.value) == str(first.value)
+    assert renderer.render("{{ n }}", {"n": 7}) == "7"
 
 
 def test_ordinary_templates_render_as_plain_jinja() -> None:
