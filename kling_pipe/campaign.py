@@ -60,12 +60,14 @@ class Campaign:
         )
         registry = registry or local_registry(workspace.models)
         sources = DiskSources(loaded)
+        entries = read_lock(workspace.lock_path, manifest.name).jobs
         picks = {
             job_id: (entry.picked.take, entry.picked.key)
-            for job_id, entry in read_lock(workspace.lock_path, manifest.name).jobs.items()
+            for job_id, entry in entries.items()
             if entry.picked is not None
         }
-        job_plan = plan_jobs(loaded, registry, sources, picks)
+        rerolls = {job_id: entry.rerolls for job_id, entry in entries.items() if entry.rerolls}
+        job_plan = plan_jobs(loaded, registry, sources, picks, rerolls)
         return cls(loaded, registry, job_plan, sources, workspace)
 
     @property

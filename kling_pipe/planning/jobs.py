@@ -267,8 +267,10 @@ class _Planner:
         registry: ModelRegistry,
         sources: PlanSources,
         picks: Mapping[str, tuple[int, str]],
+        rerolls: Mapping[str, int],
     ):
         self.picks = picks
+        self.rerolls = rerolls
         self.loaded = loaded
         self.m = loaded.manifest
         self.registry = registry
@@ -719,11 +721,13 @@ class _Planner:
             pick = self.picks.get(job.id)
             if source.take is None and pick is not None and take_key(job.key, pick[0]) == pick[1]:
                 take, picked = pick[0], True
-            if take > job.takes:
+            made = job.takes + self.rerolls.get(job.id, 0)
+            if take > made:
                 self.report(
                     (*source.path, "take"),
-                    f"{job.id} has {job.takes} take(s), not {take}: raise `takes:` on "
-                    f"{source.shot}",
+                    f"{job.id} has {made} take(s), not {take}: raise `takes:` on "
+                    f"{source.shot}, or add a take with `kling-pipe reroll {job.id}` before "
+                    "naming it",
                     jid,
                 )
                 ok = False
@@ -971,10 +975,12 @@ def plan_jobs(
     registry: ModelRegistry,
     sources: PlanSources,
     picks: Mapping[str, tuple[int, str]] | None = None,
+    rerolls: Mapping[str, int] | None = None,
 ) -> JobPlan:
     """Expand a manifest into its jobs; ManifestError lists every problem with its location.
 
     `picks` are the reviewed picks of the lock (job id → (take, the take's key when picked)):
     a `{from: SHOT}` without `take:` takes the upstream job's pick while it is still valid for
-    the job's key, else its first take."""
-    return _Planner(loaded, registry, sources, picks or {}).plan()
+    the job's key, else its first take. `rerolls` (job id → count, the lock's) are takes beyond
+    the manifest's that a `{from: SHOT, take: N}` may name."""
+    return _Planner(loaded, registry, sources, picks or {}, rerolls or {}).plan()

@@ -128,6 +128,21 @@ def test_a_take_the_upstream_does_not_have_is_an_error_at_it(write_manifest: Wri
     assert "master/16x9 has 1 take(s), not 3: raise `takes:` on master" in errors[0]
 
 
+def test_a_take_made_by_a_reroll_may_feed_a_downstream(write_manifest: Write) -> None:
+    path = write_manifest(GRAPH.replace("{from: master}", "{from: master, take: 2}"))
+    assert any("master/16x9 has 1 take(s), not 2" in e for e in errors_of(path))
+    master = LockEntry(key="k", material={}, rerolls=1)
+    lock = path.with_suffix(".lock.json")
+    write_lock(lock, LockFile(manifest="graph", jobs={"master/16x9": master}))
+    errors = errors_of(path)  # the 9:16 master was not rerolled
+    assert errors and all("master/9x16 has 1 take(s), not 2" in e for e in errors)
+    locked = {"master/16x9": master, "master/9x16": master}
+    write_lock(lock, LockFile(manifest="graph", jobs=locked))
+    jobs = jobs_of(path)
+    source = jobs["local/us/16x9"].upstream["reference_video"]
+    assert (source.take, source.take_id) == (2, "master/16x9#2")
+
+
 def test_without_a_take_the_upstream_pick_feeds_the_downstream(write_manifest: Write) -> None:
     text = GRAPH.replace("per: [aspect_ratio]", "per: [aspect_ratio]\n    takes: 2")
     path = write_manifest(text)
