@@ -86,15 +86,14 @@ def drawn_latencies(emu: Emulator, since: float, until: float) -> list[float]:
     """Seconds from create to completion of the predictions created between two epoch times,
     oldest first, read from the emulator's listing as any API client would."""
     found: list[tuple[str, float]] = []
-    params = {
+    window = {
         "created_after": datetime.fromtimestamp(since, UTC).isoformat(),
         "created_before": datetime.fromtimestamp(until, UTC).isoformat(),
     }
-    url: str | None = f"{emu.base_url}/v1/predictions"
+    url: str | None = str(httpx.URL(f"{emu.base_url}/v1/predictions", params=window))
     with httpx.Client(headers={"Authorization": f"Bearer {TOKEN}"}) as client:
-        while url is not None:
-            page = client.get(url, params=params).raise_for_status().json()
-            params = {}  # the next page's URL carries them
+        while url is not None:  # each page's `next` carries the window and its cursor
+            page = client.get(url).raise_for_status().json()
             for prediction in page["results"]:
                 total = (prediction.get("metrics") or {}).get("total_time")
                 if total is not None:
