@@ -8,7 +8,11 @@ create limit:
 - baseline: `replicate.run` in a thread pool of the same width, each output then downloaded.
 
 Printed: makespan over the theoretical lower bound for those limits, and API requests per clip
-(every request the emulator served, downloads included), for both.
+(every request the emulator served, downloads included), for both. Beside each, the floor for
+the latencies the emulator actually drew in that run: what a runner with no overhead at all
+would take, creating the moment a slot frees (the emulator draws each prediction's latency in
+the order creates arrive, so no runner that cannot see the future does better), and the CPU
+seconds used (the process, with the emulator in it, and its ffmpeg children).
 
     python benchmarks/run.py [--jobs 300] [--latency 2-4] [--concurrency 16] [--cpm 480]
 """
@@ -17,10 +21,12 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import heapq
 import os
 import socket
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -56,6 +62,50 @@ def lower_bound(jobs: int, low: float, high: float, concurrency: int, cpm: float
     by_slots = jobs * (low + high) / 2 / concurrency
     by_creates = max(0, jobs - burst) / rate + low
     return max(by_slots, by_creates)
+
+
+def greedy_floor(latencies: list[float], concurrency: int, cpm: float) -> float:
+    """The makespan of `latencies` (in create order) with no overhead: each create sent the
+    moment a slot frees and the create bucket (the bound's rate and burst) allows it."""
+    rate = cpm / 60.0
+    burst = max(1, round(cpm / 20))
+    tokens, last = float(burst), 0.0
+    slots = [0.0] * concurrency
+    end = 0.0
+    for latency in latencies:
+        free = heapq.heappop(slots)
+        tokens = min(burst, tokens + (free - last) * rate) - 1.0
+        last = free
+        start = free + (-tokens / rate if tokens < 0 else 0.0)
+        heapq.heappush(slots, start + latency)
+        end = max(end, start + latency)
+    return end
+
+
+def drawn_latencies(emu: Emulator, since: float, until: float) -> list[float]:
+    """Seconds from create to completion of the predictions created between two epoch times,
+    oldest first, read from the emulator's listing as any API client would."""
+    found: list[tuple[str, float]] = []
+    window = {
+        "created_after": datetime.fromtimestamp(since, UTC).isoformat(),
+        "created_before": datetime.fromtimestamp(until, UTC).isoformat(),
+    }
+    url: str | None = str(httpx.URL(f"{emu.base_url}/v1/predictions", params=window))
+    with httpx.Client(headers={"Authorization": f"Bearer {TOKEN}"}) as client:
+        while url is not None:  # each page's `next` carries the window and its cursor
+            page = client.get(url).raise_for_status().json()
+            for prediction in page["results"]:
+                total = (prediction.get("metrics") or {}).get("total_time")
+                if total is not None:
+                    found.append((prediction["created_at"], float(total)))
+            url = page["next"]
+    return [latency for _, latency in sorted(found)]
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process (the emulator's thread included) and its finished children."""
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
 
 
 def free_port() -> int:
@@ -134,31 +184,44 @@ def main() -> None:
         seed=1,
     )
     bound = lower_bound(args.jobs, latency.low, latency.high, args.concurrency, args.cpm)
-    with Emulator(config) as emu:
-        ours, our_requests = run_kling_pipe(emu, args.jobs, args.concurrency, args.cpm)
-        hooked, hooked_requests = run_kling_pipe(
-            emu, args.jobs, args.concurrency, args.cpm, webhooks=True
-        )
-        theirs, their_requests = run_baseline(emu, args.jobs, args.concurrency)
-        throttled = emu.stats()["throttled"]
     n = args.jobs
+    runs: dict[str, tuple[float, int, float, float, float]] = {}
+    with Emulator(config) as emu:
+        for name in ("kling-pipe", "webhooks", "baseline"):
+            since, cpu = time.time(), cpu_seconds()
+            if name == "baseline":
+                makespan, requests = run_baseline(emu, n, args.concurrency)
+            else:
+                makespan, requests = run_kling_pipe(
+                    emu, n, args.concurrency, args.cpm, webhooks=name == "webhooks"
+                )
+            runs[name] = (makespan, requests, since, time.time(), cpu_seconds() - cpu)
+        throttled = emu.stats()["throttled"]
+        floors = {
+            name: greedy_floor(drawn_latencies(emu, since, until), args.concurrency, args.cpm)
+            for name, (_, _, since, until, _) in runs.items()
+        }
+    ours, our_requests = runs["kling-pipe"][:2]
+    hooked, hooked_requests = runs["webhooks"][:2]
+    theirs, their_requests = runs["baseline"][:2]
     print(
         f"{n} jobs, latency {args.latency} s, concurrency {args.concurrency}, "
         f"{args.cpm:g} creates/min; lower bound {bound:.1f} s"
     )
-    print(
-        f"kling-pipe: makespan {ours:.1f} s ({ours / bound:.3f}x bound), "
-        f"{our_requests / n:.2f} requests/clip"
-    )
-    print(
-        f"kling-pipe with --webhook-url: makespan {hooked:.1f} s ({hooked / bound:.3f}x bound), "
-        f"{hooked_requests / n:.2f} requests/clip"
-    )
-    print(
-        f"baseline:   makespan {theirs:.1f} s ({theirs / bound:.3f}x bound), "
-        f"{their_requests / n:.2f} requests/clip (replicate.run in {args.concurrency} threads)"
-    )
-    print(f"429s served: {throttled}")
+    labels = {
+        "kling-pipe": "kling-pipe:",
+        "webhooks": "kling-pipe with --webhook-url:",
+        "baseline": "baseline:  ",
+    }
+    for name, (makespan, requests, _, _, cpu) in runs.items():
+        floor = floors[name]
+        print(
+            f"{labels[name]} makespan {makespan:.1f} s ({makespan / bound:.3f}x bound), "
+            f"{requests / n:.2f} requests/clip; floor for its draws {floor:.1f} s "
+            f"({floor / bound:.3f}x bound, {makespan - floor:+.2f} s); CPU {cpu:.1f} s"
+            + (f" (replicate.run in {args.concurrency} threads)" if name == "baseline" else "")
+        )
+    print(f"429s served: {throttled}; load average {os.getloadavg()[0]:.2f}")
     print(
         f"BENCH run jobs={n} makespan_ratio={ours / bound:.3f} "
         f"requests_per_clip={our_requests / n:.2f} "

@@ -7,6 +7,7 @@ must not see it (the `replicate` client's own `FileOutput` sends it to them).
 from __future__ import annotations
 
 import hashlib
+import ssl
 from pathlib import Path
 
 import httpx
@@ -18,9 +19,12 @@ MAX_RESUMES = 20
 """Range requests one download may make after its connection dropped."""
 
 
-def output_client() -> httpx.AsyncClient:
-    """An HTTP client for output files: no credentials, redirects followed."""
-    return httpx.AsyncClient(timeout=httpx.Timeout(10.0, read=60.0), follow_redirects=True)
+def output_client(verify: ssl.SSLContext | bool = True) -> httpx.AsyncClient:
+    """An HTTP client for output files: no credentials, redirects followed. `verify` may be a
+    TLS context shared with the backend's other clients (each new one costs tens of ms)."""
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(10.0, read=60.0), follow_redirects=True, verify=verify
+    )
 
 
 async def download(

@@ -141,7 +141,10 @@ class ReplicateBackend:
         # Held creates each keep a connection: room for them beside polls and reads. Few are
         # kept idle: the pool checks every idle connection's socket on each request.
         limits = httpx.Limits(max_connections=_MAX_HELD_CREATES + 100, max_keepalive_connections=20)
-        self._transport = _RetryAfterTransport(httpx.AsyncHTTPTransport(limits=limits))
+        # One TLS context for the three clients: loading the CA bundle costs tens of ms each,
+        # before the first create can go out.
+        tls = httpx.create_ssl_context()
+        self._transport = _RetryAfterTransport(httpx.AsyncHTTPTransport(verify=tls, limits=limits))
         self._client = replicate.client.Client(
             api_token=self._token,
             base_url=self._base_url,
@@ -152,8 +155,9 @@ class ReplicateBackend:
             base_url=self._api_root,
             headers={"Authorization": f"Bearer {self._token}", "User-Agent": "kling-pipe"},
             timeout=timeout,
+            verify=tls,
         )
-        self._downloads = output_client()
+        self._downloads = output_client(tls)
         if self._webhooks is not None:
             secret = await self._call(self._client.webhooks.default.async_secret())
             await self._webhooks.start(secret)

@@ -155,8 +155,12 @@ class PollSchedule:
     def checkpoints(self) -> list[float]:
         """Seconds after the create at which to poll, before backing off."""
         if self.pushed:
-            slowest = self._observed[-1] if self._observed else self.fallback_seconds
-            return [slowest * 1.5]
+            # A webhook is waited for until twice the slowest prediction seen: early in a run
+            # the ones seen are the first of their wave to finish, the fastest, and half as
+            # long again would poll the merely slower ones whose webhooks are on their way.
+            if not self._observed:
+                return [self.fallback_seconds * 1.5]
+            return [self._observed[-1] * 2.0]
         if len(self._observed) < 3:
             # Nothing learnt yet: look early and back off geometrically up to the backend's
             # typical time, so a fast provider is not kept waiting by a slow guess.

@@ -86,6 +86,7 @@ class MemoryBackend:
     canceled: list[str] = field(default_factory=list)
     ignores_cancels: bool = False  # a cancel is answered but the prediction runs on
     pushed: bool = False  # updates are pushed (webhooks): `wait_for_update` returns at the end
+    loses_pushes: bool = False  # pushed updates never arrive (a webhook lost on the way)
     _creates: deque[CreateFault] = field(default_factory=deque)
     _outcomes: deque[Outcome] = field(default_factory=deque)
     _recovers: deque[Literal["ok", "transient"]] = field(default_factory=deque)
@@ -162,7 +163,7 @@ class MemoryBackend:
         return self.pushed
 
     async def wait_for_update(self, prediction_id: str, timeout: float) -> Prediction | None:
-        if not self.pushed:
+        if not self.pushed or self.loses_pushes:
             await anyio.sleep(timeout)
             return None
         stored = self.predictions[prediction_id]

@@ -507,6 +507,28 @@ def test_creates_are_not_held_when_updates_are_pushed(run: Run) -> None:
     assert result.status == "done" and run.backend.held == [0.0]
 
 
+def test_with_pushed_updates_a_prediction_slower_than_the_first_seen_is_not_polled(
+    run: Run,
+) -> None:
+    run.backend.pushed = True
+    run.backend.script_outcomes(
+        Outcome(after=20.0), Outcome(after=22.0), Outcome(after=25.0), Outcome(after=35.0)
+    )
+    results = run(*(unit(name) for name in "abcd"), concurrency=3)
+    assert [r.status for r in results] == ["done"] * 4
+    # "d" is sent when "a" ends, with only 20 s seen: its update, 35 s on, is waited for (a
+    # poll at half as long again, 30 s, would ask for what is on its way).
+    assert run.backend.polls == 0
+
+
+def test_with_pushed_updates_a_lost_update_is_found_by_a_late_poll(run: Run) -> None:
+    run.backend.pushed = True
+    run.backend.loses_pushes = True
+    (result,) = run(unit())
+    assert result.status == "done" and run.backend.polls == 1
+    assert result.seconds == pytest.approx(90.2, abs=0.1)  # 1.5 x the expected 60 s
+
+
 def test_a_held_create_answered_while_running_is_polled_from_when_it_was_sent(
     run: Run,
 ) -> None:

@@ -169,6 +169,11 @@ def test_past_every_checkpoint_polls_back_off_up_to_the_cap() -> None:
 def test_with_pushed_updates_a_poll_is_only_a_late_safety_net() -> None:
     schedule = PollSchedule(60.0, pushed=True)
     assert schedule.checkpoints() == [90.0]
+    for latency in (20.0, 22.0, 25.0):
+        schedule.observe(latency)
+    # Twice the slowest seen: the first to finish are the fastest of their wave.
+    assert schedule.checkpoints() == [50.0]
+    assert schedule.next_poll(0.0, 0) == 50.0
 
 
 def test_a_checkpoint_within_a_step_of_now_is_taken_as_this_poll() -> None:
