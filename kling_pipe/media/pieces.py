@@ -135,13 +135,16 @@ def encode_blend(
     house: HouseFormat,
     out: Path,
     threads: int | None = None,
+    niceness: int = 0,
 ) -> Path:
-    """Encode one blend piece to `out` (see `blend_args`), atomically."""
+    """Encode one blend piece to `out` (see `blend_args`), atomically; `niceness` lowers
+    ffmpeg's CPU priority (see `run_ffmpeg`)."""
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(f".{out.stem}.{uuid.uuid4().hex}.partial{out.suffix}")
     try:
         run_ffmpeg(
-            blend_args(outgoing, incoming, tail_start, frames, kind, house, partial, threads)
+            blend_args(outgoing, incoming, tail_start, frames, kind, house, partial, threads),
+            niceness=niceness,
         )
         os.replace(partial, out)
     finally:
