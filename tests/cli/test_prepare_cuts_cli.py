@@ -1,0 +1,101 @@
+"""`kling-pipe run` prepares the manifest's cuts as clips arrive; `stitch` then only joins."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from kling_pipe.campaign import Campaign
+from kling_pipe.media.probe import scan_packets
+from tests.conftest import kling
+
+FPS = 12
+MANIFEST = """
+version: 1
+name: demo
+model: kwaivgi/kling-v2.6
+defaults: {duration: 5, generate_audio: true}
+markets:
+  us: {line: "Boils fast."}
+matrix:
+  market: [us]
+  aspect_ratio: ["16:9"]
+shots:
+  - id: hero
+    prompt: A kettle on a counter, slow push-in.
+  - id: pour
+    prompt: 'A barista pours and says "{{ line }}"'
+  - id: logo
+    prompt: The Acme logo on white.
+cuts:
+  - id: spot
+    shots: [hero, pour, logo]
+    fps: 12
+    sizes: {"16:9": 320x180}
+    transition: {kind: fade, seconds: 0.5}
+    title: {text: "Acme {{ market | upper }}", seconds: 1}
+"""
+SEGMENTS = 4  # title, hero, pour, logo
+CUT_FRAMES = FPS + 3 * 5 * FPS - 3 * FPS // 2
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "campaign.yaml").write_text(MANIFEST.lstrip(), "utf-8")
+    return tmp_path
+
+
+def intermediates(project: Path) -> Path:
+    return Campaign.open(project / "campaign.yaml").workspace.intermediates
+
+
+def encoded(cache: Path) -> set[Path]:
+    """The intermediates and blends in the cache."""
+    return {*cache.rglob("*.mov"), *(cache / "blends").rglob("*.mp4")}
+
+
+def preview_run(project: Path, *args: str) -> str:
+    """`kling-pipe run` with small previews, which must succeed; its stderr."""
+    result = kling(
+        "run", "campaign.yaml", "--backend", "preview", "--preview-height", "144", *args,
+        cwd=project,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return result.stderr
+
+
+def test_run_prepares_the_cut_and_stitch_encodes_nothing_more(project: Path) -> None:
+    preview_run(project)
+    cache = intermediates(project)
+    ready = encoded(cache)
+    assert len(list(cache.rglob("*.mov"))) == SEGMENTS
+    assert len(list((cache / "blends").rglob("*.mp4"))) == SEGMENTS - 1
+
+    result = kling("stitch", "campaign.yaml", "--backend", "preview", cwd=project)
+    assert result.returncode == 0, result.stderr
+    assert encoded(cache) == ready, "the stitch found every intermediate and fade ready"
+    record = json.loads((project / "out/demo/run.json").read_text("utf-8"))
+    (cut,) = record["cuts"]
+    assert cut["status"] == "done" and cut["reused_segments"] == SEGMENTS
+    assert cut["frames"] == CUT_FRAMES
+    assert scan_packets(project / "out/demo" / cut["output"])["video"].packets == CUT_FRAMES
+
+
+def test_no_prepare_cuts_leaves_the_work_to_the_stitch(project: Path) -> None:
+    preview_run(project, "--no-prepare-cuts")
+    assert not encoded(intermediates(project))
+
+
+def test_a_failed_preparation_is_a_warning_and_the_run_still_succeeds(project: Path) -> None:
+    cache = intermediates(project)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_text("a file where the cache folder should be", "utf-8")
+    stderr = preview_run(project)
+    assert "not prepared for its cuts" in stderr
+    record = json.loads((project / "out/demo/run.json").read_text("utf-8"))
+    assert record["status"] == "ok" and record["summary"]["done"] == 3
+    assert any("not prepared for its cuts" in warning for warning in record["warnings"])
+    assert all((project / "out/demo" / job["output"]).is_file() for job in record["jobs"])
