@@ -49,7 +49,7 @@ from kling_pipe.media.house import (
     shown_frame_count,
 )
 from kling_pipe.media.normalise import FORMAT_VERSION, VIDEO_ENCODING, Segment, normalise
-from kling_pipe.media.pieces import blend_name, encode_blend, split_video
+from kling_pipe.media.pieces import blend_name, encode_blend, split_videos
 from kling_pipe.media.probe import StreamTiming, probe, scan_packets
 from kling_pipe.media.splice import Blend, Body, Splice, material_ahead, plan_splice
 
@@ -167,14 +167,21 @@ def stitch_cuts(
     """
     workers = max(1, workers or os.cpu_count() or 1)
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        keys = list(pool.map(cut_key, requests))
+        # Each clip file is read once: its hash serves every cut's key and plan.
+        files = sorted({c.path for r in requests for c in r.clips if c.path and c.path.is_file()})
+        hashes = dict(zip(files, pool.map(file_sha256, files), strict=True))
+        keys = [cut_key(request, hashes) for request in requests]
         kept = {
             index: result
             for index, result in enumerate(pool.map(_reuse, requests, keys, repeat(cache_dir)))
             if result is not None
         }
         to_make = [index for index in range(len(requests)) if index not in kept]
-        plans = list(pool.map(_plan_cut, [requests[index] for index in to_make], repeat(cache_dir)))
+        plans = list(
+            pool.map(
+                _plan_cut, [requests[index] for index in to_make], repeat(cache_dir), repeat(hashes)
+            )
+        )
         inputs, needed = _intermediates(plans, cache_dir)
         reused = [sum(1 for path in paths if path not in needed) for paths in inputs]
         _encode_new(needed, plans, inputs, cache_dir, workers)
@@ -360,12 +367,13 @@ def _encode_new(
             future.result()
 
 
-def cut_key(request: CutRequest) -> str:
+def cut_key(request: CutRequest, hashes: Mapping[Path, str] | None = None) -> str:
     """Identity of everything that decides a cut's files: clips by content, takes, dialogue,
-    labels, cards, transition, loudness, captions, house format and the recipes' versions."""
+    labels, cards, transition, loudness, captions, house format and the recipes' versions.
+    `hashes` holds clip files' sha256 already read (the others are read here)."""
     clips = [
         {
-            "file": _clip_identity(clip.path),
+            "file": _clip_identity(clip.path, hashes or {}),
             "seconds": clip.seconds,
             "dialogue": list(clip.dialogue),
             "label": clip.label,
@@ -390,10 +398,12 @@ def cut_key(request: CutRequest) -> str:
     )
 
 
-def _clip_identity(path: Path | None) -> str | None:
+def _clip_identity(path: Path | None, hashes: Mapping[Path, str]) -> str | None:
     """A clip file by content; a missing one by name (planning the cut then says it is missing)."""
     if path is None:
         return None
+    if path in hashes:
+        return hashes[path]
     return file_sha256(path) if path.is_file() else f"missing:{path}"
 
 
@@ -441,7 +451,11 @@ def _intermediates(
     return inputs, needed
 
 
-def _plan_cut(request: CutRequest, cache_dir: Path | None = None) -> _CutPlan:
+def _plan_cut(
+    request: CutRequest,
+    cache_dir: Path | None = None,
+    hashes: Mapping[Path, str] | None = None,
+) -> _CutPlan:
     """Probe the clips and lay the cut out: segments, exact lengths, timeline, captions."""
     house = request.house
     if not request.clips:
@@ -462,7 +476,7 @@ def _plan_cut(request: CutRequest, cache_dir: Path | None = None) -> _CutPlan:
             kinds.append("slate")
             dialogue.append(())
             continue
-        segments.append(_clip_segment(clip, house, cache_dir))
+        segments.append(_clip_segment(clip, house, cache_dir, hashes or {}))
         kinds.append("clip")
         dialogue.append(clip.dialogue)
     if request.end is not None:
@@ -502,12 +516,14 @@ def _plan_cut(request: CutRequest, cache_dir: Path | None = None) -> _CutPlan:
     return _CutPlan(request, tuple(final), tuple(kinds), timeline, tuple(captions), splice)
 
 
-def _clip_segment(clip: CutClip, house: HouseFormat, cache_dir: Path | None) -> Segment:
+def _clip_segment(
+    clip: CutClip, house: HouseFormat, cache_dir: Path | None, hashes: Mapping[Path, str]
+) -> Segment:
     assert clip.path is not None
     label = clip.label or clip.path.stem
     if not clip.path.is_file():
         raise InputError(f"clip {label}: {clip.path} does not exist (has it been generated?)")
-    facts = _clip_facts(clip.path, cache_dir)
+    facts = _clip_facts(clip.path, cache_dir, hashes.get(clip.path))
     if facts.video is None:
         raise MediaError(f"clip {label}: {clip.path} has no video stream")
     # The clip's length is what a player shows: from the start of its timeline (where its
@@ -547,11 +563,11 @@ CLIP_FACTS_VERSION = 1
 _known_facts: dict[str, _ClipFacts] = {}
 
 
-def _clip_facts(path: Path, cache_dir: Path | None = None) -> _ClipFacts:
-    """The clip's facts. Its content is hashed each time; what ffmpeg reads of that content
-    is read once, then remembered in this process and in `cache_dir` (a run preparing cuts
-    as clips arrive, then the stitch, need them again and again)."""
-    sha256 = file_sha256(path)
+def _clip_facts(path: Path, cache_dir: Path | None = None, sha256: str | None = None) -> _ClipFacts:
+    """The clip's facts. Its content is hashed each time (unless `sha256` is the hash just
+    read); what ffmpeg reads of that content is read once, then remembered in this process and
+    in `cache_dir` (a run preparing cuts as clips arrive, then the stitch, need them again)."""
+    sha256 = sha256 or file_sha256(path)
     known = _known_facts.get(sha256)
     if known is not None:
         return known
@@ -835,10 +851,15 @@ def _make_pieces(
     threads = threads_per_job(len(missing), workers)
     # Each piece is its own short ffmpeg run: run them side by side.
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        splitting = [
-            pool.submit(split_video, path, segment.keyframes, folder, f"segment{index}")
-            for index, (path, segment) in enumerate(zip(inputs, plan.segments, strict=True))
-        ]
+        splitting = pool.submit(
+            split_videos,
+            [
+                (path, segment.keyframes)
+                for path, segment in zip(inputs, plan.segments, strict=True)
+            ],
+            folder,
+            [f"segment{index}" for index in range(len(inputs))],
+        )
         blending = [
             pool.submit(
                 encode_blend,
@@ -853,7 +874,7 @@ def _make_pieces(
             )
             for path, job in missing.items()
         ]
-        splits = [future.result() for future in splitting]
+        splits = splitting.result()
         for future in blending:
             future.result()
     blend_files = [path for path, _ in blends]
