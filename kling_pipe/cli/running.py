@@ -86,13 +86,16 @@ def run(
         bool, typer.Option(help="Then stitch the rough cuts from the clips (see `stitch`).")
     ] = False,
     prepare_cuts: Annotated[
-        bool,
+        bool | None,
         typer.Option(
             help="While waiting on the provider, prepare the manifest's cuts for each clip as "
             "it arrives (normalised, fades encoded; one ffmpeg at low priority), so `stitch` "
-            "only joins. --no-prepare-cuts saves that CPU when you will not stitch."
+            "only joins. Default: on for real generations, off for previews (they arrive at "
+            "once: there is no wait to fill). --no-prepare-cuts saves that CPU when you will "
+            "not stitch.",
+            show_default=False,
         ),
-    ] = True,
+    ] = None,
     junit: Annotated[
         Path | None,
         typer.Option(help="Also write JUnit XML here: a test case per job (and cut) for CI."),

@@ -11,8 +11,9 @@ Bounded and in the background: one ffmpeg at a time, in a worker thread, at lowe
 so the run's creates and polls never wait for it. A failure only costs the stitch that work
 later: it is told as a `Notice`, never fails the run. Everything is written atomically, so a
 run killed mid-way leaves nothing half-made. When the run's work is done the clips still queued
-are prepared before it returns (the stitch would have to make them anyway); a cancelled run
-drops them.
+are prepared before it returns, at normal priority (the stitch would have to make them anyway);
+a cancelled run drops them. On by default for real generations only: previews arrive at once,
+so there is no wait to fill.
 
     preparation = CutPreparation(campaign, on_notice=print)
     async with preparation:
@@ -55,6 +56,8 @@ class CutPreparation:
             math.inf
         )
         self._group: TaskGroup | None = None
+        self._finishing = False
+        """The run's own work is over: what is still queued is prepared at full speed."""
         self._cuts: dict[str, list[PlannedCut]] | None = None
         self.made = Prepared(0, 0)
         """What preparation has encoded so far this run."""
@@ -85,6 +88,7 @@ class CutPreparation:
         traceback: TracebackType | None,
     ) -> bool | None:
         assert self._group is not None
+        self._finishing = True
         self._send.close()  # what is queued is still prepared, unless the run is cancelled
         return await self._group.__aexit__(exc_type, exc, traceback)
 
@@ -141,7 +145,9 @@ class CutPreparation:
                 clips[job_id] = path
                 request, _ = build_request(self._campaign, planned, clips, allow_missing=True)
                 assert request is not None  # slates are allowed
-                made = prepare_cut(request, cache, [path], niceness=NICENESS)
+                # Once the run has nothing else to do, there is nothing to give way to.
+                niceness = 0 if self._finishing else NICENESS
+                made = prepare_cut(request, cache, [path], niceness=niceness)
                 intermediates += made.intermediates
                 blends += made.blends
         return Prepared(intermediates, blends)

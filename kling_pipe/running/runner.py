@@ -103,7 +103,8 @@ async def run_campaign(
         emit(Notice(message))
 
     preparation = None
-    if options.prepare_cuts and campaign.loaded.manifest.cuts:
+    prepare = options.prepare_cuts
+    if campaign.loaded.manifest.cuts and (backend.records_to_lock if prepare is None else prepare):
         preparation = CutPreparation(campaign, notice)  # the cuts' clip work, while waiting
 
     with StoreClaim(workspace.run_lock, f"kling-pipe run {workspace.manifest_path}"):

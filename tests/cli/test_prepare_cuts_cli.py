@@ -1,4 +1,8 @@
-"""`kling-pipe run` prepares the manifest's cuts as clips arrive; `stitch` then only joins."""
+"""`kling-pipe run` prepares the manifest's cuts as clips arrive; `stitch` then only joins.
+
+By default for real generations (here the replicate backend against the emulator); previews
+arrive at once, so a preview run prepares only when asked (`--prepare-cuts`).
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,10 @@ from pathlib import Path
 import pytest
 
 from kling_pipe.campaign import Campaign
+from kling_pipe.emulator import Emulator
 from kling_pipe.media.probe import scan_packets
 from tests.conftest import kling
+from tests.emulated import env_for
 
 FPS = 12
 MANIFEST = """
@@ -36,6 +42,7 @@ cuts:
     sizes: {"16:9": 320x180}
     transition: {kind: fade, seconds: 0.5}
     title: {text: "Acme {{ market | upper }}", seconds: 1}
+limits: {concurrency: 3, creates_per_minute: 600, budget_usd: 50}
 """
 SEGMENTS = 4  # title, hero, pour, logo
 CUT_FRAMES = FPS + 3 * 5 * FPS - 3 * FPS // 2
@@ -67,14 +74,12 @@ def preview_run(project: Path, *args: str) -> str:
     return result.stderr
 
 
-def test_run_prepares_the_cut_and_stitch_encodes_nothing_more(project: Path) -> None:
-    preview_run(project)
+def stitch_reuses_every_segment(project: Path, backend: str) -> None:
+    """`stitch` encodes nothing new: every intermediate and fade was ready."""
     cache = intermediates(project)
     ready = encoded(cache)
-    assert len(list(cache.rglob("*.mov"))) == SEGMENTS
-    assert len(list((cache / "blends").rglob("*.mp4"))) == SEGMENTS - 1
-
-    result = kling("stitch", "campaign.yaml", "--backend", "preview", cwd=project)
+    assert list((cache / "blends").rglob("*.mp4")), "fades were made ahead"
+    result = kling("stitch", "campaign.yaml", "--backend", backend, cwd=project)
     assert result.returncode == 0, result.stderr
     assert encoded(cache) == ready, "the stitch found every intermediate and fade ready"
     record = json.loads((project / "out/demo/run.json").read_text("utf-8"))
@@ -84,8 +89,35 @@ def test_run_prepares_the_cut_and_stitch_encodes_nothing_more(project: Path) -> 
     assert scan_packets(project / "out/demo" / cut["output"])["video"].packets == CUT_FRAMES
 
 
-def test_no_prepare_cuts_leaves_the_work_to_the_stitch(project: Path) -> None:
-    preview_run(project, "--no-prepare-cuts")
+def test_a_run_of_real_generations_prepares_its_cut_and_stitch_only_joins(
+    project: Path, emulator: Emulator
+) -> None:
+    result = kling("run", "campaign.yaml", "--yes", cwd=project, env=env_for(emulator))
+    assert result.returncode == 0, result.stderr
+    assert emulator.stats()["creates"] == 3
+    # (The emulator renders the same picture for every job of a ratio: segments share files.)
+    stitch_reuses_every_segment(project, "replicate")
+
+
+def test_a_preview_run_prepares_its_cut_when_asked(project: Path) -> None:
+    preview_run(project, "--prepare-cuts")
+    cache = intermediates(project)
+    # Preview clips all differ: an intermediate per segment, a fade per join.
+    assert len(list(cache.rglob("*.mov"))) == SEGMENTS
+    assert len(list((cache / "blends").rglob("*.mp4"))) == SEGMENTS - 1
+    stitch_reuses_every_segment(project, "preview")
+
+
+def test_a_preview_run_leaves_the_cut_to_the_stitch_by_default(project: Path) -> None:
+    preview_run(project)
+    assert not encoded(intermediates(project))
+
+
+def test_no_prepare_cuts_leaves_the_work_to_the_stitch(project: Path, emulator: Emulator) -> None:
+    result = kling(
+        "run", "campaign.yaml", "--yes", "--no-prepare-cuts", cwd=project, env=env_for(emulator)
+    )
+    assert result.returncode == 0, result.stderr
     assert not encoded(intermediates(project))
 
 
@@ -93,7 +125,7 @@ def test_a_failed_preparation_is_a_warning_and_the_run_still_succeeds(project: P
     cache = intermediates(project)
     cache.parent.mkdir(parents=True, exist_ok=True)
     cache.write_text("a file where the cache folder should be", "utf-8")
-    stderr = preview_run(project)
+    stderr = preview_run(project, "--prepare-cuts")
     assert "not prepared for its cuts" in stderr
     record = json.loads((project / "out/demo/run.json").read_text("utf-8"))
     assert record["status"] == "ok" and record["summary"]["done"] == 3
