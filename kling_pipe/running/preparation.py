@@ -22,6 +22,7 @@ so there is no wait to fill.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import threading
@@ -57,6 +58,8 @@ class CutPreparation:
         )
         self._group: TaskGroup | None = None
         self._finishing = False
+        self._stopped = threading.Event()
+        """The run was cancelled or failed: a preparation under way stops at its next cut."""
         """The run's own work is over: what is still queued is prepared at full speed."""
         self._cuts: dict[str, list[PlannedCut]] | None = None
         self.made = Prepared(0, 0)
@@ -73,7 +76,10 @@ class CutPreparation:
         returns at once)."""
         self.known(take, path)
         job_id, number = split_take_id(take)
-        self._send.send_nowait((job_id, number, path))
+        # A unit may still land while a cancelled run winds down, after the queue is gone:
+        # then its cut is left to the stitch.
+        with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
+            self._send.send_nowait((job_id, number, path))
 
     async def __aenter__(self) -> CutPreparation:
         self._group = anyio.create_task_group()
@@ -88,6 +94,8 @@ class CutPreparation:
         traceback: TracebackType | None,
     ) -> bool | None:
         assert self._group is not None
+        if exc is not None:
+            self._stopped.set()  # the thread is abandoned, not waited for: let it end soon
         self._finishing = True
         self._send.close()  # what is queued is still prepared, unless the run is cancelled
         return await self._group.__aexit__(exc_type, exc, traceback)
@@ -136,6 +144,8 @@ class CutPreparation:
             }
             choices = [_by_take(files.get(job, {})) or [None] for job in neighbours]
             for chosen in itertools.product(*choices):
+                if self._stopped.is_set():
+                    return Prepared(intermediates, blends)
                 clips = dict(rest)
                 for job, file in zip(neighbours, chosen, strict=True):
                     if file is None:
