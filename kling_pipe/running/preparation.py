@@ -58,12 +58,10 @@ class CutPreparation:
         )
         self._group: TaskGroup | None = None
         self._finishing = False
+        """The run's own work is over: what is still queued is prepared at full speed."""
         self._stopped = threading.Event()
         """The run was cancelled or failed: a preparation under way stops at its next cut."""
-        """The run's own work is over: what is still queued is prepared at full speed."""
         self._cuts: dict[str, list[PlannedCut]] | None = None
-        self.made = Prepared(0, 0)
-        """What preparation has encoded so far this run."""
 
     def known(self, take: str, path: Path) -> None:
         """A clip the run placed without generating it: a neighbour to blend arrivals with."""
@@ -104,18 +102,15 @@ class CutPreparation:
         async with self._receive:
             async for job_id, number, path in self._receive:
                 try:
-                    made = await anyio.to_thread.run_sync(
+                    await anyio.to_thread.run_sync(
                         self._prepare, job_id, path, abandon_on_cancel=True
                     )
                 except Exception as exc:  # a failure here must never fail a paid run
+                    reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
                     self._notice(
-                        f"{take_id(job_id, number)}: not prepared for its cuts ({exc}); "
+                        f"{take_id(job_id, number)}: not prepared for its cuts ({reason}); "
                         "`stitch` makes what it needs"
                     )
-                    continue
-                self.made = Prepared(
-                    self.made.intermediates + made.intermediates, self.made.blends + made.blends
-                )
 
     def _prepare(self, job_id: str, path: Path) -> Prepared:
         """Prepare every planned cut that uses `job_id`, with `path` as its clip (in a worker
