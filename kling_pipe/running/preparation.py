@@ -106,7 +106,9 @@ class CutPreparation:
                         self._prepare, job_id, path, abandon_on_cancel=True
                     )
                 except Exception as exc:  # a failure here must never fail a paid run
-                    reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                    lines = str(exc).strip().splitlines() or [type(exc).__name__]
+                    # One line: what failed and, for ffmpeg, its last word on why.
+                    reason = " ".join(dict.fromkeys([lines[0], lines[-1].strip()]))
                     self._notice(
                         f"{take_id(job_id, number)}: not prepared for its cuts ({reason}); "
                         "`stitch` makes what it needs"
