@@ -26,7 +26,7 @@ import contextlib
 import itertools
 import math
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from types import TracebackType
 
@@ -119,10 +119,11 @@ class CutPreparation:
         thread). Each neighbour is tried with every take known of it, so the blends are ready
         whichever the cut ends up using."""
         intermediates = blends = 0
+        cuts = self._cuts_of(job_id)
         with self._lock:
             files = {job: dict(takes) for job, takes in self._files.items()}
         cache = self._campaign.workspace.intermediates
-        for planned in self._cuts_of(job_id):
+        for planned in cuts:
             jobs = [clip.job.id for clip in planned.clips]
             neighbours = sorted(
                 {
@@ -167,7 +168,23 @@ class CutPreparation:
                 for job in dict.fromkeys(clip.job.id for clip in planned.clips):
                     index.setdefault(job, []).append(planned)
             self._cuts = index
+            self._know_locked(index)
         return self._cuts.get(job_id, [])
+
+    def _know_locked(self, jobs: Collection[str]) -> None:
+        """Take as neighbours the clips of the cuts' jobs that the lock records and the local
+        store holds, though this run did not place them (`run --only`): a new clip is then
+        blended with them too."""
+        workspace = self._campaign.workspace
+        for take, made in self._campaign.lock().outputs().items():
+            job_id, number = split_take_id(take)
+            if job_id not in jobs or made.output_sha256 is None:
+                continue
+            path = workspace.object_path(made.output_sha256)
+            with self._lock:
+                takes = self._files.setdefault(job_id, {})
+                if number not in takes and path.is_file():
+                    takes[number] = path
 
 
 def _by_take(takes: dict[int, Path]) -> list[Path | None]:

@@ -99,6 +99,35 @@ def test_a_run_of_real_generations_prepares_its_cut_and_stitch_only_joins(
     stitch_reuses_every_segment(project, "replicate")
 
 
+def test_a_clip_regenerated_alone_is_prepared_beside_its_unchanged_neighbours(
+    project: Path, emulator: Emulator
+) -> None:
+    env = env_for(emulator)
+    assert kling("run", "campaign.yaml", "--yes", cwd=project, env=env).returncode == 0
+    assert kling("stitch", "campaign.yaml", cwd=project).returncode == 0
+    manifest = project / "campaign.yaml"
+    text = manifest.read_text("utf-8")
+    # A longer logo shot: the emulator renders a new clip for it.
+    manifest.write_text(
+        text.replace(
+            "The Acme logo on white.", "The Acme logo on white.\n    inputs: {duration: 10}"
+        ),
+        "utf-8",
+    )
+    again = kling("run", "campaign.yaml", "--yes", "--only", "logo/*", cwd=project, env=env)
+    assert again.returncode == 0, again.stderr
+    assert emulator.stats()["creates"] == 4
+    cache = intermediates(project)
+    ready = encoded(cache)
+    result = kling("stitch", "campaign.yaml", cwd=project)
+    assert result.returncode == 0, result.stderr
+    assert encoded(cache) == ready, "the new clip and its fade were ready"
+    record = json.loads((project / "out/demo/run.json").read_text("utf-8"))
+    (cut,) = record["cuts"]
+    assert not cut["reused"] and cut["reused_segments"] == SEGMENTS
+    assert cut["frames"] == CUT_FRAMES + 5 * FPS
+
+
 def test_a_preview_run_prepares_its_cut_when_asked(project: Path) -> None:
     preview_run(project, "--prepare-cuts")
     cache = intermediates(project)
