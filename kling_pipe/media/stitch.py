@@ -13,7 +13,10 @@ joined audio, then the encoded file's true peak is read back and corrected if AA
 ceiling. A clip's streams keep their places on its timeline and its length is what a player
 shows (see `normalise`). Cuts run in parallel up to the number of cores. A cut whose inputs
 (`cut_key`) are those of the cut already at its path, with that file intact, is not made again
-(see `cut_cache`).
+(see `cut_cache`). `prepare_cut` makes a clip's share of this work ahead of the cut (a run calls
+it as each clip arrives), so that the cut finds its intermediates and blends ready and only
+splits, joins and encodes the sound. What ffmpeg reads of a clip (its picture's timing, whether
+it has sound) is remembered by the clip's content hash, in the process and in the cache.
 """
 
 from __future__ import annotations
