@@ -223,8 +223,9 @@ def prepare_cut(
     intermediate exists already. A run calls this as each clip arrives, so that the cut the user
     waits for finds its material ready. Clips not generated yet may be slates in `request`:
     nothing is made of a slate. One ffmpeg runs at a time, with `threads` and `niceness` (see
-    `run_ffmpeg`). Never needed for correctness: `stitch_cut` makes the same files when they are
-    missing, and ignores none that exist.
+    `run_ffmpeg`). Never needed for correctness: `stitch_cut` makes any of these files that is
+    missing, and uses those that exist (with one thread, as a cold stitch's encoders use when
+    they fill the cores, they are byte for byte what it would have made).
     """
     plan = _plan_cut(request, cache_dir)
     wanted = {file_sha256(path) for path in arrived if path.is_file()}
