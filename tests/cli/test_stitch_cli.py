@@ -152,8 +152,7 @@ def test_after_one_market_changed_only_its_segments_are_encoded_again(project: P
     preview_run(project, "--stitch")
     manifest = project / "campaign.yaml"
     manifest.write_text(manifest.read_text("utf-8").replace("すぐ沸く。", "一分で沸く。"), "utf-8")
-    # Not prepared as it arrives, so that the stitch is what encodes the new clip.
-    preview_run(project, "--stitch", "--no-prepare-cuts")
+    preview_run(project, "--stitch")
     cuts = cuts_in_run_json(project)
     segments = 3  # title, hero, pour
     assert cuts["spot/us/16x9"]["reused_segments"] == segments
