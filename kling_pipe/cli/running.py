@@ -85,6 +85,17 @@ def run(
     stitch: Annotated[
         bool, typer.Option(help="Then stitch the rough cuts from the clips (see `stitch`).")
     ] = False,
+    prepare_cuts: Annotated[
+        bool | None,
+        typer.Option(
+            help="While waiting on the provider, prepare the manifest's cuts for each clip as "
+            "it arrives (normalised, fades encoded; one ffmpeg at low priority), so `stitch` "
+            "only joins. Default: on for real generations, off for previews (they arrive at "
+            "once: there is no wait to fill). --no-prepare-cuts saves that CPU when you will "
+            "not stitch.",
+            show_default=False,
+        ),
+    ] = None,
     junit: Annotated[
         Path | None,
         typer.Option(help="Also write JUnit XML here: a test case per job (and cut) for CI."),
@@ -127,6 +138,7 @@ def run(
             webhook_listen=_host_port(webhook_listen) if webhook_listen else None,
             preview_height=preview_height,
             shard=Shard.parse(shard) if shard else None,
+            prepare_cuts=prepare_cuts,
         )
         run_plan = prepare_run(campaign, options)
         err.print(run_plan_line(run_plan))

@@ -178,12 +178,19 @@ def _burn_captions(video: Any, captions: Sequence[Caption], house: HouseFormat) 
     return video
 
 
-def normalise(segment: Segment, house: HouseFormat, out: Path, threads: int | None = None) -> None:
-    """Write `segment`'s intermediate to `out`, atomically (a crash leaves no partial file)."""
+def normalise(
+    segment: Segment,
+    house: HouseFormat,
+    out: Path,
+    threads: int | None = None,
+    niceness: int = 0,
+) -> None:
+    """Write `segment`'s intermediate to `out`, atomically (a crash leaves no partial file);
+    `niceness` lowers ffmpeg's CPU priority (see `run_ffmpeg`)."""
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(f".{out.stem}.{uuid.uuid4().hex}.partial.mov")
     try:
-        run_ffmpeg(normalise_args(segment, house, partial, threads))
+        run_ffmpeg(normalise_args(segment, house, partial, threads), niceness=niceness)
         os.replace(partial, out)
     finally:
         partial.unlink(missing_ok=True)

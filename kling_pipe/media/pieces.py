@@ -29,30 +29,47 @@ BLEND_VERSION = 1
 def split_video(
     intermediate: Path, keyframes: Sequence[int], folder: Path, stem: str
 ) -> list[Path]:
-    """The intermediate's picture cut at `keyframes` into `len(keyframes) + 1` files, copied.
+    """The intermediate's picture cut at `keyframes` into `len(keyframes) + 1` files, copied
+    (see `split_videos`)."""
+    return split_videos([(intermediate, keyframes)], folder, [stem])[0]
+
+
+def split_videos(
+    splits: Sequence[tuple[Path, Sequence[int]]], folder: Path, stems: Sequence[str]
+) -> list[list[Path]]:
+    """Each intermediate's picture cut at its keyframes into `len(keyframes) + 1` files named
+    `<stem>-NNN.mov` in `folder`, copied, all in one ffmpeg run (a process per intermediate
+    cost more than the copying).
 
     The segment muxer starts a new file at the first keyframe at or after each frame number
     (counted in decode order); the intermediate has closed GOPs starting exactly there, where
     decode and display order agree, so each file holds exactly the frames between two splits.
     """
-    pattern = folder / f"{stem}-%03d.mov"
-    args: list[str | Path] = ["-y", "-v", "error", "-i", intermediate, "-map", "0:v", "-c", "copy"]
-    if keyframes:
-        args += ["-f", "segment", "-segment_format", "mov", "-reset_timestamps", "1"]
-        args += ["-segment_frames", ",".join(str(k) for k in keyframes), pattern]
-        run_ffmpeg(args)
-    else:
-        run_ffmpeg([*args, "-f", "mov", folder / f"{stem}-000.mov"])
-    files = [folder / f"{stem}-{index:03d}.mov" for index in range(len(keyframes) + 1)]
-    if (
-        not all(path.is_file() for path in files)
-        or (folder / f"{stem}-{len(files):03d}.mov").exists()
-    ):
-        raise MediaError(
-            f"splitting {intermediate.name} at frames {list(keyframes)} did not give "
-            f"{len(files)} pieces; this is a bug in kling-pipe's stitching"
-        )
-    return files
+    args: list[str | Path] = ["-y", "-v", "error"]
+    for intermediate, _ in splits:
+        args += ["-i", intermediate]
+    for index, ((_, keyframes), stem) in enumerate(zip(splits, stems, strict=True)):
+        args += ["-map", f"{index}:v", "-c", "copy"]
+        if keyframes:
+            args += ["-f", "segment", "-segment_format", "mov", "-reset_timestamps", "1"]
+            args += ["-segment_frames", ",".join(str(k) for k in keyframes)]
+            args.append(folder / f"{stem}-%03d.mov")
+        else:
+            args += ["-f", "mov", folder / f"{stem}-000.mov"]
+    run_ffmpeg(args)
+    pieces = []
+    for (intermediate, keyframes), stem in zip(splits, stems, strict=True):
+        files = [folder / f"{stem}-{index:03d}.mov" for index in range(len(keyframes) + 1)]
+        if (
+            not all(path.is_file() for path in files)
+            or (folder / f"{stem}-{len(files):03d}.mov").exists()
+        ):
+            raise MediaError(
+                f"splitting {intermediate.name} at frames {list(keyframes)} did not give "
+                f"{len(files)} pieces; this is a bug in kling-pipe's stitching"
+            )
+        pieces.append(files)
+    return pieces
 
 
 def blend_args(
@@ -135,13 +152,16 @@ def encode_blend(
     house: HouseFormat,
     out: Path,
     threads: int | None = None,
+    niceness: int = 0,
 ) -> Path:
-    """Encode one blend piece to `out` (see `blend_args`), atomically."""
+    """Encode one blend piece to `out` (see `blend_args`), atomically; `niceness` lowers
+    ffmpeg's CPU priority (see `run_ffmpeg`)."""
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(f".{out.stem}.{uuid.uuid4().hex}.partial{out.suffix}")
     try:
         run_ffmpeg(
-            blend_args(outgoing, incoming, tail_start, frames, kind, house, partial, threads)
+            blend_args(outgoing, incoming, tail_start, frames, kind, house, partial, threads),
+            niceness=niceness,
         )
         os.replace(partial, out)
     finally:

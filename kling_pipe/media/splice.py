@@ -15,6 +15,7 @@ is xfade of segment i's last `d` frames with segment i+1's first `d` frames.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from kling_pipe.media.house import Timeline
@@ -83,3 +84,25 @@ def plan_splice(timeline: Timeline) -> Splice | None:
             pieces.append(Blend(index, end, d))
         keyframes.append(tuple(sorted({k for k in (start, end) if 0 < k < length})))
     return Splice(tuple(pieces), tuple(keyframes))
+
+
+def material_ahead(
+    splice: Splice | None, focus: Collection[int], available: Collection[int]
+) -> tuple[tuple[int, ...], tuple[Blend, ...]]:
+    """What of a cut can be made before the cut for segments `focus` (clips that arrived, cards):
+    their intermediates, and each blend between a focus segment and a neighbour in `available`
+    (whose intermediate exists or is being made), in the cut's order. Without a splice (a hard
+    cut, or fades encoded whole) there is no blend to make ahead."""
+    segments = tuple(sorted(set(focus)))
+    if splice is None:
+        return segments, ()
+    ready = set(focus) | set(available)
+    blends = tuple(
+        piece
+        for piece in splice.pieces
+        if isinstance(piece, Blend)
+        and (piece.segment in focus or piece.segment + 1 in focus)
+        and piece.segment in ready
+        and piece.segment + 1 in ready
+    )
+    return segments, blends

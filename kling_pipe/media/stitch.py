@@ -13,16 +13,21 @@ joined audio, then the encoded file's true peak is read back and corrected if AA
 ceiling. A clip's streams keep their places on its timeline and its length is what a player
 shows (see `normalise`). Cuts run in parallel up to the number of cores. A cut whose inputs
 (`cut_key`) are those of the cut already at its path, with that file intact, is not made again
-(see `cut_cache`).
+(see `cut_cache`). `prepare_cut` makes a clip's share of this work ahead of the cut (a run calls
+it as each clip arrives), so that the cut finds its intermediates and blends ready and only
+splits, joins and encodes the sound. What ffmpeg reads of a clip (its picture's timing, whether
+it has sound) is remembered by the clip's content hash, in the process and in the cache.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import json
 import os
 import tempfile
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -32,7 +37,7 @@ from typing import Any
 
 import ffmpeg
 
-from kling_pipe.canonical import canonical_hash, file_sha256
+from kling_pipe.canonical import canonical_hash, canonical_json, file_sha256
 from kling_pipe.durable import write_atomically
 from kling_pipe.errors import InputError, MediaError
 from kling_pipe.media import cut_cache, loudness
@@ -47,9 +52,9 @@ from kling_pipe.media.house import (
     shown_frame_count,
 )
 from kling_pipe.media.normalise import FORMAT_VERSION, VIDEO_ENCODING, Segment, normalise
-from kling_pipe.media.pieces import blend_name, encode_blend, split_video
-from kling_pipe.media.probe import probe, scan_packets
-from kling_pipe.media.splice import Blend, Body, Splice, plan_splice
+from kling_pipe.media.pieces import blend_name, encode_blend, split_videos
+from kling_pipe.media.probe import StreamTiming, probe, scan_packets
+from kling_pipe.media.splice import Blend, Body, Splice, material_ahead, plan_splice
 
 AUDIO_ENCODING: dict[str, str] = {"acodec": "aac", "audio_bitrate": "192k"}
 """How a cut's sound is encoded (always re-encoded: copied AAC gains ~35 ms per join)."""
@@ -165,14 +170,21 @@ def stitch_cuts(
     """
     workers = max(1, workers or os.cpu_count() or 1)
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        keys = list(pool.map(cut_key, requests))
+        # Each clip file is read once: its hash serves every cut's key and plan.
+        files = sorted({c.path for r in requests for c in r.clips if c.path and c.path.is_file()})
+        hashes = dict(zip(files, pool.map(file_sha256, files), strict=True))
+        keys = [cut_key(request, hashes) for request in requests]
         kept = {
             index: result
             for index, result in enumerate(pool.map(_reuse, requests, keys, repeat(cache_dir)))
             if result is not None
         }
         to_make = [index for index in range(len(requests)) if index not in kept]
-        plans = list(pool.map(_plan_cut, [requests[index] for index in to_make]))
+        plans = list(
+            pool.map(
+                _plan_cut, [requests[index] for index in to_make], repeat(cache_dir), repeat(hashes)
+            )
+        )
         inputs, needed = _intermediates(plans, cache_dir)
         reused = [sum(1 for path in paths if path not in needed) for paths in inputs]
         _encode_new(needed, plans, inputs, cache_dir, workers)
@@ -187,6 +199,78 @@ def stitch_cuts(
                 on_cut(result)
             results.append(result)
         return results
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What `prepare_cut` encoded (zero of each when everything was made already)."""
+
+    intermediates: int
+    blends: int
+
+
+def prepare_cut(
+    request: CutRequest,
+    cache_dir: Path,
+    arrived: Collection[Path],
+    *,
+    threads: int | None = None,
+    niceness: int = 0,
+) -> Prepared:
+    """Encode ahead what `stitch_cut(request, cache_dir)` will need for the clips `arrived`
+    (files of the request's clips, by content) and for its cards: their intermediates, with
+    keyframes where this cut splits them, and the blends between them and each neighbour whose
+    intermediate exists already. A run calls this as each clip arrives, so that the cut the user
+    waits for finds its material ready. Clips not generated yet may be slates in `request`:
+    nothing is made of a slate. One ffmpeg runs at a time, with `threads` and `niceness` (see
+    `run_ffmpeg`). Never needed for correctness: `stitch_cut` makes any of these files that is
+    missing, and uses those that exist (with one thread, as a cold stitch's encoders use when
+    they fill the cores, they are byte for byte what it would have made).
+    """
+    plan = _plan_cut(request, cache_dir)
+    wanted = {file_sha256(path) for path in arrived if path.is_file()}
+    focus = [
+        index
+        for index, (segment, kind) in enumerate(zip(plan.segments, plan.kinds, strict=True))
+        if kind in ("title", "end") or (kind == "clip" and segment.clip_hash in wanted)
+    ]
+    if not any(plan.kinds[index] == "clip" for index in focus):
+        return Prepared(0, 0)
+    inputs, needed = _intermediates([plan], cache_dir)
+    paths = inputs[0]
+    available = [
+        index for index, kind in enumerate(plan.kinds) if kind != "slate" and paths[index].is_file()
+    ]
+    segments, blends = material_ahead(plan.splice, focus, available)
+    house = request.house
+    made = 0
+    for index in segments:
+        path = paths[index]
+        if path in needed and not path.is_file():
+            normalise(plan.segments[index], house, path, threads, niceness)
+            made += 1
+    pieces = (
+        [piece for piece in plan.splice.pieces if isinstance(piece, Blend)] if plan.splice else []
+    )
+    jobs = dict(zip(pieces, _blend_jobs(plan, paths, cache_dir), strict=True))
+    blended = 0
+    for piece in blends:
+        out, job = jobs[piece]
+        if out.is_file():
+            continue
+        encode_blend(
+            job.outgoing,
+            job.incoming,
+            job.tail_start,
+            job.frames,
+            job.kind,
+            job.house,
+            out,
+            threads,
+            niceness,
+        )
+        blended += 1
+    return Prepared(made, blended)
 
 
 @dataclass(frozen=True)
@@ -287,12 +371,13 @@ def _encode_new(
             future.result()
 
 
-def cut_key(request: CutRequest) -> str:
+def cut_key(request: CutRequest, hashes: Mapping[Path, str] | None = None) -> str:
     """Identity of everything that decides a cut's files: clips by content, takes, dialogue,
-    labels, cards, transition, loudness, captions, house format and the recipes' versions."""
+    labels, cards, transition, loudness, captions, house format and the recipes' versions.
+    `hashes` holds clip files' sha256 already read (the others are read here)."""
     clips = [
         {
-            "file": _clip_identity(clip.path),
+            "file": _clip_identity(clip.path, hashes or {}),
             "seconds": clip.seconds,
             "dialogue": list(clip.dialogue),
             "label": clip.label,
@@ -317,10 +402,12 @@ def cut_key(request: CutRequest) -> str:
     )
 
 
-def _clip_identity(path: Path | None) -> str | None:
+def _clip_identity(path: Path | None, hashes: Mapping[Path, str]) -> str | None:
     """A clip file by content; a missing one by name (planning the cut then says it is missing)."""
     if path is None:
         return None
+    if path in hashes:
+        return hashes[path]
     return file_sha256(path) if path.is_file() else f"missing:{path}"
 
 
@@ -368,7 +455,11 @@ def _intermediates(
     return inputs, needed
 
 
-def _plan_cut(request: CutRequest) -> _CutPlan:
+def _plan_cut(
+    request: CutRequest,
+    cache_dir: Path | None = None,
+    hashes: Mapping[Path, str] | None = None,
+) -> _CutPlan:
     """Probe the clips and lay the cut out: segments, exact lengths, timeline, captions."""
     house = request.house
     if not request.clips:
@@ -389,7 +480,7 @@ def _plan_cut(request: CutRequest) -> _CutPlan:
             kinds.append("slate")
             dialogue.append(())
             continue
-        segments.append(_clip_segment(clip, house))
+        segments.append(_clip_segment(clip, house, cache_dir, hashes or {}))
         kinds.append("clip")
         dialogue.append(clip.dialogue)
     if request.end is not None:
@@ -429,17 +520,19 @@ def _plan_cut(request: CutRequest) -> _CutPlan:
     return _CutPlan(request, tuple(final), tuple(kinds), timeline, tuple(captions), splice)
 
 
-def _clip_segment(clip: CutClip, house: HouseFormat) -> Segment:
+def _clip_segment(
+    clip: CutClip, house: HouseFormat, cache_dir: Path | None, hashes: Mapping[Path, str]
+) -> Segment:
     assert clip.path is not None
     label = clip.label or clip.path.stem
     if not clip.path.is_file():
         raise InputError(f"clip {label}: {clip.path} does not exist (has it been generated?)")
-    info = probe(clip.path)
-    if info.video is None:
+    facts = _clip_facts(clip.path, cache_dir, hashes.get(clip.path))
+    if facts.video is None:
         raise MediaError(f"clip {label}: {clip.path} has no video stream")
     # The clip's length is what a player shows: from the start of its timeline (where its
     # earliest stream starts) to the end of its last frame, not the picture's own span.
-    timing = scan_packets(clip.path)["video"]
+    timing = facts.video
     available = shown_frame_count(timing.last, timing.end, house.fps)
     frames = available if clip.seconds is None else house.frames(clip.seconds)
     if frames > available + 1:
@@ -453,9 +546,73 @@ def _clip_segment(clip: CutClip, house: HouseFormat) -> Segment:
         label=label,
         frames=frames,
         clip=clip.path,
-        clip_hash=file_sha256(clip.path),
-        has_audio=info.audio is not None,
+        clip_hash=facts.sha256,
+        has_audio=facts.has_audio,
     )
+
+
+@dataclass(frozen=True)
+class _ClipFacts:
+    """What a cut needs to know of a clip file: its content hash, its picture's timing (None:
+    no picture), whether it has sound."""
+
+    sha256: str
+    video: StreamTiming | None
+    has_audio: bool
+
+
+CLIP_FACTS_VERSION = 1
+"""Bump when what is read of a clip changes, so facts remembered the old way are read again."""
+
+_known_facts: dict[str, _ClipFacts] = {}
+
+
+def _clip_facts(path: Path, cache_dir: Path | None = None, sha256: str | None = None) -> _ClipFacts:
+    """The clip's facts. Its content is hashed each time (unless `sha256` is the hash just
+    read); what ffmpeg reads of that content is read once, then remembered in this process and
+    in `cache_dir` (a run preparing cuts as clips arrive, then the stitch, need them again)."""
+    sha256 = sha256 or file_sha256(path)
+    known = _known_facts.get(sha256)
+    if known is not None:
+        return known
+    record = _facts_path(cache_dir, sha256) if cache_dir is not None else None
+    facts = _read_facts(record, sha256) if record is not None else None
+    if facts is None:
+        info = probe(path)
+        video = scan_packets(path).get("video") if info.video is not None else None
+        facts = _ClipFacts(sha256, video, info.audio is not None)
+        if record is not None:
+            _write_facts(record, facts)
+    if len(_known_facts) >= 4096:
+        _known_facts.clear()
+    _known_facts[sha256] = facts
+    return facts
+
+
+def _facts_path(cache_dir: Path, sha256: str) -> Path:
+    return cache_dir / "clips" / sha256[:2] / f"{sha256}.json"
+
+
+def _read_facts(path: Path, sha256: str) -> _ClipFacts | None:
+    """Remembered facts, or None when there are none or they cannot be read (read again)."""
+    try:
+        data = json.loads(path.read_text("utf-8"))
+        if data["version"] != CLIP_FACTS_VERSION:
+            return None
+        video = StreamTiming(**data["video"]) if data["video"] is not None else None
+        return _ClipFacts(sha256, video, bool(data["has_audio"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _write_facts(path: Path, facts: _ClipFacts) -> None:
+    data = {
+        "version": CLIP_FACTS_VERSION,
+        "video": asdict(facts.video) if facts.video is not None else None,
+        "has_audio": facts.has_audio,
+    }
+    with contextlib.suppress(OSError):  # not remembering only costs reading the clip again
+        write_atomically(path, canonical_json(data).encode("utf-8"))
 
 
 def _join(
@@ -698,10 +855,15 @@ def _make_pieces(
     threads = threads_per_job(len(missing), workers)
     # Each piece is its own short ffmpeg run: run them side by side.
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        splitting = [
-            pool.submit(split_video, path, segment.keyframes, folder, f"segment{index}")
-            for index, (path, segment) in enumerate(zip(inputs, plan.segments, strict=True))
-        ]
+        splitting = pool.submit(
+            split_videos,
+            [
+                (path, segment.keyframes)
+                for path, segment in zip(inputs, plan.segments, strict=True)
+            ],
+            folder,
+            [f"segment{index}" for index in range(len(inputs))],
+        )
         blending = [
             pool.submit(
                 encode_blend,
@@ -716,7 +878,7 @@ def _make_pieces(
             )
             for path, job in missing.items()
         ]
-        splits = [future.result() for future in splitting]
+        splits = splitting.result()
         for future in blending:
             future.result()
     blend_files = [path for path, _ in blends]

@@ -85,6 +85,10 @@ class RunOptions:
     preview_height: int = 360
     shard: Shard | None = None
     """Only this shard's share of the jobs (`--shard K/N`): the lock records only those."""
+    prepare_cuts: bool | None = None
+    """Prepare the manifest's cuts for each clip as it arrives, in the background, so that
+    `stitch` finds the clips normalised and the fades encoded (see `running.preparation`).
+    None: when the backend makes real generations (a preview run has no waiting to fill)."""
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from kling_pipe.running.claims import ClaimCoordinator
 from kling_pipe.running.events import Notice, RunEvent, RunFinished, RunStarted, UnitFinished
 from kling_pipe.running.journal import Journal, OutputRecord
 from kling_pipe.running.lock_writer import LockWriter
+from kling_pipe.running.preparation import CutPreparation
 from kling_pipe.running.record import JobRun, RunRecord, RunSummary, write_record
 from kling_pipe.running.run_plan import RunOptions, RunPlan, prepare_run
 from kling_pipe.running.scheduler import Scheduler, SchedulerOptions, UnitResult
@@ -101,6 +102,11 @@ async def run_campaign(
         warnings.append(message)
         emit(Notice(message))
 
+    preparation = None
+    prepare = options.prepare_cuts
+    if campaign.loaded.manifest.cuts and (backend.records_to_lock if prepare is None else prepare):
+        preparation = CutPreparation(campaign, notice)  # the cuts' clip work, while waiting
+
     with StoreClaim(workspace.run_lock, f"kling-pipe run {workspace.manifest_path}"):
         store = open_store(workspace)
         store.clean_tmp()
@@ -130,6 +136,8 @@ async def run_campaign(
                 if made is None or made.output_sha256 is None:
                     continue
                 _place(campaign, store, made.output_sha256, planned.take_id, placed, planned.job)
+                if preparation is not None:
+                    preparation.known(planned.take_id, placed[planned.take_id])
                 if planned.reuses is not None:  # same key as a locked take: record it too
                     job = planned.job
                     lock_writer.add({(job.id, job.take): (job.job_key, job.key_material(), made)})
@@ -153,6 +161,9 @@ async def run_campaign(
                             f"{job_id}: stored, but not placed in {workspace.output_dir} "
                             f"({exc.strerror}); `kling-pipe run` again places it for free"
                         )
+                        continue
+                    if preparation is not None:
+                        preparation.arrived(job_id, placed[job_id])
 
             emit(
                 RunStarted(
@@ -174,7 +185,11 @@ async def run_campaign(
                 coordinator=coordinator,
             )
             try:
-                async with backend, coordinator or contextlib.nullcontext():
+                async with (
+                    backend,
+                    coordinator or contextlib.nullcontext(),
+                    preparation or contextlib.nullcontext(),
+                ):
                     await scheduler.run(run_plan.units)
             finally:
                 with anyio.CancelScope(shield=True):

@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kling_pipe.media.house import plan_timeline
-from kling_pipe.media.splice import Blend, Body, plan_splice
+from kling_pipe.media.splice import Blend, Body, material_ahead, plan_splice
 
 
 def test_three_segments_give_bodies_between_blends_and_keyframes_at_every_split() -> None:
@@ -67,3 +67,24 @@ def test_pieces_tile_the_timeline_exactly(lengths: list[int], fade: int) -> None
             assert piece.tail_start in splice.keyframes[piece.segment]
             assert fade in splice.keyframes[piece.segment + 1]
         position += piece.frames
+
+
+def test_a_clip_arriving_alone_needs_only_its_own_intermediate() -> None:
+    splice = plan_splice(plan_timeline([30, 40, 30, 30], 6))
+    assert material_ahead(splice, [2], []) == ((2,), ())
+
+
+def test_a_clip_arriving_beside_ready_neighbours_needs_the_fades_with_them() -> None:
+    splice = plan_splice(plan_timeline([30, 40, 30, 30], 6))
+    assert material_ahead(splice, [1], [0, 2]) == ((1,), (Blend(0, 24, 6), Blend(1, 34, 6)))
+    # Segment 3 is ready too, but no fade of segment 1 touches it.
+    assert material_ahead(splice, [1], [2, 3]) == ((1,), (Blend(1, 34, 6),))
+
+
+def test_focus_segments_side_by_side_get_the_fade_between_them() -> None:
+    splice = plan_splice(plan_timeline([30, 30, 30], 6))
+    assert material_ahead(splice, [1, 0], []) == ((0, 1), (Blend(0, 24, 6),))
+
+
+def test_without_a_splice_there_is_no_fade_to_make_ahead() -> None:
+    assert material_ahead(None, [1], [0, 2]) == ((1,), ())
