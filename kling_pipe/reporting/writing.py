@@ -30,7 +30,7 @@ from kling_pipe.reporting.contents import (
     cut_card,
     cut_entry_from_path,
 )
-from kling_pipe.reporting.gallery import render_gallery
+from kling_pipe.reporting.gallery import gallery_pieces
 from kling_pipe.running.record import RunRecord
 from kling_pipe.running.store import Store, open_store
 from kling_pipe.takes import split_take_id, take_id
@@ -225,7 +225,7 @@ def write_report(
         reviews,
     )
     target = workspace.report
-    write_atomically(target, render_gallery(gallery).encode("utf-8"))
+    write_atomically(target, (piece.encode("utf-8") for piece in gallery_pieces(gallery)))
     return target
 
 
