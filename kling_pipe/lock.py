@@ -157,23 +157,17 @@ def read_lock(path: Path, manifest_name: str) -> LockFile:
     except FileNotFoundError:
         return LockFile(manifest=manifest_name)
     try:
-        version = json.loads(raw).get("version")
-    except (ValueError, AttributeError):
-        version = None
-    if isinstance(version, int) and version > LOCK_VERSION:
-        raise InputError(
-            f"{path}: written by a newer kling-pipe (lock version {version}; this one reads "
-            f"{LOCK_VERSION}); upgrade kling-pipe rather than overwrite it"
-        )
-    try:
         lock = LockFile.model_validate_json(raw)
     except pydantic.ValidationError as exc:
+        _refuse_newer(path, raw)
         first = exc.errors(include_url=False)[0]
         where = ".".join(str(p) for p in first["loc"])
         raise InputError(
             f"{path}: not a valid kling-pipe lock file ({where}: {first['msg']}); "
             "restore it from git or delete it to plan everything as new"
         ) from None
+    if lock.version > LOCK_VERSION:
+        _refuse_newer(path, raw)  # parsed again only then: a big lock is parsed once
     if lock.manifest != manifest_name:
         raise InputError(
             f"{path}: the lock of manifest {lock.manifest!r}, not {manifest_name!r}; "
@@ -183,6 +177,19 @@ def read_lock(path: Path, manifest_name: str) -> LockFile:
     return (
         lock if lock.version == LOCK_VERSION else lock.model_copy(update={"version": LOCK_VERSION})
     )
+
+
+def _refuse_newer(path: Path, raw: bytes) -> None:
+    """InputError when the lock's own `version` (an integer) is newer than this kling-pipe's."""
+    try:
+        version = json.loads(raw).get("version")
+    except (ValueError, AttributeError):
+        version = None
+    if isinstance(version, int) and version > LOCK_VERSION:
+        raise InputError(
+            f"{path}: written by a newer kling-pipe (lock version {version}; this one reads "
+            f"{LOCK_VERSION}); upgrade kling-pipe rather than overwrite it"
+        )
 
 
 def write_lock(path: Path, lock: LockFile) -> None:

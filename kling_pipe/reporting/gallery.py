@@ -262,17 +262,18 @@ def _chunks(items: Sequence[ClipCard], size: int) -> Iterator[Sequence[ClipCard]
         yield items[start : start + size]
 
 
-def _shot_blocks(grid: ShotGrid) -> tuple[str, list[_Block]]:
+def _shot_blocks(grid: ShotGrid) -> tuple[str, Iterator[_Block]]:
+    """The shot's grid head and its blocks, made as they are placed (not all at once)."""
     if len(grid.markets) == 1 and len(grid.ratios) == 1:
         # One market and ratio: the cards are variations of each other (previs), side by side.
-        variations = [
+        variations = (
             _Block(
                 '<div class="cards variations">' + "".join(_clip_card(c) for c in chunk) + "</div>",
                 tuple(_values(c) for c in chunk),
                 _card_height(grid.ratios[0]),
             )
             for chunk in _chunks(grid.cards, VARIATIONS_PER_BLOCK)
-        ]
+        )
         return "", variations
     by_cell: dict[tuple[str | None, str], list[ClipCard]] = {}
     for card in grid.cards:  # one pass: a shot of 10,000 jobs has thousands of cells
@@ -298,7 +299,15 @@ def _shot_blocks(grid: ShotGrid) -> tuple[str, list[_Block]]:
         + "".join(f"<div>{_e(r)}</div>" for r in grid.ratios)
         + "</div>"
     )
-    blocks: list[_Block] = []
+    return head, _rows_together(_grid_rows(grid, by_cell, across, columns))
+
+
+def _grid_rows(
+    grid: ShotGrid,
+    by_cell: dict[tuple[str | None, str], list[ClipCard]],
+    across: int,
+    columns: str,
+) -> Iterator[_Block]:
     for market in grid.markets:
         cells = [by_cell.get((market, ratio), []) for ratio in grid.ratios]
         deepest = max((len(cell) for cell in cells), default=0)
@@ -316,23 +325,20 @@ def _shot_blocks(grid: ShotGrid) -> tuple[str, list[_Block]]:
             )
             cards = [c for part in parts for c in part]
             height = max((_card_height(c.aspect_ratio) for c in cards), default=200)
-            blocks.append(_Block(html, tuple(_values(c) for c in cards), height))
-    return head, _rows_together(blocks)
+            yield _Block(html, tuple(_values(c) for c in cards), height)
 
 
-def _rows_together(rows: list[_Block]) -> list[_Block]:
+def _rows_together(rows: Iterable[_Block]) -> Iterator[_Block]:
     """Rows joined into blocks of about CARDS_PER_BLOCK cards: fewer placeholders to parse and
     observe, while a block still holds only what a screen or two shows."""
-    joined: list[_Block] = []
     pending: list[_Block] = []
     for row in rows:
         pending.append(row)
         if sum(len(r.values) for r in pending) >= CARDS_PER_BLOCK:
-            joined.append(_join(pending))
+            yield _join(pending)
             pending = []
     if pending:
-        joined.append(_join(pending))
-    return joined
+        yield _join(pending)
 
 
 def _join(rows: list[_Block]) -> _Block:
