@@ -313,9 +313,10 @@ def main() -> None:
     bound = create_bound(jobs, args.cpm, latency.low)
     a, b, c = (plans[n] for n in sizes[:3]) if len(sizes) >= 3 else (0.0, 0.0, 0.0)
     growth = ((c - b) / (sizes[2] - sizes[1])) / ((b - a) / (sizes[1] - sizes[0])) if c else 0.0
+    load = ", ".join(f"{n:.2f}" for n in os.getloadavg())
     print(
         f"{jobs} jobs, latency {args.latency} s, concurrency {args.concurrency}, "
-        f"{args.cpm:g} creates/min; create-rate bound {bound:.1f} s"
+        f"{args.cpm:g} creates/min; create-rate bound {bound:.1f} s; load average {load}"
     )
     print(
         f"run: {seconds:.1f} s ({seconds / bound:.3f}x bound), {cpu:.0f} CPU s, "

@@ -25,7 +25,8 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -156,23 +157,17 @@ def read_lock(path: Path, manifest_name: str) -> LockFile:
     except FileNotFoundError:
         return LockFile(manifest=manifest_name)
     try:
-        version = json.loads(raw).get("version")
-    except (ValueError, AttributeError):
-        version = None
-    if isinstance(version, int) and version > LOCK_VERSION:
-        raise InputError(
-            f"{path}: written by a newer kling-pipe (lock version {version}; this one reads "
-            f"{LOCK_VERSION}); upgrade kling-pipe rather than overwrite it"
-        )
-    try:
         lock = LockFile.model_validate_json(raw)
     except pydantic.ValidationError as exc:
+        _refuse_newer(path, raw)
         first = exc.errors(include_url=False)[0]
         where = ".".join(str(p) for p in first["loc"])
         raise InputError(
             f"{path}: not a valid kling-pipe lock file ({where}: {first['msg']}); "
             "restore it from git or delete it to plan everything as new"
         ) from None
+    if lock.version > LOCK_VERSION:
+        _refuse_newer(path, raw)  # parsed again only then: a big lock is parsed once
     if lock.manifest != manifest_name:
         raise InputError(
             f"{path}: the lock of manifest {lock.manifest!r}, not {manifest_name!r}; "
@@ -184,31 +179,108 @@ def read_lock(path: Path, manifest_name: str) -> LockFile:
     )
 
 
+def _refuse_newer(path: Path, raw: bytes) -> None:
+    """InputError when the lock's own `version` (an integer) is newer than this kling-pipe's."""
+    try:
+        version = json.loads(raw).get("version")
+    except (ValueError, AttributeError):
+        version = None
+    if isinstance(version, int) and version > LOCK_VERSION:
+        raise InputError(
+            f"{path}: written by a newer kling-pipe (lock version {version}; this one reads "
+            f"{LOCK_VERSION}); upgrade kling-pipe rather than overwrite it"
+        )
+
+
 def write_lock(path: Path, lock: LockFile) -> None:
     """Write `lock` atomically: readers see the old file or the new one, never a part."""
     write_atomically(path, lock_bytes(lock))
+
+
+@contextmanager
+def lock_turn(path: Path) -> Iterator[None]:
+    """Hold the turn of the lock's writers: read, change and write the lock at `path` inside
+    it (`edit_lock` does), and no other run, CLI or review app writes it meanwhile."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        fcntl.flock(folder, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(folder)  # releases the flock
 
 
 def edit_lock(path: Path, manifest: str, change: Callable[[LockFile], LockFile]) -> LockFile:
     """Apply `change` to the lock as it is on disk now and write the result, atomically.
 
     Writers (runs, `kling-pipe pick`, the review app) take turns on a lock of the lock's
-    folder, so nothing is left beside the file in the repository, and each one's change is
-    made to what the others wrote: no decision or output is ever lost to a stale read.
-    `change` may raise (InputError) to refuse; the lock is then left as it was.
+    folder (`lock_turn`), so nothing is left beside the file in the repository, and each
+    one's change is made to what the others wrote: no decision or output is ever lost to a
+    stale read. `change` may raise (InputError) to refuse; the lock is then left as it was.
     Returns the lock as written.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    folder = os.open(path.parent, os.O_RDONLY)
-    try:
-        fcntl.flock(folder, fcntl.LOCK_EX)
+    with lock_turn(path):
         current = read_lock(path, manifest)
         lock = change(current)
         if lock_bytes(lock) != lock_bytes(current) or not path.exists():
             write_lock(path, lock)
         return lock
-    finally:
-        os.close(folder)  # releases the flock
+
+
+class LockText:
+    """A lock held as the canonical text of each job's entry, for a writer that records
+    takes batch after batch (a run of 10,000 clips): recording re-renders only the entries
+    it changes, and `pieces` joins the texts into exactly the bytes `lock_bytes` gives, so
+    the whole lock is never parsed, validated or dumped again, and never whole in memory
+    but as its text."""
+
+    def __init__(self, lock: LockFile) -> None:
+        self.manifest = lock.manifest
+        self._texts = {job_id: _entry_text(entry) for job_id, entry in lock.jobs.items()}
+        self._era = {job_id for job_id, entry in lock.jobs.items() if entry.takes_era}
+
+    def record(
+        self, outputs: Mapping[tuple[str, int], tuple[str, Mapping[str, Any], LockedOutput]]
+    ) -> bool:
+        """Record takes that landed, as `record_take` does; whether the text changed."""
+        changed = False
+        for (job_id, take), (job_key, material, output) in sorted(outputs.items()):
+            text = self._texts.get(job_id)
+            entry = LockEntry.model_validate_json(text) if text is not None else None
+            merged = merge_output(entry, job_key, material, take, output)
+            fresh = _entry_text(merged)
+            if fresh != text:
+                self._texts[job_id] = fresh
+                changed = True
+            if merged.takes_era:
+                self._era.add(job_id)
+            else:
+                self._era.discard(job_id)
+        return changed
+
+    def pieces(self) -> Iterator[bytes]:
+        """The lock's bytes (`lock_bytes`), a job at a time."""
+        head = '{\n  "jobs": {'
+        if self._texts:
+            yield head.encode()
+            separator = "\n    "
+            for job_id in sorted(self._texts):
+                name = json.dumps(job_id, ensure_ascii=False)
+                yield f"{separator}{name}: {self._texts[job_id]}".encode()
+                separator = ",\n    "
+            yield b"\n  }"
+        else:
+            yield f"{head}}}".encode()
+        manifest = json.dumps(self.manifest, ensure_ascii=False)
+        version = LOCK_VERSION if self._era else 1
+        yield f',\n  "manifest": {manifest},\n  "version": {version}\n}}\n'.encode()
+
+
+def _entry_text(entry: LockEntry) -> str:
+    """An entry as `lock_bytes` writes it, at its depth in the file (two levels in)."""
+    data = entry.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
+    # Strings in JSON hold no raw newline: each newline starts a line of the entry.
+    return json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False).replace("\n", "\n    ")
 
 
 def update_lock(path: Path, manifest: str, entries: Mapping[str, LockEntry]) -> LockFile:

@@ -12,6 +12,7 @@ from kling_pipe.lock import (
     LockedOutput,
     LockEntry,
     LockFile,
+    LockText,
     TakeEntry,
     edit_lock,
     lock_bytes,
@@ -183,3 +184,31 @@ def test_a_refused_edit_leaves_the_lock_as_it_was(tmp_path: Path) -> None:
     with pytest.raises(InputError):
         edit_lock(path, "c", refuse)
     assert path.read_bytes() == before
+
+
+def test_lock_text_gives_the_bytes_of_the_lock_before_and_after_recording_takes() -> None:
+    decided = entry("k1").model_copy(
+        update={
+            "takes": (TakeEntry(key="k1#2", take=2, output_sha256="a" * 64),),
+            "picked": Decision(take=2, key="k1#2"),
+            "note": 'line one\nline "two" ü',
+        }
+    )
+    landed = LockedOutput(key="k9", output_sha256="b" * 64, duration=5.0)
+    outputs = {
+        ("b/1", 2): ("k2", {"model": "m", "inputs": {}}, landed),
+        ("z/ü", 1): ("k9", {"model": "m", "inputs": {"l": []}}, landed),
+    }
+    for lock in (
+        LockFile(manifest="m"),
+        LockFile(manifest="mü", jobs={"b/1": entry("k2"), "a/1": entry("k1")}),
+        LockFile(manifest="m", jobs={"a/1": decided}),
+    ):
+        text = LockText(lock)
+        assert b"".join(text.pieces()) == lock_bytes(lock)
+        assert text.record(outputs)
+        assert not text.record(outputs)  # the same takes again change nothing
+        jobs = dict(lock.jobs)
+        for (job_id, take), (job_key, material, output) in sorted(outputs.items()):
+            jobs[job_id] = merge_output(jobs.get(job_id), job_key, material, take, output)
+        assert b"".join(text.pieces()) == lock_bytes(lock.model_copy(update={"jobs": jobs}))

@@ -173,6 +173,10 @@ def run(
     )
     out.print(f"clips in {result.output_dir}/, record in {result.run_json}")
     exit_code = record.exit_code
+    run_json = result.run_json
+    # What the run held (its plan, the record of every job) is let go before the report
+    # reads the lock and run.json again: at 10,000 jobs the two together were the peak.
+    del display, result, record, run_plan
     if stitch and exit_code in (0, 1):
         with user_errors():
             stitched = stitch_and_tell(
@@ -183,7 +187,7 @@ def run(
         report = write_report(campaign, plan=before)
         out.print(f"report: {report}")
         if junit is not None:
-            final = read_record(result.run_json)
+            final = read_record(run_json)
             if final is not None:
                 write_junit(final, junit)
                 out.print(f"junit: {junit}")

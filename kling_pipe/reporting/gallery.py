@@ -21,7 +21,9 @@ from __future__ import annotations
 import base64
 import gzip
 import json
-from collections.abc import Iterator, Sequence
+import struct
+import zlib
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
 from html import escape
@@ -264,17 +266,18 @@ def _chunks(items: Sequence[_Item], size: int) -> Iterator[Sequence[_Item]]:
         yield items[start : start + size]
 
 
-def _shot_blocks(grid: ShotGrid) -> tuple[str, list[_Block]]:
+def _shot_blocks(grid: ShotGrid) -> tuple[str, Iterator[_Block]]:
+    """The shot's grid head and its blocks, made as they are placed (not all at once)."""
     if len(grid.markets) == 1 and len(grid.ratios) == 1:
         # One market and ratio: the cards are variations of each other (previs), side by side.
-        variations = [
+        variations = (
             _Block(
                 '<div class="cards variations">' + "".join(_clip_card(c) for c in chunk) + "</div>",
                 tuple(_values(c) for c in chunk),
                 _card_height(grid.ratios[0]),
             )
             for chunk in _chunks(grid.cards, VARIATIONS_PER_BLOCK)
-        ]
+        )
         return "", variations
     by_cell: dict[tuple[str | None, str], list[ClipCard]] = {}
     for card in grid.cards:  # one pass: a shot of 10,000 jobs has thousands of cells
@@ -300,7 +303,15 @@ def _shot_blocks(grid: ShotGrid) -> tuple[str, list[_Block]]:
         + "".join(f"<div>{_e(r)}</div>" for r in grid.ratios)
         + "</div>"
     )
-    blocks: list[_Block] = []
+    return head, _rows_together(_grid_rows(grid, by_cell, across, columns))
+
+
+def _grid_rows(
+    grid: ShotGrid,
+    by_cell: dict[tuple[str | None, str], list[ClipCard]],
+    across: int,
+    columns: str,
+) -> Iterator[_Block]:
     for market in grid.markets:
         cells = [by_cell.get((market, ratio), []) for ratio in grid.ratios]
         deepest = max((len(cell) for cell in cells), default=0)
@@ -318,23 +329,20 @@ def _shot_blocks(grid: ShotGrid) -> tuple[str, list[_Block]]:
             )
             cards = [c for part in parts for c in part]
             height = max((_card_height(c.aspect_ratio) for c in cards), default=200)
-            blocks.append(_Block(html, tuple(_values(c) for c in cards), height))
-    return head, _rows_together(blocks)
+            yield _Block(html, tuple(_values(c) for c in cards), height)
 
 
-def _rows_together(rows: list[_Block]) -> list[_Block]:
+def _rows_together(rows: Iterable[_Block]) -> Iterator[_Block]:
     """Rows joined into blocks of about CARDS_PER_BLOCK cards: fewer placeholders to parse and
     observe, while a block still holds only what a screen or two shows."""
-    joined: list[_Block] = []
     pending: list[_Block] = []
     for row in rows:
         pending.append(row)
         if sum(len(r.values) for r in pending) >= CARDS_PER_BLOCK:
-            joined.append(_join(pending))
+            yield _join(pending)
             pending = []
     if pending:
-        joined.append(_join(pending))
-    return joined
+        yield _join(pending)
 
 
 def _join(rows: list[_Block]) -> _Block:
@@ -369,11 +377,12 @@ def _cut_values(cut: CutCard) -> dict[str, str]:
 
 
 class _Page:
-    """Blocks numbered in page order, each with a placeholder and its inert source."""
+    """Blocks numbered in page order, each with a placeholder; their inert sources go
+    straight into the packed text (`_Packer`), none kept."""
 
     def __init__(self) -> None:
         self.values: list[list[dict[str, str]]] = []
-        self.sources: list[str] = []
+        self.packer = _Packer()
         self.uncounted: list[int] = []  # blocks listing cards shown elsewhere (problems)
 
     def place(self, block: _Block, *, counted: bool = True) -> str:
@@ -381,19 +390,53 @@ class _Page:
         if not counted:
             self.uncounted.append(number)
         self.values.append(list(block.values))
-        self.sources.append(block.html)
+        self.packer.add(block.html)
         return (
             f'<div class="block" data-block="{number}" style="min-height:{block.height}px"></div>'
         )
 
 
-def pack_blocks(sources: Sequence[str]) -> str:
+_PACK_LEVEL = 6
+_GZIP_HEADER = gzip.compress(b"", compresslevel=_PACK_LEVEL, mtime=0)[:10]
+
+
+class _Packer:
+    """`pack_blocks`, a source at a time: the JSON array is compressed as it is written, so
+    the HTML of 10,000 cards is never whole in memory."""
+
+    def __init__(self) -> None:
+        self._deflate = zlib.compressobj(_PACK_LEVEL, zlib.DEFLATED, -15)  # gzip's raw deflate
+        self._packed: list[bytes] = [_GZIP_HEADER]
+        self._crc = 0
+        self._size = 0
+
+    def add(self, source: str) -> None:
+        """The next block's HTML."""
+        self._feed(("," if self._size else "[") + json.dumps(source, ensure_ascii=False))
+
+    def text(self) -> str:
+        """What `pack_blocks` gives for every source added."""
+        self._feed("]" if self._size else "[]")
+        self._packed.append(self._deflate.flush())
+        self._packed.append(struct.pack("<LL", self._crc, self._size & 0xFFFFFFFF))
+        return base64.b64encode(b"".join(self._packed)).decode("ascii")
+
+    def _feed(self, text: str) -> None:
+        data = text.encode("utf-8")
+        self._crc = zlib.crc32(data, self._crc)
+        self._size += len(data)
+        self._packed.append(self._deflate.compress(data))
+
+
+def pack_blocks(sources: Iterable[str]) -> str:
     """The blocks' HTML as one gzip-compressed JSON array, in base64 (deterministic: no time in
     the gzip header). Cards repeat the same markup, so 10,000 of them shrink tenfold, and the
     browser reads one short text instead of parsing megabytes; it inflates them natively
     (DecompressionStream)."""
-    data = json.dumps(list(sources), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    return base64.b64encode(gzip.compress(data, compresslevel=6, mtime=0)).decode("ascii")
+    packer = _Packer()
+    for source in sources:
+        packer.add(source)
+    return packer.text()
 
 
 def unpack_blocks(packed: str) -> list[str]:
@@ -518,6 +561,11 @@ def _shown_texts(gallery: Gallery) -> Iterator[str]:
 
 def render_gallery(gallery: Gallery) -> str:
     """The complete report.html for `gallery`."""
+    return "".join(gallery_pieces(gallery))
+
+
+def gallery_pieces(gallery: Gallery) -> Iterator[str]:
+    """report.html for `gallery` (`render_gallery`) in pieces, to write without joining."""
     page = _Page()
     facets = _facets(gallery)
     body = (
@@ -534,18 +582,20 @@ def render_gallery(gallery: Gallery) -> str:
         "blocks": [[[v.get(name, "") for name in names] for v in block] for block in page.values],
         "uncounted": page.uncounted,
     }
+    page.values.clear()
     index_json = json.dumps(index, ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/")
+    del index
     font = font_face_css(wide_characters(_shown_texts(gallery)))
-    return (
+    yield (
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{_e(gallery.manifest)} · kling-pipe report</title>"
         f"<style>{font}{_static('gallery.css')}</style></head>"
-        f"<body>{body}"
-        f'<script type="application/json" id="gallery-index">{index_json}</script>'
-        f'<script type="application/gzip;base64" id="gallery-blocks">{pack_blocks(page.sources)}'
-        f"</script><script>{_static('gallery.js')}</script></body></html>\n"
     )
+    yield f"<body>{body}"
+    yield f'<script type="application/json" id="gallery-index">{index_json}</script>'
+    yield f'<script type="application/gzip;base64" id="gallery-blocks">{page.packer.text()}'
+    yield f"</script><script>{_static('gallery.js')}</script></body></html>\n"
 
 
 def _dataset(attribute: str) -> str:

@@ -15,9 +15,6 @@ import io
 from collections.abc import Iterable
 from functools import lru_cache
 
-from fontTools import subset
-from fontTools.ttLib import TTFont
-
 from kling_pipe.media.preview import CJK_FONT_FILE
 
 FAMILY = "kling-cjk"
@@ -39,6 +36,10 @@ def wide_characters(texts: Iterable[str]) -> str:
 @lru_cache(maxsize=16)
 def font_subset(characters: str) -> bytes:
     """A TrueType font holding the glyphs of `characters` (those the font has)."""
+    # fontTools costs a run about 13 MB: imported only for a page that shows CJK text.
+    from fontTools import subset
+    from fontTools.ttLib import TTFont
+
     font = TTFont(CJK_FONT_FILE, fontNumber=0, lazy=True)
     if "FFTM" in font:  # a FontForge timestamp fontTools cannot subset (and warns about)
         del font["FFTM"]
@@ -59,6 +60,8 @@ def font_subset(characters: str) -> bytes:
 def whole_font() -> bytes:
     """The whole CJK face as one TrueType font (about 5 MB), for a page that may show text
     not known when it was made (a reviewer's note)."""
+    from fontTools.ttLib import TTFont
+
     font = TTFont(CJK_FONT_FILE, fontNumber=0)
     buffer = io.BytesIO()
     font.save(buffer)

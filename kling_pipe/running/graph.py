@@ -10,7 +10,7 @@ for a unit whose upstream never produced, so nothing is paid for it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,9 +41,18 @@ class UpstreamGate:
         """The upstream was refused: the downstream is refused with this reason."""
 
     def __init__(self, keys: Iterable[str]) -> None:
+        """A gate for the units of `keys` (those that downstream units of this run take)."""
         self._events = {key: anyio.Event() for key in keys}
         self._sent = {key: anyio.Event() for key in self._events}
         self._settled: dict[str, _Settled] = {}
+
+    @classmethod
+    def of(cls, units: Sequence[Unit]) -> UpstreamGate:
+        """The gate of a run of `units`: events only for the keys another unit of the run
+        takes. Most units have no downstream, and two events each for 10,000 units took
+        18 MB; a key no unit waits for is settled to no one."""
+        keys = {unit.key for unit in units}
+        return cls({up.key for unit in units for up in unit.upstream if up.key in keys})
 
     def pending(self, unit: Unit) -> bool:
         """Whether `unit` will wait for an upstream of this run that has not finished."""

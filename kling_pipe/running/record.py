@@ -7,7 +7,7 @@ the jobs it touched and keeps the rest; `summary`, `status` and `exit_code` are 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -134,9 +134,30 @@ def read_record(path: Path) -> RunRecord | None:
 
 def record_bytes(record: RunRecord) -> bytes:
     """The bytes of run.json."""
-    return (
-        json.dumps(record.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n"
-    ).encode()
+    return b"".join(record_pieces(record))
+
+
+_NO_JOBS = '"jobs": []'
+
+
+def record_pieces(record: RunRecord) -> Iterator[bytes]:
+    """The bytes of run.json a job at a time: a record of 10,000 jobs is never whole in
+    memory as one dump and one text (`json.dumps(record, indent=2)`, byte for byte)."""
+    others = record.model_dump(mode="json", exclude={"jobs"})
+    data = {name: [] if name == "jobs" else others[name] for name in RunRecord.model_fields}
+    # Only the manifest's and backend's names and the status come before `jobs`: JSON strings,
+    # whose quotes are escaped, so the first `"jobs": []` is the field.
+    before, _, after = json.dumps(data, indent=2, ensure_ascii=False).partition(_NO_JOBS)
+    if not record.jobs:
+        yield f"{before}{_NO_JOBS}{after}\n".encode()
+        return
+    yield f'{before}"jobs": ['.encode()
+    separator = "\n    "
+    for job in record.jobs:
+        text = json.dumps(job.model_dump(mode="json"), indent=2, ensure_ascii=False)
+        yield (separator + text.replace("\n", "\n    ")).encode()
+        separator = ",\n    "
+    yield f"\n  ]{after}\n".encode()
 
 
 def write_record(path: Path, record: RunRecord, current: Sequence[Job]) -> RunRecord:
@@ -154,7 +175,7 @@ def write_record(path: Path, record: RunRecord, current: Sequence[Job]) -> RunRe
                 "cuts": record.cuts or previous.cuts,
             }
         )
-    write_atomically(path, record_bytes(record))
+    write_atomically(path, record_pieces(record))
     return record
 
 

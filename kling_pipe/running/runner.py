@@ -95,7 +95,7 @@ async def run_campaign(
         manifest=campaign.name,
     )
     takes_by_id = {p.take_id: p.job for p in run_plan.plan.jobs}
-    placed: dict[str, Path] = {}  # take id → where its output was placed this run
+    placed: dict[str, str] = {}  # take id → where its output was placed this run (relative)
     warnings = [str(w) for w in run_plan.plan.warnings]
 
     def notice(message: str) -> None:
@@ -207,7 +207,7 @@ async def run_campaign(
 
 
 def _place(
-    campaign: Campaign, store: Store, sha256: str, take_id: str, placed: dict[str, Path], job: Job
+    campaign: Campaign, store: Store, sha256: str, take_id: str, placed: dict[str, str], job: Job
 ) -> None:
     """Place a stored output in the output folder: a clip as `.mp4`, an image model's still
     with the suffix its bytes call for (`.png`, `.jpg`, `.webp`)."""
@@ -216,7 +216,8 @@ def _place(
     if spec is not None and spec.output_kind == "image":
         local = store.local_copy(sha256)
         suffix = (image_suffix(local) if local is not None else None) or ".png"
-    placed[take_id] = store.materialise(sha256, campaign.workspace.clip_path(take_id, suffix))
+    path = store.materialise(sha256, campaign.workspace.clip_path(take_id, suffix))
+    placed[take_id] = _relative(path, campaign.workspace.output_dir)  # a str: 10,000 stay small
 
 
 def _coordinator(
@@ -270,13 +271,17 @@ def _record(
     backend_name: str,
     scheduler: Scheduler,
     warnings: list[str],
-    placed: dict[str, Path],
+    placed: dict[str, str],
 ) -> RunRecord:
     workspace = campaign.workspace
 
     def output_of(take_id: str) -> str:
-        path = placed.get(take_id, workspace.clip_path(take_id))
-        return _relative(path, workspace.output_dir)
+        found = placed.get(take_id)
+        return (
+            found
+            if found is not None
+            else _relative(workspace.clip_path(take_id), workspace.output_dir)
+        )
 
     jobs: list[JobRun] = []
     for planned in run_plan.reuse:

@@ -260,7 +260,7 @@ class Scheduler:
     async def run(self, units: Sequence[Unit]) -> list[UnitResult]:
         """Run every unit; return their results in the order given."""
         self.results = [UnitResult(unit) for unit in units]
-        self._gate = UpstreamGate(unit.key for unit in units)
+        self._gate = UpstreamGate.of(units)
         self.cancelled = False
         self.spent_usd = self.reserved_usd = 0.0
         self._counts = dict.fromkeys(self._counts, 0)

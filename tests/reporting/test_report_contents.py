@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import gzip
+import json
 import re
 from html.parser import HTMLParser
 from pathlib import Path
@@ -16,7 +19,7 @@ from kling_pipe.reporting.contents import (
     cut_entry_from_path,
     describe_value,
 )
-from kling_pipe.reporting.gallery import render_gallery, unpack_blocks
+from kling_pipe.reporting.gallery import pack_blocks, render_gallery, unpack_blocks
 from kling_pipe.running.record import JobRun, RunRecord, RunSummary
 from tests.conftest import REPO
 
@@ -235,3 +238,12 @@ def test_a_matrix_mapping_value_is_captioned_by_its_id_then_its_fields() -> None
         "v1", (("camera", "orbit"), ("lens", "24, 35"))
     )
     assert describe_value(True) == Caption("true")
+
+
+def test_blocks_packed_a_block_at_a_time_are_the_gzip_of_the_whole_array() -> None:
+    sources = ['<div class="card">ü 日本 "quoted" \\ </script>\n</div>' * n for n in range(40)]
+    whole = json.dumps(sources, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    expected = base64.b64encode(gzip.compress(whole, compresslevel=6, mtime=0)).decode("ascii")
+    assert pack_blocks(sources) == expected
+    assert unpack_blocks(pack_blocks(sources)) == sources
+    assert unpack_blocks(pack_blocks([])) == []

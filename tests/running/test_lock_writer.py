@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from kling_pipe.lock import LockedOutput, read_lock, record_take
+from kling_pipe.lock import LockedOutput, lock_bytes, read_lock, record_take
 from kling_pipe.running.lock_writer import LockWriter
 
 
@@ -53,3 +53,22 @@ def test_a_write_that_fails_is_raised_when_closing_and_its_entries_are_not_dropp
     path.rmdir()
     writer.flush()
     assert list(read_lock(path, "demo").jobs) == ["shot/a"]
+
+
+def test_an_edit_between_two_batches_is_kept_and_the_bytes_are_the_locks_own(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "campaign.lock.json"
+    writer = LockWriter(path, "demo", every=3600.0)
+    writer.start()
+    writer.add(landed("shot/a", 1))
+    writer.flush()
+    record_take(path, "demo", landed("shot/theirs", 2))  # another writer's turn
+    writer.add(landed("shot/b", 3))
+    writer.add({("shot/a", 2): ("key-1", {"prompt": "take 1"}, LockedOutput(key="key-1#2"))})
+    writer.close()
+    lock = read_lock(path, "demo")
+    assert sorted(lock.jobs) == ["shot/a", "shot/b", "shot/theirs"]
+    assert [t.take for t in lock.jobs["shot/a"].takes] == [2]
+    assert path.read_bytes() == lock_bytes(lock)
+    assert writer.writes == 2
