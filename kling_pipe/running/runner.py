@@ -137,7 +137,9 @@ async def run_campaign(
                     continue
                 _place(campaign, store, made.output_sha256, planned.take_id, placed, planned.job)
                 if preparation is not None:
-                    preparation.known(planned.take_id, placed[planned.take_id])
+                    preparation.known(
+                        planned.take_id, workspace.output_dir / placed[planned.take_id]
+                    )
                 if planned.reuses is not None:  # same key as a locked take: record it too
                     job = planned.job
                     lock_writer.add({(job.id, job.take): (job.job_key, job.key_material(), made)})
@@ -163,7 +165,7 @@ async def run_campaign(
                         )
                         continue
                     if preparation is not None:
-                        preparation.arrived(job_id, placed[job_id])
+                        preparation.arrived(job_id, workspace.output_dir / placed[job_id])
 
             emit(
                 RunStarted(
