@@ -230,6 +230,11 @@ class Workspace:
         return self.store / "previews"
 
     @property
+    def fonts(self) -> Path:
+        """Subsets of the bundled CJK face that pages embed, kept by the characters they hold."""
+        return self.store / "fonts"
+
+    @property
     def intermediates(self) -> Path:
         """Clips normalised to a house format, reused by every cut."""
         return self.store / "intermediates"

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from functools import cache
 from html import escape
 from importlib.resources import files
+from pathlib import Path
 from typing import TypeVar
 from urllib.parse import quote
 
@@ -559,12 +560,12 @@ def _shown_texts(gallery: Gallery) -> Iterator[str]:
         yield from (v for _, v in card.axes)
 
 
-def render_gallery(gallery: Gallery) -> str:
-    """The complete report.html for `gallery`."""
-    return "".join(gallery_pieces(gallery))
+def render_gallery(gallery: Gallery, fonts: Path | None = None) -> str:
+    """The complete report.html for `gallery`; `fonts`: a folder keeping font subsets."""
+    return "".join(gallery_pieces(gallery, fonts))
 
 
-def gallery_pieces(gallery: Gallery) -> Iterator[str]:
+def gallery_pieces(gallery: Gallery, fonts: Path | None = None) -> Iterator[str]:
     """report.html for `gallery` (`render_gallery`) in pieces, to write without joining."""
     page = _Page()
     facets = _facets(gallery)
@@ -585,7 +586,7 @@ def gallery_pieces(gallery: Gallery) -> Iterator[str]:
     page.values.clear()
     index_json = json.dumps(index, ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/")
     del index
-    font = font_face_css(wide_characters(_shown_texts(gallery)))
+    font = font_face_css(wide_characters(_shown_texts(gallery)), kept_in=fonts)
     yield (
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'

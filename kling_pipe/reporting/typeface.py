@@ -11,10 +11,14 @@ named before it may claim every character and draw boxes), for those characters 
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 from collections.abc import Iterable
 from functools import lru_cache
+from pathlib import Path
 
+from kling_pipe.canonical import sha256_hex
+from kling_pipe.durable import write_atomically
 from kling_pipe.media.preview import CJK_FONT_FILE
 
 FAMILY = "kling-cjk"
@@ -56,6 +60,21 @@ def font_subset(characters: str) -> bytes:
     return buffer.getvalue()
 
 
+def kept_font_subset(characters: str, folder: Path) -> bytes:
+    """`font_subset(characters)`, kept in `folder` by the face and the characters: a page made
+    again with the same lines (after every `stitch` and `run`) does not subset the face again,
+    which costs about half a second."""
+    face = Path(CJK_FONT_FILE)
+    key = sha256_hex(f"{face.name}:{face.stat().st_size}:{characters}")
+    kept = folder / f"{key}.ttf"
+    with contextlib.suppress(OSError):
+        return kept.read_bytes()
+    data = font_subset(characters)
+    with contextlib.suppress(OSError):  # a cache that cannot be written only costs time
+        write_atomically(kept, data)
+    return data
+
+
 @lru_cache(maxsize=1)
 def whole_font() -> bytes:
     """The whole CJK face as one TrueType font (about 5 MB), for a page that may show text
@@ -72,11 +91,13 @@ def _unicode_range(characters: str) -> str:
     return ",".join(f"U+{ord(ch):X}" for ch in characters)
 
 
-def font_face_css(characters: str, whole_font_url: str | None = None) -> str:
+def font_face_css(
+    characters: str, whole_font_url: str | None = None, kept_in: Path | None = None
+) -> str:
     """An inline `@font-face` rule for `characters` (empty when there are none), and with
     `whole_font_url` one for the whole face, which a browser fetches only when it must draw a
     CJK character the subset lacks. (Of faces whose ranges overlap the one declared last is
-    tried first: the subset.)"""
+    tried first: the subset.) `kept_in`: a folder keeping subsets made before."""
     rules = []
     if whole_font_url is not None:
         rules.append(
@@ -84,7 +105,10 @@ def font_face_css(characters: str, whole_font_url: str | None = None) -> str:
             f"src: url({whole_font_url}) format('truetype'); unicode-range: {CJK_RANGES}; }}"
         )
     if characters:
-        data = base64.b64encode(font_subset(characters)).decode("ascii")
+        subset = (
+            font_subset(characters) if kept_in is None else kept_font_subset(characters, kept_in)
+        )
+        data = base64.b64encode(subset).decode("ascii")
         rules.append(
             f"@font-face {{ font-family: {FAMILY}; font-display: block; "
             f"src: url(data:font/ttf;base64,{data}) format('truetype'); "

@@ -229,7 +229,9 @@ def write_report(
         reviews,
     )
     target = workspace.report
-    write_atomically(target, (piece.encode("utf-8") for piece in gallery_pieces(gallery)))
+    write_atomically(
+        target, (piece.encode("utf-8") for piece in gallery_pieces(gallery, workspace.fonts))
+    )
     return target
 
 

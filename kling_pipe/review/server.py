@@ -58,7 +58,11 @@ def page_html(session: ReviewSession) -> str:
     """The page: the static HTML with its CSS, script and the CJK font subset inline."""
     static = files("kling_pipe.review") / "static"
     html = (static / "review.html").read_text("utf-8")
-    font = font_face_css(wide_characters(session.texts()), whole_font_url=WHOLE_FONT)
+    font = font_face_css(
+        wide_characters(session.texts()),
+        whole_font_url=WHOLE_FONT,
+        kept_in=session.campaign.workspace.fonts,
+    )
     return (
         html.replace("/*FONT*/", font)
         .replace("/*CSS*/", (static / "review.css").read_text("utf-8"))
