@@ -258,17 +258,7 @@ def prepare_cut(
         out, job = jobs[piece]
         if out.is_file():
             continue
-        encode_blend(
-            job.outgoing,
-            job.incoming,
-            job.tail_start,
-            job.frames,
-            job.kind,
-            job.house,
-            out,
-            threads,
-            niceness,
-        )
+        job.encode(out, threads, niceness)
         blended += 1
     return Prepared(made, blended)
 
@@ -283,6 +273,20 @@ class _BlendJob:
     frames: int
     kind: str
     house: HouseFormat
+
+    def encode(self, out: Path, threads: int | None = None, niceness: int = 0) -> Path:
+        """Encode this blend to `out` (see `pieces.encode_blend`)."""
+        return encode_blend(
+            self.outgoing,
+            self.incoming,
+            self.tail_start,
+            self.frames,
+            self.kind,
+            self.house,
+            out,
+            threads,
+            niceness,
+        )
 
 
 def _blend_jobs(
@@ -352,16 +356,7 @@ def _encode_new(
             for path in (job.outgoing, job.incoming):
                 if path in made:
                     made[path].result()
-            encode_blend(
-                job.outgoing,
-                job.incoming,
-                job.tail_start,
-                job.frames,
-                job.kind,
-                job.house,
-                out,
-                blend_threads,
-            )
+            job.encode(out, blend_threads)
 
         blending = [
             encoders.submit(blend, out, job)
@@ -864,20 +859,7 @@ def _make_pieces(
             folder,
             [f"segment{index}" for index in range(len(inputs))],
         )
-        blending = [
-            pool.submit(
-                encode_blend,
-                job.outgoing,
-                job.incoming,
-                job.tail_start,
-                job.frames,
-                job.kind,
-                job.house,
-                path,
-                threads,
-            )
-            for path, job in missing.items()
-        ]
+        blending = [pool.submit(job.encode, path, threads) for path, job in missing.items()]
         splits = splitting.result()
         for future in blending:
             future.result()
