@@ -26,14 +26,6 @@ BLEND_VERSION = 1
 """Bump when the way a blend is drawn or encoded changes, so cached blends are not reused."""
 
 
-def split_video(
-    intermediate: Path, keyframes: Sequence[int], folder: Path, stem: str
-) -> list[Path]:
-    """The intermediate's picture cut at `keyframes` into `len(keyframes) + 1` files, copied
-    (see `split_videos`)."""
-    return split_videos([(intermediate, keyframes)], folder, [stem])[0]
-
-
 def split_videos(
     splits: Sequence[tuple[Path, Sequence[int]]], folder: Path, stems: Sequence[str]
 ) -> list[list[Path]]:
